@@ -1,0 +1,167 @@
+//! `dxvpn`: the command line. Argument parsing and output only; the work is in the library crates.
+
+mod render;
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dxvpn_plan::{Plan, Problems};
+
+/// Exit codes: 0 done, 1 failed, 2 bad input.
+const EXIT_FAILED: u8 = 1;
+const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "dxvpn",
+    version,
+    about = "Join an AWS VPC and an Azure VNet into one private network: IPsec tunnels, BGP and cross-cloud DNS",
+    after_help = "Examples:\n  dxvpn plan -c examples/high_availability.toml\n  dxvpn graph -c examples/development.toml > topology.mmd"
+)]
+struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a config and show every resource, tunnel, DNS route and the monthly cost.
+    #[command(
+        after_help = "Examples:\n  dxvpn plan -c examples/development.toml\n  dxvpn plan -c dxvpn.toml --output json | jq '.tunnels[].inside_cidr'\n\nExit codes: 0 valid plan, 2 problems in the config (all listed, with a fix each)."
+    )]
+    Plan(PlanArgs),
+    /// Print the topology as a Mermaid flowchart (tunnels, inside addresses, ASNs, DNS).
+    #[command(
+        after_help = "Examples:\n  dxvpn graph -c examples/high_availability.toml > topology.mmd\n  dxvpn graph -c dxvpn.toml | mmdc -i - -o topology.svg"
+    )]
+    Graph(ConfigArg),
+}
+
+#[derive(Args)]
+struct ConfigArg {
+    /// The dxvpn config file (TOML).
+    #[arg(short, long, value_name = "FILE")]
+    config: PathBuf,
+}
+
+#[derive(Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    /// For people.
+    Text,
+    /// For programs: one JSON document on stdout.
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    match try_main(cli) {
+        Ok(code) => code,
+        // A closed pipe (`dxvpn plan | head`) is a normal way to stop reading.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut stdout = io::stdout().lock();
+    match cli.command {
+        Command::Plan(args) => {
+            let plan = match load_plan(&args.config.config) {
+                Ok(plan) => plan,
+                Err(problems) => {
+                    return report_problems(&args.config.config, &problems, args.output);
+                }
+            };
+            match args.output {
+                Output::Text => render::plan_text(&mut stdout, &plan)?,
+                Output::Json => {
+                    serde_json::to_writer_pretty(&mut stdout, &plan)?;
+                    writeln!(stdout)?;
+                }
+            }
+        }
+        Command::Graph(args) => {
+            let plan = match load_plan(&args.config) {
+                Ok(plan) => plan,
+                Err(problems) => return report_problems(&args.config, &problems, Output::Text),
+            };
+            stdout.write_all(dxvpn_plan::graph::mermaid(&plan).as_bytes())?;
+        }
+    }
+    stdout.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads and plans a config file; an unreadable file is a problem with the input too.
+fn load_plan(path: &Path) -> Result<Plan, Problems> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let mut problems = Problems::default();
+        problems.errors.push(dxvpn_plan::Problem {
+            path: "--config".into(),
+            rule: "config-readable",
+            message: format!("cannot read {}: {e}", path.display()),
+            hint: "check the path; examples/development.toml is a starting point".into(),
+        });
+        problems
+    })?;
+    tracing::debug!(path = %path.display(), bytes = text.len(), "planning");
+    dxvpn_plan::plan_from_toml(&text)
+}
+
+fn report_problems(path: &Path, problems: &Problems, output: Output) -> anyhow::Result<ExitCode> {
+    match output {
+        Output::Json => {
+            let mut stdout = io::stdout().lock();
+            serde_json::to_writer_pretty(&mut stdout, problems)?;
+            writeln!(stdout)?;
+        }
+        Output::Text => render::problems_text(&mut io::stderr().lock(), path, problems)?,
+    }
+    Ok(ExitCode::from(EXIT_BAD_INPUT))
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                == Some(io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,146 @@
+//! The config file as written by the user: the contract. Unknown keys are errors.
+//!
+//! Addresses and names stay strings here so that the validator can report every bad value at
+//! once with its path; only the shape (keys, types) is checked while parsing.
+
+use std::collections::BTreeMap;
+
+use dxvpn_tunnel::UseCase;
+use dxvpn_tunnel::asn::{DEFAULT_AWS_ASN, DEFAULT_AZURE_ASN};
+use serde::Deserialize;
+
+/// The whole config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Deployment name: tags every resource (`dxvpn:deployment`) and prefixes resource names.
+    pub name: String,
+    /// `development` or `high_availability`.
+    pub use_case: UseCase,
+    /// The AWS side.
+    pub aws: AwsConfig,
+    /// The Azure side.
+    pub azure: AzureConfig,
+    /// Cross-cloud DNS.
+    #[serde(default)]
+    pub dns: DnsConfig,
+    /// Optional tunnel choices; by default dxvpn allocates inside CIDRs and generates keys.
+    #[serde(default)]
+    pub tunnels: TunnelsConfig,
+    /// Free-form tags put on every created resource of both clouds.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Overrides of the price table, by item key (USD per hour or per month, as the table says).
+    #[serde(default)]
+    pub prices: BTreeMap<String, f64>,
+}
+
+/// `[aws]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Region, e.g. `eu-south-1`.
+    pub region: String,
+    /// The existing VPC (`vpc-...`).
+    pub vpc_id: String,
+    /// The VPC's CIDR.
+    pub vpc_cidr: String,
+    /// Route tables that receive the Azure routes through propagation.
+    pub route_table_ids: Vec<String>,
+    /// Private subnets, for DNS resolver endpoints; same order as `private_subnet_cidrs`.
+    #[serde(default)]
+    pub private_subnet_ids: Vec<String>,
+    /// CIDRs of `private_subnet_ids`, in the same order.
+    #[serde(default)]
+    pub private_subnet_cidrs: Vec<String>,
+    /// Amazon-side ASN of the virtual private gateway.
+    #[serde(default = "default_aws_asn")]
+    pub asn: i64,
+    /// Private DNS zones hosted on AWS, resolved from Azure.
+    #[serde(default)]
+    pub private_dns_zones: Vec<String>,
+    /// Another EC2 / Route 53 Resolver endpoint, e.g. the lab's AWS twin.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+}
+
+/// `[azure]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureConfig {
+    /// Subscription id (a GUID).
+    pub subscription_id: String,
+    /// Resource group of the VNet and of everything dxvpn creates on Azure.
+    pub resource_group: String,
+    /// Region, e.g. `italynorth`.
+    pub location: String,
+    /// The existing VNet.
+    pub vnet_name: String,
+    /// The VNet's address space (one prefix).
+    pub vnet_cidr: String,
+    /// The existing `GatewaySubnet` (/27 or larger).
+    pub gateway_subnet_cidr: String,
+    /// Subnets already in the VNet, so that resolver subnets avoid them.
+    #[serde(default)]
+    pub used_subnet_cidrs: Vec<String>,
+    /// Azure VPN gateway ASN; also the ASN of the AWS customer gateways.
+    #[serde(default = "default_azure_asn")]
+    pub asn: i64,
+    /// Gateway SKU; default `VpnGw1AZ` (development) or `VpnGw2AZ` (high availability).
+    #[serde(default)]
+    pub sku: Option<String>,
+    /// Private DNS zones hosted on Azure, resolved from AWS.
+    #[serde(default)]
+    pub private_dns_zones: Vec<String>,
+    /// Use this gateway instead of creating one (never modified beyond connections, never deleted).
+    #[serde(default)]
+    pub existing_gateway_id: Option<String>,
+    /// Public IPs of `existing_gateway_id`, one per instance.
+    #[serde(default)]
+    pub existing_gateway_public_ips: Vec<String>,
+    /// Another Azure Resource Manager endpoint, e.g. the lab's Azure twin.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+}
+
+/// How DNS queries cross between the clouds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DnsMode {
+    /// Small forwarder hosts receive queries from the other cloud (cheap; development default).
+    Forwarder,
+    /// Managed inbound endpoints (Route 53 Resolver, Azure DNS private resolver) receive them.
+    Managed,
+}
+
+/// `[dns]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// Default `forwarder` for development, `managed` for high availability.
+    #[serde(default)]
+    pub mode: Option<DnsMode>,
+    /// Forwarder mode: address of the AWS forwarder host (default: 10th host of the first private subnet).
+    #[serde(default)]
+    pub aws_forwarder_ip: Option<String>,
+}
+
+/// `[tunnels]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelsConfig {
+    /// Inside /30s in tunnel order (connection 1 tunnel 1, connection 1 tunnel 2, ...).
+    #[serde(default)]
+    pub inside_cidrs: Vec<String>,
+    /// Pre-shared keys in tunnel order. Better left out: dxvpn generates them and keeps none on disk.
+    #[serde(default)]
+    pub preshared_keys: Vec<String>,
+}
+
+fn default_aws_asn() -> i64 {
+    i64::from(DEFAULT_AWS_ASN)
+}
+
+fn default_azure_asn() -> i64 {
+    i64::from(DEFAULT_AZURE_ASN)
+}

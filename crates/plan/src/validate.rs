@@ -1,0 +1,926 @@
+//! Config -> typed, checked inputs, or every problem at once.
+//!
+//! Each check names the config path, a stable rule id, what is wrong and a fix. Checks that need
+//! a value which is itself invalid are skipped rather than reported twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use dxvpn_cidr::inside::{InsideCidrError, check_inside_cidr};
+use dxvpn_cidr::{CidrError, Ipv4Net, contains, free_subnets, nth_host, overlaps, parse_network};
+use dxvpn_tunnel::asn::{self, AsnError};
+use dxvpn_tunnel::psk::{PresharedKey, PskError};
+use dxvpn_tunnel::{UseCase, pair_tunnels};
+
+use crate::config::{Config, DnsMode};
+use crate::cost::PriceTable;
+use crate::model::{AwsSide, AwsSubnet, AzureSide, ExistingGateway, PskSource, Tunnel};
+use crate::problem::Problems;
+
+/// Tags dxvpn sets itself on every resource: `dxvpn:deployment`, `dxvpn:role`, and `Name` on AWS.
+pub(crate) const OWN_TAGS: usize = 3;
+/// Both clouds allow 50 tags per resource.
+const MAX_TAGS: usize = 50;
+/// Azure resolver endpoints refuse subnets in 10.0.1.0 - 10.0.16.255 (a platform reservation),
+/// written here as the CIDRs that cover exactly that range.
+const AZURE_RESOLVER_FORBIDDEN: [Ipv4Net; 5] = [
+    Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 1, 0), 24),
+    Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 2, 0), 23),
+    Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 4, 0), 22),
+    Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 8, 0), 21),
+    Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 16, 0), 24),
+];
+/// Size of each Azure DNS resolver / forwarder subnet.
+pub(crate) const DNS_SUBNET_PREFIX: u8 = 28;
+
+/// Checked inputs, ready to be turned into resources.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    pub name: String,
+    pub use_case: UseCase,
+    pub aws: AwsSide,
+    pub azure: AzureSide,
+    pub tunnels: Vec<Tunnel>,
+    pub dns_mode: DnsMode,
+    pub aws_forwarder_ip: Ipv4Addr,
+    /// Free /28s for the Azure DNS side: [0] receives queries (inbound endpoint or forwarder),
+    /// [1] sends them (outbound endpoint).
+    pub azure_dns_subnets: Vec<Ipv4Net>,
+    pub tags: BTreeMap<String, String>,
+    pub prices: PriceTable,
+    pub warnings: Problems,
+}
+
+pub(crate) fn check(config: Config) -> Result<Checked, Problems> {
+    let mut p = Problems::default();
+    let mut warnings = Problems::default();
+    let use_case = config.use_case;
+
+    check_name(&mut p, &config.name);
+
+    // AWS
+    let a = &config.aws;
+    check_aws_region(&mut p, &a.region);
+    check_aws_id(&mut p, "aws.vpc_id", "vpc", &a.vpc_id);
+    let vpc_cidr = cidr(&mut p, "aws.vpc_cidr", &a.vpc_cidr);
+    if a.route_table_ids.is_empty() {
+        p.add(
+            "aws.route_table_ids",
+            "required",
+            "no route table is given, so no AWS subnet would get a route to Azure",
+            "list the route tables of the subnets that must reach Azure, e.g. [\"rtb-0123456789abcdef0\"]",
+        );
+    }
+    for (i, id) in a.route_table_ids.iter().enumerate() {
+        check_aws_id(&mut p, &format!("aws.route_table_ids[{i}]"), "rtb", id);
+    }
+    duplicates(&mut p, "aws.route_table_ids", &a.route_table_ids);
+    for (i, id) in a.private_subnet_ids.iter().enumerate() {
+        check_aws_id(
+            &mut p,
+            &format!("aws.private_subnet_ids[{i}]"),
+            "subnet",
+            id,
+        );
+    }
+    duplicates(&mut p, "aws.private_subnet_ids", &a.private_subnet_ids);
+    if a.private_subnet_ids.len() != a.private_subnet_cidrs.len() {
+        p.add(
+            "aws.private_subnet_cidrs",
+            "subnet-count-mismatch",
+            format!(
+                "{} subnet id(s) but {} CIDR(s)",
+                a.private_subnet_ids.len(),
+                a.private_subnet_cidrs.len()
+            ),
+            "give one CIDR per subnet id, in the same order",
+        );
+    }
+    let mut subnet_cidrs: Vec<Option<Ipv4Net>> = Vec::new();
+    for (i, text) in a.private_subnet_cidrs.iter().enumerate() {
+        let path = format!("aws.private_subnet_cidrs[{i}]");
+        let net = cidr(&mut p, &path, text);
+        if let (Some(net), Some(vpc)) = (net, vpc_cidr) {
+            inside_network(&mut p, &path, net, vpc, "aws.vpc_cidr");
+        }
+        if let Some(net) = net
+            && let Some(j) = subnet_cidrs
+                .iter()
+                .position(|o| o.is_some_and(|o| overlaps(o, net)))
+        {
+            p.add(
+                &path,
+                "subnet-overlap",
+                format!("{net} overlaps aws.private_subnet_cidrs[{j}]"),
+                "AWS subnets never overlap: copy the CIDRs from the console or `aws ec2 describe-subnets`",
+            );
+        }
+        subnet_cidrs.push(net);
+    }
+    let aws_asn = asn_value(&mut p, "aws.asn", a.asn);
+    if let Some(n) = aws_asn
+        && let Err(e) = asn::check_aws_gateway_asn(n)
+    {
+        asn_problem(&mut p, "aws.asn", e);
+    }
+    let aws_zones = zones(&mut p, "aws.private_dns_zones", &a.private_dns_zones);
+    check_endpoint(&mut p, "aws.endpoint_url", a.endpoint_url.as_deref());
+
+    // Azure
+    let z = &config.azure;
+    check_guid(&mut p, "azure.subscription_id", &z.subscription_id);
+    check_resource_group(&mut p, &z.resource_group);
+    check_location(&mut p, &z.location);
+    check_azure_name(&mut p, "azure.vnet_name", &z.vnet_name);
+    let vnet_cidr = cidr(&mut p, "azure.vnet_cidr", &z.vnet_cidr);
+    if let (Some(vpc), Some(vnet)) = (vpc_cidr, vnet_cidr)
+        && overlaps(vpc, vnet)
+    {
+        p.add(
+            "azure.vnet_cidr",
+            "networks-overlap",
+            format!("the VNet {vnet} overlaps the VPC {vpc}; packets for the other cloud would stay local"),
+            "the two networks must not share addresses: pick a VNet range outside aws.vpc_cidr (e.g. 10.51.0.0/16 beside 10.1.0.0/16)",
+        );
+    }
+    let gateway_subnet = cidr(&mut p, "azure.gateway_subnet_cidr", &z.gateway_subnet_cidr);
+    if let Some(gw) = gateway_subnet {
+        if let Some(vnet) = vnet_cidr {
+            inside_network(
+                &mut p,
+                "azure.gateway_subnet_cidr",
+                gw,
+                vnet,
+                "azure.vnet_cidr",
+            );
+        }
+        if gw.prefix_len() > 27 {
+            p.add(
+                "azure.gateway_subnet_cidr",
+                "gateway-subnet-size",
+                format!("GatewaySubnet {gw} is smaller than /27"),
+                "Azure needs a GatewaySubnet of /27 or larger for VPN gateways (active-active and coexistence need the room)",
+            );
+        }
+    }
+    let mut used_subnets: Vec<Ipv4Net> = gateway_subnet.into_iter().collect();
+    for (i, text) in z.used_subnet_cidrs.iter().enumerate() {
+        let path = format!("azure.used_subnet_cidrs[{i}]");
+        if let Some(net) = cidr(&mut p, &path, text) {
+            if let Some(vnet) = vnet_cidr {
+                inside_network(&mut p, &path, net, vnet, "azure.vnet_cidr");
+            }
+            used_subnets.push(net);
+        }
+    }
+    let azure_asn = asn_value(&mut p, "azure.asn", z.asn);
+    if let Some(n) = azure_asn
+        && let Err(e) = asn::check_azure_gateway_asn(n)
+    {
+        asn_problem(&mut p, "azure.asn", e);
+    }
+    if let (Some(aws), Some(azure)) = (aws_asn, azure_asn)
+        && let Err(e) = asn::check_asn_pair(aws, azure)
+    {
+        asn_problem(&mut p, "azure.asn", e);
+    }
+    let sku = check_sku(
+        &mut p,
+        &mut warnings,
+        z.sku.as_deref(),
+        use_case,
+        z.existing_gateway_id.is_some(),
+    );
+    let azure_zones = zones(&mut p, "azure.private_dns_zones", &z.private_dns_zones);
+    check_endpoint(&mut p, "azure.endpoint", z.endpoint.as_deref());
+    let existing_gateway = check_existing_gateway(
+        &mut p,
+        z.existing_gateway_id.as_deref(),
+        &z.existing_gateway_public_ips,
+        use_case,
+    );
+
+    // DNS
+    check_forwarding_loops(&mut p, &aws_zones, &azure_zones);
+    let dns_mode = config.dns.mode.unwrap_or(match use_case {
+        UseCase::Development => DnsMode::Forwarder,
+        UseCase::HighAvailability => DnsMode::Managed,
+    });
+    let any_dns = !aws_zones.is_empty() || !azure_zones.is_empty();
+    // Route 53 Resolver endpoints need two IPs in two subnets; the forwarder host needs one.
+    if any_dns && a.private_subnet_ids.len() < 2 {
+        p.add(
+            "aws.private_subnet_ids",
+            "dns-endpoint-subnets",
+            format!(
+                "{} private subnet(s) given; Route 53 Resolver endpoints need addresses in 2 subnets",
+                a.private_subnet_ids.len()
+            ),
+            "list two private subnets (ideally in two availability zones) with their CIDRs, or leave both private_dns_zones lists empty",
+        );
+    }
+    let aws_forwarder_ip = check_forwarder_ip(
+        &mut p,
+        config.dns.aws_forwarder_ip.as_deref(),
+        &subnet_cidrs,
+    );
+    let mut azure_dns_subnets = Vec::new();
+    if any_dns && let Some(vnet) = vnet_cidr {
+        let mut blocked = used_subnets.clone();
+        blocked.extend(AZURE_RESOLVER_FORBIDDEN);
+        match free_subnets(vnet, &blocked, DNS_SUBNET_PREFIX, 2) {
+            Ok(found) => azure_dns_subnets = found,
+            Err(e) => p.add(
+                "azure.vnet_cidr",
+                "dns-resolver-subnets-free",
+                format!("{e}: the DNS resolver (or forwarder) needs two free /28 subnets in the VNet"),
+                "add an address prefix with free space to the VNet, free two /28s, or leave both private_dns_zones lists empty",
+            ),
+        }
+    }
+    if dns_mode == DnsMode::Managed && use_case == UseCase::Development && any_dns {
+        warnings.add(
+            "dns.mode",
+            "cost-managed-dns-in-development",
+            "managed inbound endpoints cost about 360 USD a month more than forwarders",
+            "use dns.mode = \"forwarder\" for development unless you need the managed service",
+        );
+    }
+
+    // Tunnels
+    let tunnels = check_tunnels(&mut p, &mut warnings, &config, use_case);
+    check_tags(&mut p, &config.tags);
+    let prices = PriceTable::with_overrides(&mut p, &config.prices);
+
+    if !p.is_empty() {
+        return Err(p);
+    }
+    // Every Option below is Some when no problem was recorded; fall back defensively anyway.
+    let (Some(vpc_cidr), Some(vnet_cidr), Some(gateway_subnet), Some(aws_asn), Some(azure_asn)) =
+        (vpc_cidr, vnet_cidr, gateway_subnet, aws_asn, azure_asn)
+    else {
+        return Err(p);
+    };
+    if use_case == UseCase::Development && existing_gateway.is_none() {
+        warnings.add(
+            "use_case",
+            "active-standby-apipa",
+            "the development gateway is active-standby with two custom APIPA addresses on one instance; dxvpn names each tunnel's own address on its connection so that BGP runs on both",
+            "if your gateway accepts only one custom APIPA address, BGP runs on tunnel 1 only; high_availability avoids this",
+        );
+    }
+    let private_subnets = a
+        .private_subnet_ids
+        .iter()
+        .zip(subnet_cidrs.iter().flatten())
+        .map(|(id, cidr)| AwsSubnet {
+            id: id.clone(),
+            cidr: *cidr,
+        })
+        .collect();
+    Ok(Checked {
+        name: config.name.clone(),
+        use_case,
+        aws: AwsSide {
+            region: a.region.clone(),
+            vpc_id: a.vpc_id.clone(),
+            vpc_cidr,
+            vpc_resolver_ip: nth_host(vpc_cidr, 2).unwrap_or(vpc_cidr.network()),
+            route_table_ids: a.route_table_ids.clone(),
+            private_subnets,
+            asn: aws_asn,
+            private_dns_zones: aws_zones,
+            endpoint_url: a.endpoint_url.clone(),
+        },
+        azure: AzureSide {
+            subscription_id: z.subscription_id.to_lowercase(),
+            resource_group: z.resource_group.clone(),
+            location: z.location.clone(),
+            vnet_name: z.vnet_name.clone(),
+            vnet_cidr,
+            gateway_subnet_cidr: gateway_subnet,
+            azure_resolver_ip: Ipv4Addr::new(168, 63, 129, 16),
+            asn: azure_asn,
+            sku,
+            active_active: use_case == UseCase::HighAvailability,
+            private_dns_zones: azure_zones,
+            existing_gateway,
+            endpoint: z.endpoint.clone(),
+        },
+        tunnels,
+        dns_mode,
+        aws_forwarder_ip: aws_forwarder_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+        azure_dns_subnets,
+        tags: config.tags.clone(),
+        prices,
+        warnings,
+    })
+}
+
+fn cidr(p: &mut Problems, path: &str, text: &str) -> Option<Ipv4Net> {
+    match parse_network(text) {
+        Ok(net) => Some(net),
+        Err(CidrError::Malformed { .. }) => {
+            p.add(
+                path,
+                "cidr-format",
+                format!("`{text}` is not an IPv4 network in CIDR notation"),
+                "write it as a.b.c.d/len, e.g. 10.1.0.0/16",
+            );
+            None
+        }
+        Err(CidrError::HostBitsSet { network, .. }) => {
+            p.add(
+                path,
+                "cidr-host-bits",
+                format!("`{text}` has host bits set"),
+                format!("did you mean {network}?"),
+            );
+            None
+        }
+    }
+}
+
+fn inside_network(p: &mut Problems, path: &str, net: Ipv4Net, outer: Ipv4Net, outer_path: &str) {
+    if !contains(outer, net) {
+        p.add(
+            path,
+            "subnet-inside-network",
+            format!("{net} is not inside {outer_path} ({outer})"),
+            format!("use a subnet of {outer}, or correct {outer_path}"),
+        );
+    }
+}
+
+fn duplicates(p: &mut Problems, path: &str, values: &[String]) {
+    let mut seen = BTreeSet::new();
+    for (i, v) in values.iter().enumerate() {
+        if !seen.insert(v.to_lowercase()) {
+            p.add(
+                format!("{path}[{i}]"),
+                "unique",
+                format!("`{v}` is listed twice"),
+                "remove the repeated entry",
+            );
+        }
+    }
+}
+
+fn check_name(p: &mut Problems, name: &str) {
+    let ok = (1..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !ok {
+        p.add(
+            "name",
+            "name-format",
+            format!("`{name}` is not a valid deployment name"),
+            "use 1-32 lowercase letters, digits and '-', starting with a letter (it prefixes every resource name), e.g. \"dx-dev\"",
+        );
+    }
+}
+
+fn check_aws_region(p: &mut Problems, region: &str) {
+    let parts: Vec<&str> = region.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok();
+    if !ok {
+        p.add(
+            "aws.region",
+            "aws-region-format",
+            format!("`{region}` is not an AWS region code"),
+            "use a region code such as eu-south-1 or us-east-1",
+        );
+    }
+}
+
+fn check_aws_id(p: &mut Problems, path: &str, prefix: &str, id: &str) {
+    let ok = id
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|hex| {
+            (hex.len() == 8 || hex.len() == 17)
+                && hex
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        });
+    if !ok {
+        p.add(
+            path,
+            "aws-id-format",
+            format!("`{id}` is not an AWS {prefix} id"),
+            format!(
+                "use the id as AWS shows it: {prefix}- followed by 8 or 17 lowercase hex digits"
+            ),
+        );
+    }
+}
+
+fn asn_value(p: &mut Problems, path: &str, value: i64) -> Option<u32> {
+    match u32::try_from(value) {
+        Ok(n) => Some(n),
+        Err(_) => {
+            p.add(
+                path,
+                "asn-range",
+                format!("{value} is not an ASN"),
+                "ASNs are whole numbers from 1 to 4294967294",
+            );
+            None
+        }
+    }
+}
+
+fn asn_problem(p: &mut Problems, path: &str, e: AsnError) {
+    let (rule, hint) = match e {
+        AsnError::NotAwsPrivate(_) => (
+            "aws-asn-private",
+            "use a private ASN, e.g. 64512 (the AWS default)",
+        ),
+        AsnError::AzureReserved(_) => (
+            "azure-asn-reserved",
+            "use a private ASN that Azure does not reserve, e.g. 65000",
+        ),
+        AsnError::AwsCustomerGatewayReserved(_) => (
+            "aws-customer-gateway-asn-reserved",
+            "this ASN is also the AWS customer gateways' ASN; use e.g. 65000",
+        ),
+        AsnError::Unusable(_) => ("asn-range", "ASNs are whole numbers from 1 to 4294967294"),
+        AsnError::Equal(_) => (
+            "asn-distinct",
+            "give azure.asn a different value, e.g. aws.asn = 64512 and azure.asn = 65000",
+        ),
+    };
+    p.add(path, rule, e.to_string(), hint);
+}
+
+fn check_guid(p: &mut Problems, path: &str, value: &str) {
+    let groups: Vec<&str> = value.split('-').collect();
+    let lens = [8, 4, 4, 4, 12];
+    let ok = groups.len() == 5
+        && groups
+            .iter()
+            .zip(lens)
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()));
+    if !ok {
+        p.add(
+            path,
+            "azure-subscription-id-format",
+            format!("`{value}` is not a subscription id"),
+            "use the GUID shown by `az account show --query id`, e.g. 00000000-0000-0000-0000-000000000000",
+        );
+    }
+}
+
+fn check_resource_group(p: &mut Problems, value: &str) {
+    let ok = (1..=90).contains(&value.chars().count())
+        && !value.ends_with('.')
+        && value
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_.()".contains(c));
+    if !ok {
+        p.add(
+            "azure.resource_group",
+            "azure-resource-group-name",
+            format!("`{value}` is not a valid resource group name"),
+            "use 1-90 letters, digits, '-', '_', '.', '(' or ')', not ending with '.'",
+        );
+    }
+}
+
+fn check_location(p: &mut Problems, value: &str) {
+    let ok = (2..=40).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !ok {
+        p.add(
+            "azure.location",
+            "azure-location-format",
+            format!("`{value}` is not an Azure location name"),
+            "use the short name from `az account list-locations -o table`, e.g. italynorth",
+        );
+    }
+}
+
+fn check_azure_name(p: &mut Problems, path: &str, value: &str) {
+    let ok = (2..=64).contains(&value.len())
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !ok {
+        p.add(
+            path,
+            "azure-name-format",
+            format!("`{value}` is not a valid Azure virtual network name"),
+            "use 2-64 letters, digits, '-', '_' or '.', starting with a letter or digit",
+        );
+    }
+}
+
+fn check_endpoint(p: &mut Problems, path: &str, value: Option<&str>) {
+    if let Some(url) = value
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        p.add(
+            path,
+            "endpoint-url",
+            format!("`{url}` is not an http(s) URL"),
+            "write the full URL, e.g. http://127.0.0.1:4566, or remove the key to use the cloud's own endpoint",
+        );
+    }
+}
+
+const SKUS_AZ: [&str; 5] = ["VpnGw1AZ", "VpnGw2AZ", "VpnGw3AZ", "VpnGw4AZ", "VpnGw5AZ"];
+const SKUS_NON_AZ: [&str; 5] = ["VpnGw1", "VpnGw2", "VpnGw3", "VpnGw4", "VpnGw5"];
+
+fn check_sku(
+    p: &mut Problems,
+    warnings: &mut Problems,
+    sku: Option<&str>,
+    use_case: UseCase,
+    existing: bool,
+) -> String {
+    let Some(sku) = sku else {
+        return match use_case {
+            UseCase::Development => "VpnGw1AZ",
+            UseCase::HighAvailability => "VpnGw2AZ",
+        }
+        .to_owned();
+    };
+    if SKUS_AZ.contains(&sku) {
+        return sku.to_owned();
+    }
+    if SKUS_NON_AZ.contains(&sku) {
+        if !existing {
+            warnings.add(
+                "azure.sku",
+                "azure-sku-non-az",
+                format!("{sku} is a non-AZ SKU; Azure no longer creates new non-AZ VPN gateways (since 2025-01-01)"),
+                format!("use {sku}AZ"),
+            );
+        }
+        return sku.to_owned();
+    }
+    let why = if sku == "Basic" {
+        "the Basic SKU has no BGP and no custom APIPA addresses".to_owned()
+    } else {
+        format!("`{sku}` is not a VPN gateway SKU")
+    };
+    p.add("azure.sku", "azure-gateway-sku", why, "use VpnGw1AZ (development) or VpnGw2AZ (high availability); VpnGw1AZ-VpnGw5AZ are accepted");
+    sku.to_owned()
+}
+
+fn check_existing_gateway(
+    p: &mut Problems,
+    id: Option<&str>,
+    public_ips: &[String],
+    use_case: UseCase,
+) -> Option<ExistingGateway> {
+    let Some(id) = id else {
+        if !public_ips.is_empty() {
+            p.add(
+                "azure.existing_gateway_public_ips",
+                "existing-gateway-public-ips",
+                "public IPs are given but azure.existing_gateway_id is not",
+                "set azure.existing_gateway_id, or remove the public IPs to let dxvpn create the gateway",
+            );
+        }
+        return None;
+    };
+    let segments: Vec<&str> = id.trim_start_matches('/').split('/').collect();
+    let id_ok = segments.len() == 8
+        && segments[0].eq_ignore_ascii_case("subscriptions")
+        && segments[2].eq_ignore_ascii_case("resourceGroups")
+        && segments[4].eq_ignore_ascii_case("providers")
+        && segments[5].eq_ignore_ascii_case("Microsoft.Network")
+        && segments[6].eq_ignore_ascii_case("virtualNetworkGateways")
+        && !segments[7].is_empty()
+        && id.starts_with('/');
+    if !id_ok {
+        p.add(
+            "azure.existing_gateway_id",
+            "azure-resource-id-format",
+            format!("`{id}` is not a virtual network gateway id"),
+            "use the full id: /subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Network/virtualNetworkGateways/<name>",
+        );
+    }
+    let wanted = use_case.azure_instances();
+    if public_ips.len() != wanted {
+        p.add(
+            "azure.existing_gateway_public_ips",
+            "existing-gateway-public-ips",
+            format!(
+                "{} public IP(s) given; {} needs {wanted} (one per gateway instance)",
+                public_ips.len(),
+                use_case.as_str()
+            ),
+            if wanted == 2 {
+                "high availability needs an active-active gateway: list both instances' public IPs"
+            } else {
+                "list the gateway's public IP"
+            },
+        );
+    }
+    let mut ips = Vec::new();
+    for (i, text) in public_ips.iter().enumerate() {
+        let path = format!("azure.existing_gateway_public_ips[{i}]");
+        match text.parse::<Ipv4Addr>() {
+            Ok(ip) if is_public(ip) => ips.push(ip),
+            Ok(ip) => p.add(
+                &path,
+                "public-ip",
+                format!("{ip} is not a public address"),
+                "AWS customer gateways need the gateway instance's public IP (Azure portal: the gateway's Public IP addresses)",
+            ),
+            Err(_) => p.add(&path, "ip-format", format!("`{text}` is not an IPv4 address"), "write it as a.b.c.d"),
+        }
+    }
+    Some(ExistingGateway {
+        id: id.to_owned(),
+        public_ips: ips,
+    })
+}
+
+fn is_public(ip: Ipv4Addr) -> bool {
+    !(ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast())
+}
+
+/// Lower-cases zone names and strips a trailing dot; reports bad names and repeats.
+fn zones(p: &mut Problems, path: &str, names: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let path = format!("{path}[{i}]");
+        let zone = name.trim_end_matches('.').to_ascii_lowercase();
+        let labels_ok = !zone.is_empty()
+            && zone.len() <= 253
+            && zone.split('.').all(|l| {
+                (1..=63).contains(&l.len())
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if !labels_ok {
+            p.add(
+                &path,
+                "dns-zone-name",
+                format!("`{name}` is not a DNS zone name"),
+                "use labels of letters, digits and '-' separated by dots, e.g. aws.internal",
+            );
+        } else if out.contains(&zone) {
+            p.add(
+                &path,
+                "unique",
+                format!("`{name}` is listed twice"),
+                "remove the repeated zone",
+            );
+        } else {
+            out.push(zone);
+        }
+    }
+    out
+}
+
+/// A zone forwarded both ways (or nested inside one forwarded the other way) loops between
+/// the clouds' resolvers until the query times out.
+fn check_forwarding_loops(p: &mut Problems, aws: &[String], azure: &[String]) {
+    let within = |a: &str, b: &str| a == b || a.ends_with(&format!(".{b}"));
+    for (j, az) in azure.iter().enumerate() {
+        if let Some(aw) = aws.iter().find(|aw| within(az, aw) || within(aw, az)) {
+            p.add(
+                format!("azure.private_dns_zones[{j}]"),
+                "dns-forwarding-loop",
+                format!("`{az}` (Azure) and `{aw}` (AWS) overlap, so queries would be forwarded back and forth between the clouds"),
+                "each zone must live in one cloud: remove it from one of the two private_dns_zones lists",
+            );
+        }
+    }
+}
+
+fn check_forwarder_ip(
+    p: &mut Problems,
+    given: Option<&str>,
+    subnets: &[Option<Ipv4Net>],
+) -> Option<Ipv4Addr> {
+    let first_subnet = subnets.first().copied().flatten();
+    let Some(text) = given else {
+        return first_subnet.and_then(|s| nth_host(s, 10));
+    };
+    let path = "dns.aws_forwarder_ip";
+    match text.parse::<Ipv4Addr>() {
+        Ok(ip) if subnets.iter().flatten().any(|s| s.contains(&ip)) => Some(ip),
+        Ok(ip) => {
+            p.add(
+                path,
+                "forwarder-in-private-subnet",
+                format!("{ip} is in none of aws.private_subnet_cidrs"),
+                "pick a free address in one of the private subnets",
+            );
+            None
+        }
+        Err(_) => {
+            p.add(
+                path,
+                "ip-format",
+                format!("`{text}` is not an IPv4 address"),
+                "write it as a.b.c.d",
+            );
+            None
+        }
+    }
+}
+
+fn check_tunnels(
+    p: &mut Problems,
+    warnings: &mut Problems,
+    config: &Config,
+    use_case: UseCase,
+) -> Vec<Tunnel> {
+    let wanted = use_case.tunnel_count();
+    let t = &config.tunnels;
+    for (path, len) in [
+        ("tunnels.inside_cidrs", t.inside_cidrs.len()),
+        ("tunnels.preshared_keys", t.preshared_keys.len()),
+    ] {
+        if len != 0 && len != wanted {
+            p.add(
+                path,
+                "tunnel-count",
+                format!("{len} value(s) given; {} has {wanted} tunnels", use_case.as_str()),
+                format!("give exactly {wanted} values in tunnel order (connection 1 tunnel 1 first), or none to let dxvpn choose"),
+            );
+        }
+    }
+    let mut chosen: Vec<Ipv4Net> = Vec::new();
+    for (i, text) in t.inside_cidrs.iter().enumerate() {
+        let path = format!("tunnels.inside_cidrs[{i}]");
+        let Some(net) = cidr(p, &path, text) else {
+            continue;
+        };
+        if let Err(e) = check_inside_cidr(net) {
+            let (rule, hint) = match e {
+                InsideCidrError::NotSlash30(_) => (
+                    "inside-cidr-slash30",
+                    "each tunnel needs exactly one /30, e.g. 169.254.21.0/30",
+                ),
+                InsideCidrError::OutsideAzureApipa(_) => (
+                    "inside-cidr-apipa",
+                    "Azure accepts custom BGP addresses only in 169.254.21.0-169.254.22.255, e.g. 169.254.21.0/30",
+                ),
+                InsideCidrError::AwsReserved(_) => (
+                    "inside-cidr-aws-reserved",
+                    "AWS reserves 169.254.0.0/30-169.254.5.0/30 and 169.254.169.252/30; use 169.254.21.0/30 and up",
+                ),
+            };
+            p.add(&path, rule, e.to_string(), hint);
+        }
+        if let Some(j) = chosen.iter().position(|c| overlaps(*c, net)) {
+            p.add(
+                &path,
+                "inside-cidr-unique",
+                format!("{net} overlaps tunnels.inside_cidrs[{j}]"),
+                "every tunnel needs its own /30",
+            );
+        }
+        chosen.push(net);
+    }
+    let mut keys = Vec::new();
+    for (i, key) in t.preshared_keys.iter().enumerate() {
+        let path = format!("tunnels.preshared_keys[{i}]");
+        match PresharedKey::parse(key) {
+            Ok(k) => keys.push(k),
+            Err(e) => {
+                let hint = match e {
+                    PskError::Length(_) => {
+                        "use 8 to 64 characters, or remove preshared_keys to let dxvpn generate them"
+                    }
+                    PskError::Character { .. } => {
+                        "use only letters, digits, '.' and '_' ('+' and '/' are refused by AWS)"
+                    }
+                    PskError::LeadingZero => "do not start the key with 0",
+                };
+                p.add(&path, "psk-aws-rules", e.to_string(), hint);
+            }
+        }
+    }
+    if keys.len() == wanted
+        && keys
+            .iter()
+            .enumerate()
+            .any(|(i, k)| keys[i + 1..].contains(k))
+    {
+        warnings.add(
+            "tunnels.preshared_keys",
+            "psk-reused",
+            "the same key is used on several tunnels",
+            "give each tunnel its own key, or let dxvpn generate them",
+        );
+    }
+    let usable_chosen = chosen.len() == wanted && t.inside_cidrs.len() == wanted;
+    let pairs = match pair_tunnels(use_case, if usable_chosen { &chosen } else { &[] }) {
+        Ok(pairs) => pairs,
+        Err(_) => return Vec::new(), // unreachable with at most 4 tunnels and nothing taken
+    };
+    let use_keys = keys.len() == wanted && t.preshared_keys.len() == wanted;
+    pairs
+        .into_iter()
+        .enumerate()
+        .map(|(i, pairing)| Tunnel {
+            key: pairing.key(),
+            pairing,
+            psk: if use_keys {
+                PskSource::Config
+            } else {
+                PskSource::Generated
+            },
+            preshared_key: if use_keys { keys.get(i).cloned() } else { None },
+        })
+        .collect()
+}
+
+fn check_tags(p: &mut Problems, tags: &BTreeMap<String, String>) {
+    if tags.len() + OWN_TAGS > MAX_TAGS {
+        p.add(
+            "tags",
+            "tag-count",
+            format!("{} tags given; with dxvpn's own {OWN_TAGS} that exceeds the limit of {MAX_TAGS} per resource", tags.len()),
+            format!("keep at most {} tags", MAX_TAGS - OWN_TAGS),
+        );
+    }
+    let mut folded = BTreeMap::new();
+    for (key, value) in tags {
+        let path = format!("tags.{key}");
+        let lower = key.to_lowercase();
+        if key.is_empty() || key.chars().count() > 127 {
+            p.add(
+                &path,
+                "tag-key-length",
+                "tag keys must have 1 to 127 characters (AWS)",
+                "shorten the key",
+            );
+        }
+        if value.chars().count() > 256 {
+            p.add(
+                &path,
+                "tag-value-length",
+                "tag values may have at most 256 characters (both clouds)",
+                "shorten the value",
+            );
+        }
+        if ["aws:", "dxvpn:", "microsoft", "azure", "windows"]
+            .iter()
+            .any(|r| lower.starts_with(r))
+        {
+            p.add(
+                &path,
+                "tag-key-reserved",
+                format!("`{key}` starts with a reserved prefix"),
+                "keys may not start with aws: (AWS), microsoft/azure/windows (Azure) or dxvpn: (dxvpn's own tags)",
+            );
+        }
+        if key.chars().any(|c| "<>%&\\?/".contains(c)) {
+            p.add(
+                &path,
+                "tag-key-characters",
+                format!("`{key}` contains a character Azure refuses in tag names"),
+                "remove < > % & \\ ? / from the key",
+            );
+        }
+        if let Some(previous) = folded.insert(lower, key) {
+            p.add(
+                &path,
+                "tag-key-case-duplicate",
+                format!(
+                    "`{key}` and `{previous}` differ only in case; Azure treats them as one tag"
+                ),
+                "keep one of them",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_address_check() {
+        assert!(is_public("20.1.2.3".parse().unwrap()));
+        assert!(!is_public("10.1.2.3".parse().unwrap()));
+        assert!(!is_public("169.254.21.1".parse().unwrap()));
+    }
+}

@@ -1,0 +1,445 @@
+//! The planner on whole configs: valid boundary values pass, the DAG is sound, plans are
+//! deterministic and carry no secret, and no input makes it panic.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use std::collections::HashSet;
+
+use dxvpn_plan::model::{Action, Deferred, PskSource, Spec};
+use dxvpn_plan::{Plan, plan_from_toml};
+use proptest::prelude::*;
+
+const DEVELOPMENT: &str = include_str!("../../../examples/development.toml");
+const HIGH_AVAILABILITY: &str = include_str!("../../../examples/high_availability.toml");
+
+/// The development example with `edits` applied: (dotted path, TOML value or None to remove).
+fn config_with(edits: &[(&str, Option<&str>)]) -> String {
+    let mut doc: toml::Table = DEVELOPMENT.parse().unwrap();
+    for (path, value) in edits {
+        let mut keys: Vec<&str> = path.split('.').collect();
+        let last = keys.pop().unwrap();
+        let mut table = &mut doc;
+        for key in keys {
+            table = table
+                .entry(key)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .unwrap();
+        }
+        match value {
+            Some(v) => {
+                let parsed: toml::Table = format!("v = {v}").parse().unwrap();
+                table.insert(last.to_owned(), parsed["v"].clone());
+            }
+            None => {
+                table.remove(last);
+            }
+        }
+    }
+    toml::to_string(&doc).unwrap()
+}
+
+fn plan_with(edits: &[(&str, Option<&str>)]) -> Plan {
+    let text = config_with(edits);
+    plan_from_toml(&text).unwrap_or_else(|p| panic!("{edits:?} should be valid: {:#?}", p.errors))
+}
+
+#[test]
+fn boundary_values_that_both_clouds_accept() {
+    let good: &[&[(&str, Option<&str>)]] = &[
+        &[("name", Some("\"a\""))],
+        &[("aws.region", Some("\"us-gov-west-1\""))],
+        &[("aws.vpc_id", Some("\"vpc-0123abcd\""))],
+        &[("aws.asn", Some("65534"))],
+        &[("aws.asn", Some("4200000000"))],
+        &[("aws.asn", Some("4294967294"))],
+        &[("azure.asn", Some("65515"))],
+        &[("azure.asn", Some("65521"))],
+        &[("azure.gateway_subnet_cidr", Some("\"10.51.254.0/26\""))],
+        &[("azure.sku", Some("\"VpnGw5AZ\""))],
+        // No DNS zones: one private subnet is enough.
+        &[
+            (
+                "aws.private_subnet_ids",
+                Some("[\"subnet-0a1b2c3d4e5f60001\"]"),
+            ),
+            ("aws.private_subnet_cidrs", Some("[\"10.1.1.0/24\"]")),
+            ("aws.private_dns_zones", Some("[]")),
+            ("azure.private_dns_zones", Some("[]")),
+        ],
+        // Exactly two /28s left for the resolver.
+        &[
+            ("azure.vnet_cidr", Some("\"10.51.0.0/26\"")),
+            ("azure.gateway_subnet_cidr", Some("\"10.51.0.0/27\"")),
+            ("azure.used_subnet_cidrs", Some("[]")),
+        ],
+        &[(
+            "tunnels.inside_cidrs",
+            Some("[\"169.254.21.252/30\", \"169.254.22.252/30\"]"),
+        )],
+        &[("aws.private_dns_zones", Some("[\"aws.internal.\"]"))],
+        &[(
+            "azure.private_dns_zones",
+            Some("[\"azure.internal\", \"privatelink.blob.core.windows.net\"]"),
+        )],
+        &[("prices.aws_vpn_connection", Some("0.0"))],
+        &[
+            ("aws.endpoint_url", Some("\"http://127.0.0.1:4566\"")),
+            ("azure.endpoint", Some("\"http://127.0.0.1:8443\"")),
+        ],
+        &[("dns.aws_forwarder_ip", Some("\"10.1.2.53\""))],
+        &[("dns.mode", Some("\"managed\""))],
+        &[
+            (
+                "azure.existing_gateway_id",
+                Some(
+                    "\"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Network/virtualNetworkGateways/gw\"",
+                ),
+            ),
+            ("azure.existing_gateway_public_ips", Some("[\"20.10.1.1\"]")),
+        ],
+    ];
+    for edits in good {
+        plan_with(edits);
+    }
+    // Tag value at the 256-character limit of both clouds.
+    let longest_value = "v".repeat(256);
+    plan_with(&[("tags.Owner", Some(&format!("\"{longest_value}\"")))]);
+    // PSK length boundaries: 8 and 64 characters, and a 0 anywhere but first.
+    let longest = format!("Z.z_90{}", "a".repeat(58));
+    assert_eq!(longest.len(), 64);
+    plan_with(&[(
+        "tunnels.preshared_keys",
+        Some(&format!("[\"abcdefgh\", \"{longest}\"]")),
+    )]);
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let text = config_with(&[
+        ("aws.vpc_cidr", Some("\"10.1.0.1/16\"")),
+        ("azure.asn", Some("65517")),
+        (
+            "tunnels.inside_cidrs",
+            Some("[\"169.254.5.0/30\", \"169.254.5.0/30\"]"),
+        ),
+        ("tags.aws:x", Some("\"y\"")),
+    ]);
+    let problems = plan_from_toml(&text).unwrap_err();
+    let rules = problems.rules();
+    for rule in [
+        "cidr-host-bits",
+        "azure-asn-reserved",
+        "inside-cidr-aws-reserved",
+        "inside-cidr-unique",
+        "tag-key-reserved",
+    ] {
+        assert!(rules.contains(&rule), "{rule} missing from {rules:?}");
+    }
+}
+
+fn assert_sound_dag(plan: &Plan) {
+    let mut seen = HashSet::new();
+    for r in &plan.resources {
+        for dep in &r.depends_on {
+            assert!(
+                seen.contains(dep.as_str()),
+                "{} depends on {dep}, which does not come before it",
+                r.role
+            );
+        }
+        assert!(
+            seen.insert(r.role.as_str()),
+            "role {} appears twice",
+            r.role
+        );
+        match r.action {
+            Action::Create => {
+                assert_eq!(
+                    r.tags.get("dxvpn:deployment"),
+                    Some(&plan.name),
+                    "{}",
+                    r.role
+                );
+                assert_eq!(r.tags.get("dxvpn:role"), Some(&r.role));
+            }
+            Action::Reference => {
+                assert!(r.tags.is_empty(), "dxvpn never tags what it does not own")
+            }
+        }
+    }
+    // Every deferred value names a resource that exists.
+    let json = serde_json::to_value(plan).unwrap();
+    let mut stack = vec![&json];
+    while let Some(v) = stack.pop() {
+        if let Some(from) = v
+            .get("from")
+            .and_then(|f| f.as_str())
+            .filter(|_| v.get("output").is_some())
+        {
+            assert!(
+                seen.contains(from),
+                "deferred value from unknown role {from}"
+            );
+        }
+        match v {
+            serde_json::Value::Array(a) => stack.extend(a),
+            serde_json::Value::Object(o) => stack.extend(o.values()),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn plans_are_sound_dags_for_every_shape() {
+    for text in [DEVELOPMENT, HIGH_AVAILABILITY] {
+        assert_sound_dag(&plan_from_toml(text).unwrap());
+    }
+    assert_sound_dag(&plan_with(&[("dns.mode", Some("\"managed\""))]));
+    assert_sound_dag(&plan_with(&[
+        (
+            "azure.existing_gateway_id",
+            Some(
+                "\"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Network/virtualNetworkGateways/gw\"",
+            ),
+        ),
+        ("azure.existing_gateway_public_ips", Some("[\"20.10.1.1\"]")),
+    ]));
+}
+
+#[test]
+fn customer_gateways_wait_only_for_public_ips_not_for_the_azure_gateway() {
+    let plan = plan_from_toml(HIGH_AVAILABILITY).unwrap();
+    for r in plan
+        .resources
+        .iter()
+        .filter(|r| r.kind() == "customer_gateway" || r.kind() == "vpn_connection")
+    {
+        assert!(
+            !r.depends_on.iter().any(|d| d == "azure.vpn_gateway"),
+            "{} must not wait for the 45-minute gateway",
+            r.role
+        );
+    }
+    let cgw = plan
+        .resources
+        .iter()
+        .find(|r| r.role == "aws.customer_gateway.1")
+        .unwrap();
+    assert!(
+        matches!(&cgw.spec, Spec::CustomerGateway { bgp_asn: 65000, ip_address: Deferred::After { from, .. } } if from == "azure.public_ip.1")
+    );
+}
+
+#[test]
+fn every_connection_names_its_own_apipa_address() {
+    // Field notes: a connection without its own APIPA address silently uses the gateway's first.
+    for text in [DEVELOPMENT, HIGH_AVAILABILITY] {
+        let plan = plan_from_toml(text).unwrap();
+        for t in &plan.tunnels {
+            let conn = plan
+                .resources
+                .iter()
+                .find(|r| r.role == format!("azure.connection.{}", t.key))
+                .unwrap();
+            let Spec::GatewayConnection {
+                custom_bgp_ip_address,
+                azure_instance,
+                ..
+            } = &conn.spec
+            else {
+                panic!()
+            };
+            assert_eq!(*custom_bgp_ip_address, t.pairing.azure_inside_ip);
+            assert_eq!(*azure_instance, t.pairing.azure_instance);
+            let lng = plan
+                .resources
+                .iter()
+                .find(|r| r.role == format!("azure.local_network_gateway.{}", t.key))
+                .unwrap();
+            let Spec::LocalNetworkGateway {
+                bgp_peering_address,
+                bgp_asn,
+                ..
+            } = &lng.spec
+            else {
+                panic!()
+            };
+            assert_eq!(
+                (*bgp_peering_address, *bgp_asn),
+                (t.pairing.aws_inside_ip, plan.aws.asn)
+            );
+        }
+    }
+}
+
+#[test]
+fn existing_gateway_is_referenced_not_created() {
+    let plan = plan_with(&[
+        (
+            "azure.existing_gateway_id",
+            Some(
+                "\"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Network/virtualNetworkGateways/gw\"",
+            ),
+        ),
+        ("azure.existing_gateway_public_ips", Some("[\"20.10.1.1\"]")),
+    ]);
+    let gw = plan
+        .resources
+        .iter()
+        .find(|r| r.role == "azure.vpn_gateway")
+        .unwrap();
+    assert_eq!(gw.action, Action::Reference);
+    assert!(plan.resources.iter().all(|r| r.kind() != "public_ip"));
+    let cgw = plan
+        .resources
+        .iter()
+        .find(|r| r.role == "aws.customer_gateway.0")
+        .unwrap();
+    assert!(
+        matches!(&cgw.spec, Spec::CustomerGateway { ip_address: Deferred::Known(ip), .. } if ip.to_string() == "20.10.1.1")
+    );
+    assert!(
+        plan.cost
+            .lines
+            .iter()
+            .all(|l| !l.item.starts_with("azure_vpn_gateway")),
+        "an existing gateway costs nothing new"
+    );
+}
+
+#[test]
+fn planning_is_deterministic() {
+    let a = serde_json::to_string(&plan_from_toml(HIGH_AVAILABILITY).unwrap()).unwrap();
+    let b = serde_json::to_string(&plan_from_toml(HIGH_AVAILABILITY).unwrap()).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn user_keys_stay_in_memory_only() {
+    let keys = ["First.Tunnel_Key1", "Second.Tunnel_Key2"];
+    let plan = plan_with(&[(
+        "tunnels.preshared_keys",
+        Some(&format!("[\"{}\", \"{}\"]", keys[0], keys[1])),
+    )]);
+    assert!(plan.tunnels.iter().all(|t| t.psk == PskSource::Config));
+    assert_eq!(
+        plan.tunnels[1].preshared_key.as_ref().map(|k| k.expose()),
+        Some(keys[1])
+    );
+    let shown = format!(
+        "{}\n{plan:?}\n{}",
+        serde_json::to_string(&plan).unwrap(),
+        dxvpn_plan::graph::mermaid(&plan)
+    );
+    for key in keys {
+        assert!(
+            !shown.contains(key),
+            "key leaked into JSON, Debug or graph output"
+        );
+    }
+}
+
+#[test]
+fn dns_forwarding_points_each_side_at_the_other() {
+    let plan = plan_from_toml(HIGH_AVAILABILITY).unwrap();
+    let to_azure = plan
+        .dns
+        .forwarding
+        .iter()
+        .find(|f| f.to == dxvpn_plan::Cloud::Azure)
+        .unwrap();
+    let inbound = plan
+        .resources
+        .iter()
+        .find(|r| r.role == "azure.dns_inbound_endpoint")
+        .unwrap();
+    let Spec::DnsInboundEndpoint { private_ip, .. } = inbound.spec else {
+        panic!()
+    };
+    assert_eq!(to_azure.targets, Deferred::Known(vec![private_ip]));
+    assert!(plan.azure.vnet_cidr.contains(&private_ip));
+    let subnets: Vec<_> = plan
+        .resources
+        .iter()
+        .filter_map(|r| match &r.spec {
+            Spec::Subnet { cidr, .. } => Some(*cidr),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(subnets.len(), 2);
+    for s in &subnets {
+        assert_eq!(s.prefix_len(), 28);
+        assert!(!dxvpn_cidr::overlaps(*s, plan.azure.gateway_subnet_cidr));
+    }
+}
+
+/// Keys of the contract and values of every TOML type, for structured fuzzing.
+const KEYS: &[&str] = &[
+    "name",
+    "use_case",
+    "aws.region",
+    "aws.vpc_id",
+    "aws.vpc_cidr",
+    "aws.route_table_ids",
+    "aws.private_subnet_ids",
+    "aws.private_subnet_cidrs",
+    "aws.asn",
+    "aws.private_dns_zones",
+    "azure.subscription_id",
+    "azure.vnet_cidr",
+    "azure.gateway_subnet_cidr",
+    "azure.used_subnet_cidrs",
+    "azure.asn",
+    "azure.sku",
+    "azure.private_dns_zones",
+    "azure.existing_gateway_id",
+    "azure.existing_gateway_public_ips",
+    "dns.mode",
+    "dns.aws_forwarder_ip",
+    "tunnels.inside_cidrs",
+    "tunnels.preshared_keys",
+    "tags.x",
+    "prices.aws_vpn_connection",
+];
+
+fn toml_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| format!("{f:?}")),
+        "[ -~]{0,24}".prop_map(|s| format!("{:?}", s)),
+        "(10|169\\.254|192\\.168)\\.[0-9]{1,3}\\.[0-9]{1,3}/[0-9]{1,2}"
+            .prop_map(|s| format!("{s:?}")),
+        proptest::collection::vec("(10|169\\.254)\\.[0-9]{1,3}\\.[0-9]{1,3}/[0-9]{1,2}", 0..5)
+            .prop_map(|v| format!("{v:?}")),
+        Just("true".to_owned()),
+        Just("[]".to_owned()),
+        Just("{}".to_owned()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
+        let _ = plan_from_toml(&text);
+    }
+
+    #[test]
+    fn arbitrary_values_at_known_keys_never_panic(edits in proptest::collection::vec((0..KEYS.len(), toml_value()), 1..6)) {
+        let edits: Vec<(&str, Option<&str>)> = edits.iter().map(|(k, v)| (KEYS[*k], Some(v.as_str()))).collect();
+        let text = config_with(&edits);
+        match plan_from_toml(&text) {
+            Ok(plan) => assert_sound_dag(&plan),
+            Err(problems) => {
+                prop_assert!(!problems.errors.is_empty());
+                for p in &problems.errors {
+                    prop_assert!(!p.path.is_empty() && !p.message.is_empty() && !p.hint.is_empty());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! dxvpn's automation, run as `cargo xtask <task>`:
+//!
+//! - `test`: installs what the tests need (Node.js + npm, the pinned Mermaid parser,
+//!   cargo-nextest) and runs every test of the workspace, doctests included. The README's test
+//!   command.
+//! - `bench [plan]`: runs the benchmarks and writes BENCHMARKS.md.
+//! - `demo`: the README's demo command.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("bench") => bench(args.get(1).map(String::as_str)),
+        Some("demo") => demo(),
+        _ => Err("usage: cargo xtask test | bench [plan] | demo".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn cache_dir() -> PathBuf {
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+    home.join(".cache/dxvpn")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
+}
+
+/// Runs a command in the workspace root, echoing it first so the user can repeat it.
+fn run(program: &str, args: &[&str], envs: &[(&str, &Path)]) -> Result {
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (k, v.as_os_str())))
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("`{program} {}` failed ({status})", args.join(" ")))
+}
+
+fn has(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Installs Debian packages that are missing (CI and fresh machines run as root).
+fn ensure_debian_packages(programs_and_packages: &[(&str, &str)]) -> Result {
+    let missing: Vec<&str> = programs_and_packages
+        .iter()
+        .filter(|(p, _)| !has(p))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    run("apt-get", &["update", "-q"], &[])?;
+    let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+    args.extend(missing);
+    run("apt-get", &args, &[])
+}
+
+/// The pinned Mermaid parser in the cache, reinstalled when tests/mermaid/package.json changes.
+fn ensure_mermaid() -> Result<PathBuf> {
+    ensure_debian_packages(&[("node", "nodejs"), ("npm", "npm")])?;
+    let dir = cache_dir().join("mermaid");
+    let wanted =
+        std::fs::read(root().join("tests/mermaid/package.json")).map_err(|e| e.to_string())?;
+    let installed = std::fs::read(dir.join("package.json")).ok();
+    if installed.as_deref() != Some(&wanted[..]) || !dir.join("node_modules/mermaid").is_dir() {
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("package.json"), &wanted).map_err(|e| e.to_string())?;
+        let prefix = dir.to_string_lossy().into_owned();
+        run(
+            "npm",
+            &[
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                "--prefix",
+                &prefix,
+            ],
+            &[],
+        )?;
+    }
+    Ok(dir)
+}
+
+fn test() -> Result {
+    let mermaid = ensure_mermaid()?;
+    if !Command::new("cargo")
+        .args(["nextest", "--version"])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        run("cargo", &["install", "--locked", "cargo-nextest"], &[])?;
+    }
+    let envs = [("DXVPN_MERMAID_DIR", mermaid.as_path())];
+    run("cargo", &["test", "--doc", "--workspace"], &envs)?;
+    // Last, so that its summary is the closing line.
+    run(
+        "cargo",
+        &["nextest", "run", "--workspace", "--no-fail-fast"],
+        &envs,
+    )
+}
+
+fn demo() -> Result {
+    run("cargo", &["build", "-q", "-p", "dxvpn"], &[])?;
+    let dxvpn = target_dir().join("debug/dxvpn");
+    let dxvpn = dxvpn.to_string_lossy();
+    run(
+        &dxvpn,
+        &["plan", "-c", "examples/high_availability.toml"],
+        &[],
+    )?;
+    run(
+        &dxvpn,
+        &["graph", "-c", "examples/high_availability.toml"],
+        &[],
+    )?;
+    eprintln!("\nlab not built yet: `dxvpn up` against the local twin clouds comes with the lab.");
+    Ok(())
+}
+
+/// Sorted durations -> (median, 99th percentile).
+fn median_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99))
+}
+
+fn bench(which: Option<&str>) -> Result {
+    if !matches!(which, None | Some("plan")) {
+        return Err(format!("unknown benchmark {which:?}; available: plan"));
+    }
+    run("cargo", &["build", "--release", "-q", "-p", "dxvpn"], &[])?;
+    let config_path = "examples/high_availability.toml";
+
+    // Timed as whole processes of the release binary: the xtask itself is a debug build, so
+    // timing the library in-process here would measure unoptimized code.
+    let binary = target_dir().join("release/dxvpn");
+    let time_runs = |args: &[&str]| -> Vec<Duration> {
+        (0..100)
+            .map(|_| {
+                let start = Instant::now();
+                let status = Command::new(&binary)
+                    .args(args)
+                    .current_dir(root())
+                    .stdout(Stdio::null())
+                    .status();
+                let elapsed = start.elapsed();
+                assert!(status.is_ok_and(|s| s.success()), "{args:?} failed");
+                elapsed
+            })
+            .collect()
+    };
+    let (start_median, start_p99) = median_p99(time_runs(&["--version"]));
+    let (cmd_median, cmd_p99) =
+        median_p99(time_runs(&["plan", "-c", config_path, "--output", "json"]));
+    let target = Duration::from_millis(50);
+    let ratio = cmd_p99.as_secs_f64() / target.as_secs_f64();
+
+    let machine = machine();
+    let date = Command::new("date")
+        .args(["-u", "+%F"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let report = format!(
+        "# Benchmarks\n\nProduced by `cargo xtask bench`; every figure comes from one run of that command.\n\n\
+         Machine: {machine}. Date: {date}.\n\n\
+         ## Plan latency (`dxvpn plan` on {config_path})\n\n\
+         | measure | median | p99 |\n|---|---|---|\n\
+         | process start alone: `dxvpn --version` (100 runs) | {:.2} ms | {:.2} ms |\n\
+         | command: `dxvpn plan -c {config_path} --output json`, release build, whole process (100 runs) | {:.2} ms | {:.2} ms |\n\n\
+         Target: under 50 ms. Command p99 / target = **{ratio:.3}**.\n",
+        start_median.as_secs_f64() * 1e3,
+        start_p99.as_secs_f64() * 1e3,
+        cmd_median.as_secs_f64() * 1e3,
+        cmd_p99.as_secs_f64() * 1e3,
+    );
+    std::fs::write(root().join("BENCHMARKS.md"), &report).map_err(|e| e.to_string())?;
+    print!("{report}");
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib / 1024 / 1024);
+    format!("{cpu}, {cores} cores, {mem_gib} GiB")
+}
