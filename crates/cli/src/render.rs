@@ -5,7 +5,7 @@ use std::path::Path;
 
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use dxvpn_plan::model::{Action, Deferred, PskSource};
-use dxvpn_plan::{Plan, Problems};
+use dxvpn_plan::{Plan, Problem, Problems};
 
 /// Writes the plan as sections: resources, tunnels, BGP and IPsec, DNS, cost, warnings.
 pub(crate) fn plan_text(out: &mut impl Write, plan: &Plan) -> io::Result<()> {
@@ -137,12 +137,15 @@ pub(crate) fn plan_text(out: &mut impl Write, plan: &Plan) -> io::Result<()> {
     }
     writeln!(out, "{table}")?;
 
-    for w in &plan.warnings {
+    if !plan.warnings.is_empty() {
         writeln!(
             out,
-            "\nwarning: {} [{}]: {}\n  fix: {}",
-            w.path, w.rule, w.message, w.hint
+            "\nwarning: {} thing(s) to look at",
+            plan.warnings.len()
         )?;
+    }
+    for w in &plan.warnings {
+        problem(out, w)?;
     }
     Ok(())
 }
@@ -160,13 +163,18 @@ pub(crate) fn problems_text(
         file.display()
     )?;
     for p in &problems.errors {
-        writeln!(
-            out,
-            "\n  {} [{}]\n    {}\n    fix: {}",
-            p.path, p.rule, p.message, p.hint
-        )?;
+        problem(out, p)?;
     }
     Ok(())
+}
+
+/// One problem or warning: where, which rule, what, and the fix.
+fn problem(out: &mut impl Write, p: &Problem) -> io::Result<()> {
+    writeln!(
+        out,
+        "\n  {} [{}]\n    {}\n    fix: {}",
+        p.path, p.rule, p.message, p.hint
+    )
 }
 
 fn new_table<const N: usize>(header: [&str; N]) -> Table {

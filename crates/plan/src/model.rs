@@ -39,6 +39,13 @@ pub struct Plan {
     pub warnings: Vec<Problem>,
 }
 
+impl Plan {
+    /// The resource with role key `role`, e.g. `aws.vpn_connection.0`.
+    pub fn resource(&self, role: &str) -> Option<&Resource> {
+        self.resources.iter().find(|r| r.role == role)
+    }
+}
+
 /// The AWS side.
 #[derive(Debug, Clone, Serialize)]
 pub struct AwsSide {

@@ -242,7 +242,7 @@ pub(crate) fn check(config: Config) -> Result<Checked, Problems> {
         warnings.add(
             "dns.mode",
             "cost-managed-dns-in-development",
-            "managed inbound endpoints cost about 360 USD a month more than forwarders",
+            "managed inbound endpoints cost about 330 USD a month more than forwarder hosts",
             "use dns.mode = \"forwarder\" for development unless you need the managed service",
         );
     }

@@ -221,11 +221,7 @@ fn customer_gateways_wait_only_for_public_ips_not_for_the_azure_gateway() {
             r.role
         );
     }
-    let cgw = plan
-        .resources
-        .iter()
-        .find(|r| r.role == "aws.customer_gateway.1")
-        .unwrap();
+    let cgw = plan.resource("aws.customer_gateway.1").unwrap();
     assert!(
         matches!(&cgw.spec, Spec::CustomerGateway { bgp_asn: 65000, ip_address: Deferred::After { from, .. } } if from == "azure.public_ip.1")
     );
@@ -238,9 +234,7 @@ fn every_connection_names_its_own_apipa_address() {
         let plan = plan_from_toml(text).unwrap();
         for t in &plan.tunnels {
             let conn = plan
-                .resources
-                .iter()
-                .find(|r| r.role == format!("azure.connection.{}", t.key))
+                .resource(&format!("azure.connection.{}", t.key))
                 .unwrap();
             let Spec::GatewayConnection {
                 custom_bgp_ip_address,
@@ -253,9 +247,7 @@ fn every_connection_names_its_own_apipa_address() {
             assert_eq!(*custom_bgp_ip_address, t.pairing.azure_inside_ip);
             assert_eq!(*azure_instance, t.pairing.azure_instance);
             let lng = plan
-                .resources
-                .iter()
-                .find(|r| r.role == format!("azure.local_network_gateway.{}", t.key))
+                .resource(&format!("azure.local_network_gateway.{}", t.key))
                 .unwrap();
             let Spec::LocalNetworkGateway {
                 bgp_peering_address,
@@ -284,18 +276,10 @@ fn existing_gateway_is_referenced_not_created() {
         ),
         ("azure.existing_gateway_public_ips", Some("[\"20.10.1.1\"]")),
     ]);
-    let gw = plan
-        .resources
-        .iter()
-        .find(|r| r.role == "azure.vpn_gateway")
-        .unwrap();
+    let gw = plan.resource("azure.vpn_gateway").unwrap();
     assert_eq!(gw.action, Action::Reference);
     assert!(plan.resources.iter().all(|r| r.kind() != "public_ip"));
-    let cgw = plan
-        .resources
-        .iter()
-        .find(|r| r.role == "aws.customer_gateway.0")
-        .unwrap();
+    let cgw = plan.resource("aws.customer_gateway.0").unwrap();
     assert!(
         matches!(&cgw.spec, Spec::CustomerGateway { ip_address: Deferred::Known(ip), .. } if ip.to_string() == "20.10.1.1")
     );
@@ -349,11 +333,7 @@ fn dns_forwarding_points_each_side_at_the_other() {
         .iter()
         .find(|f| f.to == dxvpn_plan::Cloud::Azure)
         .unwrap();
-    let inbound = plan
-        .resources
-        .iter()
-        .find(|r| r.role == "azure.dns_inbound_endpoint")
-        .unwrap();
+    let inbound = plan.resource("azure.dns_inbound_endpoint").unwrap();
     let Spec::DnsInboundEndpoint { private_ip, .. } = inbound.spec else {
         panic!()
     };
