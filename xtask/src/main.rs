@@ -5,6 +5,7 @@
 //!   command.
 //! - `bench [plan]`: runs the benchmarks and writes BENCHMARKS.md.
 //! - `demo`: the README's demo command.
+//! - `lab ...`: `dxvpn lab ...` with the packages the lab needs installed first.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -18,7 +19,11 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("demo") => demo(),
-        _ => Err("usage: cargo xtask test | bench [plan] | demo".into()),
+        Some("lab") => lab(&args[1..]),
+        _ => Err(
+            "usage: cargo xtask test | bench [plan] | demo | lab up|status|cut|restore|down ..."
+                .into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -57,22 +62,39 @@ fn run(program: &str, args: &[&str], envs: &[(&str, &Path)]) -> Result {
         .ok_or_else(|| format!("`{program} {}` failed ({status})", args.join(" ")))
 }
 
+/// True when `program` is on PATH, or is an existing absolute path.
 fn has(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    if program.starts_with('/') {
+        return Path::new(program).exists();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
+
+/// What the lab's data plane runs, and the Debian package that brings it.
+const LAB_PACKAGES: &[(&str, &str)] = &[
+    ("/usr/lib/ipsec/charon", "strongswan-charon"),
+    ("swanctl", "strongswan-swanctl"),
+    (
+        "/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so",
+        "libcharon-extra-plugins",
+    ),
+    ("bird", "bird2"),
+    ("nft", "nftables"),
+    ("ip", "iproute2"),
+    ("ping", "iputils-ping"),
+    ("tcpdump", "tcpdump"),
+    ("dig", "dnsutils"),
+];
 
 /// Installs Debian packages that are missing (CI and fresh machines run as root).
 fn ensure_debian_packages(programs_and_packages: &[(&str, &str)]) -> Result {
-    let missing: Vec<&str> = programs_and_packages
+    let mut missing: Vec<&str> = programs_and_packages
         .iter()
         .filter(|(p, _)| !has(p))
         .map(|(_, pkg)| *pkg)
         .collect();
+    missing.dedup();
     if missing.is_empty() {
         return Ok(());
     }
@@ -110,6 +132,7 @@ fn ensure_mermaid() -> Result<PathBuf> {
 }
 
 fn test() -> Result {
+    ensure_debian_packages(LAB_PACKAGES)?;
     let mermaid = ensure_mermaid()?;
     if !Command::new("cargo")
         .args(["nextest", "--version"])
@@ -129,10 +152,28 @@ fn test() -> Result {
     )
 }
 
-fn demo() -> Result {
+fn dxvpn_binary() -> Result<String> {
     run("cargo", &["build", "-q", "-p", "dxvpn"], &[])?;
-    let dxvpn = target_dir().join("debug/dxvpn");
-    let dxvpn = dxvpn.to_string_lossy();
+    Ok(target_dir()
+        .join("debug/dxvpn")
+        .to_string_lossy()
+        .into_owned())
+}
+
+fn lab(args: &[String]) -> Result {
+    ensure_debian_packages(LAB_PACKAGES)?;
+    let dxvpn = dxvpn_binary()?;
+    let mut full = vec!["lab"];
+    full.extend(args.iter().map(String::as_str));
+    run(&dxvpn, &full, &[])
+}
+
+/// The story so far, each command printed before it runs: plan and draw the high-availability
+/// example, then build its data plane (real IPsec and BGP in namespaces), ping across both ways,
+/// show the state from the daemons, and stop it.
+fn demo() -> Result {
+    ensure_debian_packages(LAB_PACKAGES)?;
+    let dxvpn = dxvpn_binary()?;
     run(
         &dxvpn,
         &["plan", "-c", "examples/high_availability.toml"],
@@ -143,7 +184,51 @@ fn demo() -> Result {
         &["graph", "-c", "examples/high_availability.toml"],
         &[],
     )?;
-    eprintln!("\nlab not built yet: `dxvpn up` against the local twin clouds comes with the lab.");
+    run(
+        &dxvpn,
+        &["lab", "up", "--use-case", "high_availability"],
+        &[],
+    )?;
+    let story = (|| {
+        let prefix = std::fs::read_dir("/tmp/dxvpn-lab")
+            .map_err(|e| e.to_string())?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .next()
+            .ok_or("no lab run found")?;
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &format!("{prefix}-aws-host"),
+                "ping",
+                "-c",
+                "3",
+                "10.51.1.10",
+            ],
+            &[],
+        )?;
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &format!("{prefix}-az-host"),
+                "ping",
+                "-c",
+                "3",
+                "10.1.1.10",
+            ],
+            &[],
+        )?;
+        run(&dxvpn, &["lab", "status"], &[])
+    })();
+    // The lab comes down whatever happened above.
+    run(&dxvpn, &["lab", "down"], &[])?;
+    story?;
+    eprintln!(
+        "\nThe control plane (`dxvpn up` against the AWS and Azure twins) comes next; this ran its data plane."
+    );
     Ok(())
 }
 

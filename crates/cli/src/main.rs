@@ -1,5 +1,6 @@
 //! `dxvpn`: the command line. Argument parsing and output only; the work is in the library crates.
 
+mod lab;
 mod render;
 
 use std::io::{self, Write};
@@ -40,6 +41,40 @@ enum Command {
         after_help = "Examples:\n  dxvpn graph -c examples/high_availability.toml > topology.mmd\n  dxvpn graph -c dxvpn.toml | mmdc -i - -o topology.svg"
     )]
     Graph(ConfigArg),
+    /// Print the strongSwan or BIRD configuration a Linux box needs to stand in for one side.
+    #[command(
+        after_help = "Examples:\n  dxvpn render -c examples/development.toml --side azure --format strongswan > swanctl.conf\n  dxvpn render -c examples/development.toml --side aws --format bird > bird.conf\n\nKeys are never printed: each tunnel's secret is a placeholder to replace."
+    )]
+    Render(RenderArgs),
+    /// Local twin clouds: the AWS and Azure VPN data plane in network namespaces.
+    #[command(subcommand)]
+    Lab(lab::LabCommand),
+}
+
+#[derive(Args)]
+struct RenderArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Which cloud's side to stand in for.
+    #[arg(long, value_enum)]
+    side: SideArg,
+    /// Which daemon's configuration.
+    #[arg(long, value_enum)]
+    format: FormatArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SideArg {
+    Aws,
+    Azure,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// swanctl.conf for strongSwan.
+    Strongswan,
+    /// bird.conf for BIRD 2.
+    Bird,
 }
 
 #[derive(Args)]
@@ -104,6 +139,27 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(problems) => return report_problems(&args.config, &problems, Output::Text),
             };
             stdout.write_all(dxvpn_plan::graph::mermaid(&plan).as_bytes())?;
+        }
+        Command::Render(args) => {
+            let plan = match load_plan(&args.config.config) {
+                Ok(plan) => plan,
+                Err(problems) => {
+                    return report_problems(&args.config.config, &problems, Output::Text);
+                }
+            };
+            let side = match args.side {
+                SideArg::Aws => dxvpn_plan::Cloud::Aws,
+                SideArg::Azure => dxvpn_plan::Cloud::Azure,
+            };
+            let format = match args.format {
+                FormatArg::Strongswan => dxvpn_plan::device::DeviceFormat::Strongswan,
+                FormatArg::Bird => dxvpn_plan::device::DeviceFormat::Bird,
+            };
+            stdout.write_all(dxvpn_plan::device::device_config(&plan, side, format).as_bytes())?;
+        }
+        Command::Lab(command) => {
+            drop(stdout);
+            return lab::main(command);
         }
     }
     stdout.flush()?;

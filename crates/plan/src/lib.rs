@@ -35,6 +35,7 @@
 mod build;
 pub mod config;
 pub mod cost;
+pub mod device;
 pub mod graph;
 pub mod model;
 pub mod problem;

@@ -20,6 +20,7 @@
 pub mod asn;
 pub mod policy;
 pub mod psk;
+pub mod render;
 
 use std::net::Ipv4Addr;
 

@@ -1,0 +1,388 @@
+//! `dxvpn lab up | status | down`: the lab's data plane on this machine.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand, ValueEnum};
+use comfy_table::Table;
+use comfy_table::presets::UTF8_BORDERS_ONLY;
+use dxvpn_lab::run::LabRun;
+use dxvpn_lab::{DataPlane, DataPlaneStatus, Topology};
+use dxvpn_tunnel::UseCase;
+use indicatif::{ProgressBar, ProgressDrawTarget};
+
+use crate::{EXIT_BAD_INPUT, EXIT_FAILED, Output};
+
+/// How long `lab up` waits for every tunnel and BGP session.
+const CONVERGE: Duration = Duration::from_secs(90);
+
+#[derive(Subcommand)]
+pub(crate) enum LabCommand {
+    /// Build the data plane (tunnel ends, gateways, hosts) in network namespaces and wait for it.
+    #[command(
+        after_help = "Examples:\n  dxvpn lab up --use-case high_availability\n  dxvpn lab up --topology lab-topology.toml --output json\n\nNeeds root and the Debian packages strongswan-charon strongswan-swanctl bird2 nftables iproute2."
+    )]
+    Up(UpArgs),
+    /// Show the tunnels, BGP sessions and routes of a running lab, read from its daemons.
+    #[command(
+        after_help = "Examples:\n  dxvpn lab status\n  dxvpn lab status --run dxl1a2b3c --output json"
+    )]
+    Status(StatusArgs),
+    /// Cut a tunnel or a whole Azure instance off the lab's internet, to watch failover.
+    #[command(
+        after_help = "Examples:\n  dxvpn lab cut --tunnel c1t1\n  dxvpn lab cut --instance 2\n  dxvpn lab restore"
+    )]
+    Cut(CutArgs),
+    /// Undo every cut.
+    Restore(StatusArgs),
+    /// Stop a running lab: its daemons by pid, then its namespaces.
+    #[command(after_help = "Examples:\n  dxvpn lab down\n  dxvpn lab down --all")]
+    Down(DownArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum UseCaseArg {
+    Development,
+    /// Spelled as in the config file.
+    #[value(name = "high_availability", alias = "high-availability")]
+    HighAvailability,
+}
+
+#[derive(Args)]
+pub(crate) struct UpArgs {
+    /// The shape to build.
+    #[arg(long, value_enum, default_value_t = UseCaseArg::Development, conflicts_with = "topology")]
+    use_case: UseCaseArg,
+    /// A topology file (TOML: use_case, aws_asn, azure_asn, route_propagation, [[tunnels]] inside_cidr / psk).
+    #[arg(long, value_name = "FILE")]
+    topology: Option<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Args)]
+pub(crate) struct StatusArgs {
+    /// The run to show (a prefix such as dxl1a2b3c); needed only when several labs run.
+    #[arg(long)]
+    run: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Args)]
+pub(crate) struct CutArgs {
+    /// The tunnel to cut, e.g. c1t1.
+    #[arg(
+        long,
+        required_unless_present = "instance",
+        conflicts_with = "instance"
+    )]
+    tunnel: Option<String>,
+    /// The Azure gateway instance to cut, 1 or 2.
+    #[arg(long)]
+    instance: Option<usize>,
+    /// The run; needed only when several labs run.
+    #[arg(long)]
+    run: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct DownArgs {
+    /// The run to stop; needed only when several labs run.
+    #[arg(long, conflicts_with = "all")]
+    run: Option<String>,
+    /// Stop every lab on this machine.
+    #[arg(long)]
+    all: bool,
+}
+
+pub(crate) fn main(command: LabCommand) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match command {
+            LabCommand::Up(args) => up(args).await,
+            LabCommand::Status(args) => status(args).await,
+            LabCommand::Cut(args) => cut(args).await,
+            LabCommand::Restore(args) => restore(args).await,
+            LabCommand::Down(args) => down(args).await,
+        }
+    })
+}
+
+fn progress() -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    if std::io::stderr().is_terminal() {
+        bar.enable_steady_tick(Duration::from_millis(120));
+    } else {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
+/// Says `message` on the spinner, or as a plain line when stderr is not a terminal (once per
+/// change, so that logs stay short).
+fn say(bar: &ProgressBar, message: String) {
+    if bar.is_hidden() && bar.message() != message {
+        eprintln!("{message}");
+    }
+    bar.set_message(message);
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    let topology = match &args.topology {
+        Some(path) => {
+            let text = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(e) => {
+                    eprintln!("error: --topology: cannot read {}: {e}", path.display());
+                    return Ok(ExitCode::from(EXIT_BAD_INPUT));
+                }
+            };
+            match Topology::from_toml(&text) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!(
+                        "error: --topology {}: {e}\n  fix: see `dxvpn lab up --help` for the keys",
+                        path.display()
+                    );
+                    return Ok(ExitCode::from(EXIT_BAD_INPUT));
+                }
+            }
+        }
+        None => Topology::for_use_case(match args.use_case {
+            UseCaseArg::Development => UseCase::Development,
+            UseCaseArg::HighAvailability => UseCase::HighAvailability,
+        }),
+    };
+    let bar = progress();
+    let started = Instant::now();
+    say(
+        &bar,
+        format!(
+            "building {} tunnel ends, gateways and hosts in network namespaces",
+            topology.tunnels.len() * 2
+        ),
+    );
+    // Ctrl-C drops the build, and dropping a half-built data plane removes it.
+    let built = tokio::select! {
+        built = build_and_wait(topology, &bar) => built,
+        _ = tokio::signal::ctrl_c() => {
+            bar.finish_and_clear();
+            eprintln!("interrupted: the partial lab was removed");
+            return Ok(ExitCode::from(130));
+        }
+    };
+    bar.finish_and_clear();
+    let (plane, status, converged) = built?;
+    let prefix = plane.run().prefix().to_owned();
+    let (vpc_host, vnet_host) = (plane.topology().aws.host_ip, plane.topology().azure.host_ip);
+    plane.detach()?;
+    print_status(&status, args.output)?;
+    if args.output == Output::Text {
+        let verdict = if converged { "ready" } else { "NOT converged" };
+        println!(
+            "\nlab {prefix} {verdict} in {:.1} s. Next:\n  ip netns exec {prefix}-aws-host ping {vnet_host}\n  ip netns exec {prefix}-az-host ping {vpc_host}\n  dxvpn lab status\n  dxvpn lab down",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(if converged {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+async fn build_and_wait(
+    topology: Topology,
+    bar: &ProgressBar,
+) -> anyhow::Result<(DataPlane, DataPlaneStatus, bool)> {
+    let plane = DataPlane::build(topology).await?;
+    let deadline = Instant::now() + CONVERGE;
+    loop {
+        let status = plane.status().await;
+        let up = status.tunnels.iter().filter(|t| t.up()).count();
+        say(
+            bar,
+            format!(
+                "waiting for tunnels and BGP: {up}/{} up",
+                status.tunnels.len()
+            ),
+        );
+        if status.all_up() {
+            return Ok((plane, status, true));
+        }
+        if Instant::now() > deadline {
+            return Ok((plane, status, false));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The run to act on: the one given, or the only one running.
+fn pick_run(given: Option<String>) -> Result<String, ExitCode> {
+    if let Some(run) = given {
+        return Ok(run);
+    }
+    let runs = LabRun::list();
+    match runs.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => {
+            eprintln!("error: no lab is running\n  fix: start one with `dxvpn lab up`");
+            Err(ExitCode::from(EXIT_FAILED))
+        }
+        many => {
+            eprintln!(
+                "error: --run: {} labs are running: {}\n  fix: name one with --run",
+                many.len(),
+                many.join(", ")
+            );
+            Err(ExitCode::from(EXIT_BAD_INPUT))
+        }
+    }
+}
+
+async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let run = match pick_run(args.run) {
+        Ok(run) => run,
+        Err(code) => return Ok(code),
+    };
+    let plane = DataPlane::attach(&run)?;
+    let status = plane.status().await;
+    plane.detach()?;
+    print_status(&status, args.output)?;
+    Ok(if status.all_up() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+async fn cut(args: CutArgs) -> anyhow::Result<ExitCode> {
+    let run = match pick_run(args.run) {
+        Ok(run) => run,
+        Err(code) => return Ok(code),
+    };
+    let plane = DataPlane::attach(&run)?;
+    let result = match (&args.tunnel, args.instance) {
+        (Some(key), _) if plane.topology().tunnels.iter().any(|t| &t.key == key) => plane
+            .cut_tunnel(key)
+            .await
+            .map(|()| format!("tunnel {key}")),
+        (None, Some(n)) if (1..=plane.topology().azure_instances()).contains(&n) => plane
+            .cut_instance(n - 1)
+            .await
+            .map(|()| format!("Azure instance {n}")),
+        _ => {
+            let keys: Vec<&str> = plane
+                .topology()
+                .tunnels
+                .iter()
+                .map(|t| t.key.as_str())
+                .collect();
+            eprintln!(
+                "error: --tunnel/--instance: no such tunnel or instance in lab {run}\n  fix: tunnels are {}, instances 1 to {}",
+                keys.join(", "),
+                plane.topology().azure_instances()
+            );
+            plane.detach()?;
+            return Ok(ExitCode::from(EXIT_BAD_INPUT));
+        }
+    };
+    plane.detach()?;
+    eprintln!(
+        "cut {}; BGP withdraws its routes within the hold time (30 s). Undo with `dxvpn lab restore`.",
+        result?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn restore(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let run = match pick_run(args.run) {
+        Ok(run) => run,
+        Err(code) => return Ok(code),
+    };
+    let plane = DataPlane::attach(&run)?;
+    let result = plane.restore().await;
+    plane.detach()?;
+    result?;
+    eprintln!("every cut undone");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn down(args: DownArgs) -> anyhow::Result<ExitCode> {
+    let runs = if args.all {
+        LabRun::list()
+    } else {
+        match pick_run(args.run) {
+            Ok(run) => vec![run],
+            Err(code) => return Ok(code),
+        }
+    };
+    for run in runs {
+        LabRun::open(&run)?.teardown().await;
+        eprintln!("lab {run} stopped");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_status(status: &DataPlaneStatus, output: Output) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if output == Output::Json {
+        serde_json::to_writer_pretty(&mut out, status)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let mark = |ok: bool| if ok { "up" } else { "DOWN" };
+    let mut table = Table::new();
+    table.load_style(UTF8_BORDERS_ONLY).set_header([
+        "tunnel",
+        "ipsec aws",
+        "ipsec azure",
+        "bgp aws",
+        "bgp azure",
+        "routes aws/azure",
+        "why",
+    ]);
+    for t in &status.tunnels {
+        let aws = t.aws_ipsec.ike_established && t.aws_ipsec.child_installed;
+        let azure = t.azure_ipsec.ike_established && t.azure_ipsec.child_installed;
+        let why = t
+            .aws_bgp
+            .last_error
+            .clone()
+            .or_else(|| t.azure_bgp.last_error.clone())
+            .unwrap_or_default();
+        table.add_row([
+            t.key.clone(),
+            mark(aws).into(),
+            mark(azure).into(),
+            t.aws_bgp.state.clone(),
+            t.azure_bgp.state.clone(),
+            format!(
+                "{}/{}",
+                t.aws_bgp.routes_received, t.azure_bgp.routes_received
+            ),
+            why,
+        ]);
+    }
+    writeln!(out, "lab {}\n{table}", status.prefix)?;
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_BORDERS_ONLY)
+        .set_header(["router", "to", "next hops"]);
+    for r in &status.routes {
+        table.add_row([
+            r.router.clone(),
+            r.prefix.to_string(),
+            r.next_hops.to_string(),
+        ]);
+    }
+    writeln!(out, "{table}")?;
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! `dxvpn lab` and `dxvpn render` on the binary, as root, with the real daemons.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn dxvpn() -> Command {
+    let mut cmd = Command::cargo_bin("dxvpn").unwrap();
+    cmd.current_dir(root());
+    cmd
+}
+
+/// `lab up` leaves a running lab behind; this removes it whatever happens to the test.
+struct StopOnDrop(String);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = dxvpn().args(["lab", "down", "--run", &self.0]).output();
+    }
+}
+
+#[test]
+fn lab_up_status_down_through_the_binary() {
+    let out = dxvpn()
+        .args(["lab", "up", "--output", "json"])
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let prefix = status["prefix"].as_str().unwrap_or_default().to_owned();
+    let _stop = StopOnDrop(prefix.clone());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tunnels = status["tunnels"].as_array().unwrap();
+    assert_eq!(tunnels.len(), 2);
+    assert!(tunnels.iter().all(
+        |t| t["aws_bgp"]["state"] == "Established" && t["azure_bgp"]["state"] == "Established"
+    ));
+
+    // Status reattaches to the detached run and reads the daemons again.
+    let out = dxvpn()
+        .args(["lab", "status", "--run", &prefix, "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["tunnels"][1]["key"], "c1t2");
+
+    let out = dxvpn()
+        .args(["lab", "down", "--run", &prefix])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let namespaces = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&namespaces.stdout).contains(&prefix));
+    // Negative control: the stopped run is gone for status too.
+    let out = dxvpn()
+        .args(["lab", "status", "--run", &prefix])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_bad_topology_file_is_bad_input_and_builds_nothing() {
+    let dir = std::env::temp_dir().join(format!("dxvpn-topology-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    std::fs::write(
+        &file,
+        "use_case = \"development\"\n[[tunnels]]\npsk = \"Secret+With+Plus\"\n",
+    )
+    .unwrap();
+    let before = std::fs::read_dir(dxvpn_lab::run::RUNS_DIR)
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let out = dxvpn()
+        .args(["lab", "up", "--topology"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tunnels[0].psk") && !stderr.contains("Secret+With+Plus"),
+        "{stderr}"
+    );
+    let after = std::fs::read_dir(dxvpn_lab::run::RUNS_DIR)
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(after <= before, "a run was created");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn rendered_configs_are_accepted_by_strongswan_and_bird() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for example in [
+        "examples/development.toml",
+        "examples/high_availability.toml",
+    ] {
+        for side in ["aws", "azure"] {
+            let swanctl = dxvpn()
+                .args([
+                    "render",
+                    "-c",
+                    example,
+                    "--side",
+                    side,
+                    "--format",
+                    "strongswan",
+                ])
+                .output()
+                .unwrap();
+            assert!(swanctl.status.success());
+            let said = runtime
+                .block_on(dxvpn_lab::check_swanctl_conf(&String::from_utf8_lossy(
+                    &swanctl.stdout,
+                )))
+                .unwrap();
+            assert!(
+                said.contains("successfully loaded") && !said.contains("failed"),
+                "{example} {side}: {said}"
+            );
+
+            let bird = dxvpn()
+                .args(["render", "-c", example, "--side", side, "--format", "bird"])
+                .output()
+                .unwrap();
+            let path = std::env::temp_dir()
+                .join(format!("dxvpn-render-{}-{side}.conf", std::process::id()));
+            std::fs::write(&path, &bird.stdout).unwrap();
+            let check = std::process::Command::new("bird")
+                .args(["-p", "-c"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            std::fs::remove_file(&path).unwrap();
+            assert!(
+                check.status.success(),
+                "{example} {side}: {}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+        }
+    }
+    // Negative control: the same check refuses a broken configuration.
+    assert!(
+        runtime
+            .block_on(dxvpn_lab::check_swanctl_conf(
+                "connections {\n  c1t1 {\n    version = 2\n"
+            ))
+            .is_err()
+    );
+}
