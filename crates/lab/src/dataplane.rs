@@ -77,6 +77,58 @@ async fn ip(ns: &str, args: &[&str]) -> Result<String, LabError> {
     run(&full).await
 }
 
+/// A veth between two namespaces with an address on each end: (namespace, interface, address,
+/// prefix length).
+async fn wire(
+    lab: &LabRun,
+    a: (&str, &str, Ipv4Addr, u8),
+    b: (&str, &str, Ipv4Addr, u8),
+) -> Result<(), LabError> {
+    lab.link(a.0, a.1, b.0, b.1).await?;
+    for (ns, interface, addr, len) in [a, b] {
+        ip(
+            ns,
+            &["addr", "add", &format!("{addr}/{len}"), "dev", interface],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn first_host(subnet: Ipv4Net) -> Ipv4Addr {
+    nth_host(subnet, 1).unwrap_or(subnet.network())
+}
+
+/// An iBGP session between an Azure instance and the VNet fabric (directly connected).
+fn ibgp(name: &str, local_ip: Ipv4Addr, peer_ip: Ipv4Addr, asn: u32) -> BgpSession {
+    BgpSession {
+        name: name.to_owned(),
+        local_ip,
+        peer_ip,
+        peer_asn: asn,
+        via: None,
+        passive: false,
+    }
+}
+
+/// The namespaces and addresses of one tunnel's two ends.
+struct TunnelEnds {
+    tunnel: crate::topology::LabTunnel,
+    aws_ns: String,
+    /// The AWS gateway's side of its link to the AWS end.
+    vgw_ip: Ipv4Addr,
+    /// The AWS end's side of that link.
+    aws_ep_ip: Ipv4Addr,
+    az_ns: String,
+    /// The Azure instance's side of its link to the Azure end.
+    gw_ip: Ipv4Addr,
+    /// The Azure end's side of that link.
+    az_ep_ip: Ipv4Addr,
+    /// The Azure end's outside address, behind the instance's public IP.
+    az_private: Ipv4Addr,
+    pip: Ipv4Addr,
+}
+
 impl DataPlane {
     /// Builds the data plane of `topology` under a fresh run prefix. On error everything built
     /// so far is removed.
@@ -178,55 +230,23 @@ impl DataPlane {
         // Gateways' routers and the hosts behind them.
         let vgw = lab.add_namespace("aws-vgw").await?;
         let aws_host = lab.add_namespace("aws-host").await?;
-        let aws_gw_ip = nth_host(t.aws.host_subnet, 1).unwrap_or(t.aws.host_subnet.network());
-        lab.link(&vgw, "host", &aws_host, "eth0").await?;
-        ip(
-            &vgw,
-            &[
-                "addr",
-                "add",
-                &format!("{aws_gw_ip}/{}", t.aws.host_subnet.prefix_len()),
-                "dev",
-                "host",
-            ],
-        )
-        .await?;
-        ip(
-            &aws_host,
-            &[
-                "addr",
-                "add",
-                &format!("{}/{}", t.aws.host_ip, t.aws.host_subnet.prefix_len()),
-                "dev",
-                "eth0",
-            ],
+        let aws_gw_ip = first_host(t.aws.host_subnet);
+        let aws_len = t.aws.host_subnet.prefix_len();
+        wire(
+            lab,
+            (&vgw, "host", aws_gw_ip, aws_len),
+            (&aws_host, "eth0", t.aws.host_ip, aws_len),
         )
         .await?;
 
         let fabric = lab.add_namespace("az-vnet").await?;
         let az_host = lab.add_namespace("az-host").await?;
-        let az_gw_ip = nth_host(t.azure.host_subnet, 1).unwrap_or(t.azure.host_subnet.network());
-        lab.link(&fabric, "host", &az_host, "eth0").await?;
-        ip(
-            &fabric,
-            &[
-                "addr",
-                "add",
-                &format!("{az_gw_ip}/{}", t.azure.host_subnet.prefix_len()),
-                "dev",
-                "host",
-            ],
-        )
-        .await?;
-        ip(
-            &az_host,
-            &[
-                "addr",
-                "add",
-                &format!("{}/{}", t.azure.host_ip, t.azure.host_subnet.prefix_len()),
-                "dev",
-                "eth0",
-            ],
+        let az_gw_ip = first_host(t.azure.host_subnet);
+        let az_len = t.azure.host_subnet.prefix_len();
+        wire(
+            lab,
+            (&fabric, "host", az_gw_ip, az_len),
+            (&az_host, "eth0", t.azure.host_ip, az_len),
         )
         .await?;
         // Azure injects learned routes into the VNet itself: the host always points at the fabric.
@@ -240,17 +260,10 @@ impl DataPlane {
         for i in 0..t.azure_instances() {
             let gw = lab.add_namespace(&format!("az-gw{i}")).await?;
             let (gw_ip, fabric_ip) = fabric_link(i);
-            lab.link(&gw, "fab", &fabric, &format!("gw{i}")).await?;
-            ip(&gw, &["addr", "add", &format!("{gw_ip}/30"), "dev", "fab"]).await?;
-            ip(
-                &fabric,
-                &[
-                    "addr",
-                    "add",
-                    &format!("{fabric_ip}/30"),
-                    "dev",
-                    &format!("gw{i}"),
-                ],
+            wire(
+                lab,
+                (&gw, "fab", gw_ip, 30),
+                (&fabric, &format!("gw{i}"), fabric_ip, 30),
             )
             .await?;
             ip(
@@ -268,7 +281,7 @@ impl DataPlane {
         }
 
         // Tunnel ends: wiring, NAT, addresses.
-        let mut pending = Vec::new();
+        let mut ends = Vec::new();
         for (j, tunnel) in t.tunnels.iter().enumerate() {
             let pip = t
                 .azure
@@ -281,29 +294,25 @@ impl DataPlane {
                         tunnel.key, tunnel.azure_instance
                     ))
                 })?;
+            let inet_if = |side: &str| format!("{side}-{}", tunnel.key);
+            let router_if = format!("t-{}", tunnel.key);
 
             // AWS end: holds its public address itself.
             let aws_ns = lab.add_namespace(&format!("aws-{}", tunnel.key)).await?;
             let (inet_ip, ep_ip) = inet_link(2 * j);
-            lab.link(&inet, &format!("a-{}", tunnel.key), &aws_ns, "out")
-                .await?;
-            ip(
-                &inet,
-                &[
-                    "addr",
-                    "add",
-                    &format!("{inet_ip}/30"),
-                    "dev",
-                    &format!("a-{}", tunnel.key),
-                ],
+            wire(
+                lab,
+                (&inet, &inet_if("a"), inet_ip, 30),
+                (&aws_ns, "out", ep_ip, 30),
             )
             .await?;
+            let public = tunnel.aws.outside_ip.to_string();
             ip(
                 &inet,
                 &[
                     "route",
                     "add",
-                    &format!("{}/32", tunnel.aws.outside_ip),
+                    &format!("{public}/32"),
                     "via",
                     &ep_ip.to_string(),
                 ],
@@ -311,18 +320,7 @@ impl DataPlane {
             .await?;
             ip(
                 &aws_ns,
-                &["addr", "add", &format!("{ep_ip}/30"), "dev", "out"],
-            )
-            .await?;
-            ip(
-                &aws_ns,
-                &[
-                    "addr",
-                    "add",
-                    &format!("{}/32", tunnel.aws.outside_ip),
-                    "dev",
-                    "out",
-                ],
+                &["addr", "add", &format!("{public}/32"), "dev", "out"],
             )
             .await?;
             ip(
@@ -334,39 +332,25 @@ impl DataPlane {
                     "via",
                     &inet_ip.to_string(),
                     "src",
-                    &tunnel.aws.outside_ip.to_string(),
+                    &public,
                 ],
             )
             .await?;
-            let (vgw_ip, aws_rtr_ip) = router_link(2 * j);
-            lab.link(&vgw, &format!("t-{}", tunnel.key), &aws_ns, "rtr")
-                .await?;
-            ip(
-                &vgw,
-                &[
-                    "addr",
-                    "add",
-                    &format!("{vgw_ip}/30"),
-                    "dev",
-                    &format!("t-{}", tunnel.key),
-                ],
-            )
-            .await?;
-            ip(
-                &aws_ns,
-                &["addr", "add", &format!("{aws_rtr_ip}/30"), "dev", "rtr"],
+            let (vgw_ip, aws_ep_ip) = router_link(2 * j);
+            wire(
+                lab,
+                (&vgw, &router_if, vgw_ip, 30),
+                (&aws_ns, "rtr", aws_ep_ip, 30),
             )
             .await?;
             // AWS takes the first host of its inside CIDR and expects the peer on the second.
+            let (aws_local, aws_peer) = (
+                aws_inside_ip(tunnel.aws.inside_cidr),
+                azure_inside_ip(tunnel.aws.inside_cidr),
+            );
             ip(
                 &vgw,
-                &[
-                    "addr",
-                    "replace",
-                    &format!("{}/32", aws_inside_ip(tunnel.aws.inside_cidr)),
-                    "dev",
-                    "lo",
-                ],
+                &["addr", "replace", &format!("{aws_local}/32"), "dev", "lo"],
             )
             .await?;
             ip(
@@ -374,32 +358,20 @@ impl DataPlane {
                 &[
                     "route",
                     "replace",
-                    &format!("{}/32", azure_inside_ip(tunnel.aws.inside_cidr)),
+                    &format!("{aws_peer}/32"),
                     "via",
-                    &aws_rtr_ip.to_string(),
+                    &aws_ep_ip.to_string(),
                 ],
             )
             .await?;
 
             // Azure end: a private address behind the instance's public IP.
             let az_ns = lab.add_namespace(&format!("az-{}", tunnel.key)).await?;
-            let (inet_ip, ep_ip) = inet_link(2 * j + 1);
-            lab.link(&inet, &format!("z-{}", tunnel.key), &az_ns, "out")
-                .await?;
-            ip(
-                &inet,
-                &[
-                    "addr",
-                    "add",
-                    &format!("{inet_ip}/30"),
-                    "dev",
-                    &format!("z-{}", tunnel.key),
-                ],
-            )
-            .await?;
-            ip(
-                &az_ns,
-                &["addr", "add", &format!("{ep_ip}/30"), "dev", "out"],
+            let (inet_ip, az_private) = inet_link(2 * j + 1);
+            wire(
+                lab,
+                (&inet, &inet_if("z"), inet_ip, 30),
+                (&az_ns, "out", az_private, 30),
             )
             .await?;
             ip(
@@ -407,65 +379,38 @@ impl DataPlane {
                 &["route", "add", "default", "via", &inet_ip.to_string()],
             )
             .await?;
-            run(&[
-                "ip",
-                "netns",
-                "exec",
-                &inet,
-                "nft",
-                "add",
-                "rule",
-                "ip",
-                "dxlab",
+            let nft = |chain: &'static str, rule: Vec<String>| {
+                let mut args: Vec<String> = [
+                    "ip", "netns", "exec", &inet, "nft", "add", "rule", "ip", "dxlab", chain,
+                ]
+                .map(String::from)
+                .to_vec();
+                args.extend(rule);
+                async move { run(&args.iter().map(String::as_str).collect::<Vec<_>>()).await }
+            };
+            let words = |text: String| {
+                text.split_whitespace()
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            };
+            nft(
                 "to_instances",
-                "ip",
-                "saddr",
-                &tunnel.aws.outside_ip.to_string(),
-                "ip",
-                "daddr",
-                &pip.to_string(),
-                "dnat",
-                "to",
-                &ep_ip.to_string(),
-            ])
-            .await?;
-            run(&[
-                "ip",
-                "netns",
-                "exec",
-                &inet,
-                "nft",
-                "add",
-                "rule",
-                "ip",
-                "dxlab",
-                "from_instances",
-                "ip",
-                "saddr",
-                &ep_ip.to_string(),
-                "snat",
-                "to",
-                &pip.to_string(),
-            ])
-            .await?;
-            let gw = &instance_ns[tunnel.azure_instance];
-            let (gw_ip, az_rtr_ip) = router_link(2 * j + 1);
-            lab.link(gw, &format!("t-{}", tunnel.key), &az_ns, "rtr")
-                .await?;
-            ip(
-                gw,
-                &[
-                    "addr",
-                    "add",
-                    &format!("{gw_ip}/30"),
-                    "dev",
-                    &format!("t-{}", tunnel.key),
-                ],
+                words(format!(
+                    "ip saddr {public} ip daddr {pip} dnat to {az_private}"
+                )),
             )
             .await?;
-            ip(
-                &az_ns,
-                &["addr", "add", &format!("{az_rtr_ip}/30"), "dev", "rtr"],
+            nft(
+                "from_instances",
+                words(format!("ip saddr {az_private} snat to {pip}")),
+            )
+            .await?;
+            let gw = &instance_ns[tunnel.azure_instance];
+            let (gw_ip, az_ep_ip) = router_link(2 * j + 1);
+            wire(
+                lab,
+                (gw, &router_if, gw_ip, 30),
+                (&az_ns, "rtr", az_ep_ip, 30),
             )
             .await?;
             ip(
@@ -486,45 +431,41 @@ impl DataPlane {
                     "replace",
                     &format!("{}/32", tunnel.azure.peer_bgp_ip),
                     "via",
-                    &az_rtr_ip.to_string(),
+                    &az_ep_ip.to_string(),
                 ],
             )
             .await?;
 
-            pending.push((
-                tunnel.clone(),
+            ends.push(TunnelEnds {
+                tunnel: tunnel.clone(),
                 aws_ns,
                 vgw_ip,
+                aws_ep_ip,
                 az_ns,
                 gw_ip,
-                ep_ip,
+                az_ep_ip,
+                az_private,
                 pip,
-                aws_rtr_ip,
-                az_rtr_ip,
-            ));
+            });
         }
         self.set_route_propagation(t.aws.route_propagation).await?;
 
         // Daemons: every charon, then their keys and connections (responders first), then BIRD.
-        let policy = IpsecPolicy::default();
-        for (tunnel, aws_ns, vgw_ip, az_ns, gw_ip, ..) in &pending {
-            for (ns, router_ip) in [(aws_ns, vgw_ip), (az_ns, gw_ip)] {
-                let dir = self
-                    .run
-                    .dir()
-                    .join(ns.trim_start_matches(&format!("{}-", self.run.prefix())));
-                std::fs::create_dir_all(&dir).map_err(|e| LabError::io(&dir, e))?;
+        for end in &ends {
+            for (ns, router_ip) in [(&end.aws_ns, end.vgw_ip), (&end.az_ns, end.gw_ip)] {
+                let dir = self.role_dir(ns)?;
                 let charon = Charon::start(&self.run, ns, &dir, &mut self.children).await?;
-                wire_endpoint(ns, *router_ip).await?;
+                wire_endpoint(ns, router_ip).await?;
                 self.charons.insert(ns.clone(), charon);
             }
-            let _ = tunnel;
         }
-        for (tunnel, aws_ns, _, az_ns, _, az_private, pip, ..) in &pending {
+        let policy = IpsecPolicy::default();
+        for end in &ends {
+            let tunnel = &end.tunnel;
             let azure_end = IpsecConnection {
                 name: tunnel.key.clone(),
-                local_addr: az_private.to_string(),
-                local_id: pip.to_string(),
+                local_addr: end.az_private.to_string(),
+                local_id: end.pip.to_string(),
                 remote_addr: tunnel.azure.peer_outside_ip.to_string(),
                 remote_id: tunnel.azure.peer_outside_ip.to_string(),
                 initiate: false,
@@ -537,39 +478,40 @@ impl DataPlane {
                 remote_id: tunnel.aws.customer_gateway_ip.to_string(),
                 initiate: true,
             };
-            for (ns, end, psk) in [
-                (az_ns, &azure_end, &tunnel.azure.psk),
-                (aws_ns, &aws_end, &tunnel.aws.psk),
+            for (ns, connection, psk) in [
+                (&end.az_ns, &azure_end, &tunnel.azure.psk),
+                (&end.aws_ns, &aws_end, &tunnel.aws.psk),
             ] {
                 let charon = &self.charons[ns.as_str()];
                 charon
-                    .load_psk(&end.name, [&end.local_id, &end.remote_id], psk)
+                    .load_psk(
+                        &connection.name,
+                        [&connection.local_id, &connection.remote_id],
+                        psk,
+                    )
                     .await?;
                 let conf = charon.vici.with_file_name("swanctl.conf");
-                std::fs::write(
-                    &conf,
-                    swanctl_connections(std::slice::from_ref(end), &policy),
-                )
-                .map_err(|e| LabError::io(&conf, e))?;
+                let text = swanctl_connections(std::slice::from_ref(connection), &policy);
+                std::fs::write(&conf, text).map_err(|e| LabError::io(&conf, e))?;
                 charon.load_connections(&conf).await?;
             }
         }
 
         // BIRD: the AWS gateway, each Azure instance, the VNet fabric.
         let aws_router = BgpRouter {
-            router_id: pending.first().map_or(Ipv4Addr::new(169, 254, 21, 1), |p| {
-                aws_inside_ip(p.0.aws.inside_cidr)
+            router_id: ends.first().map_or(Ipv4Addr::new(169, 254, 21, 1), |e| {
+                aws_inside_ip(e.tunnel.aws.inside_cidr)
             }),
             asn: t.aws.asn,
             announce: vec![t.aws.vpc_cidr],
-            tunnels: pending
+            tunnels: ends
                 .iter()
-                .map(|(tunnel, .., aws_rtr_ip, _)| BgpSession {
-                    name: tunnel.key.clone(),
-                    local_ip: aws_inside_ip(tunnel.aws.inside_cidr),
-                    peer_ip: azure_inside_ip(tunnel.aws.inside_cidr),
-                    peer_asn: tunnel.aws.customer_gateway_asn,
-                    via: Some(*aws_rtr_ip),
+                .map(|e| BgpSession {
+                    name: e.tunnel.key.clone(),
+                    local_ip: aws_inside_ip(e.tunnel.aws.inside_cidr),
+                    peer_ip: azure_inside_ip(e.tunnel.aws.inside_cidr),
+                    peer_asn: e.tunnel.aws.customer_gateway_asn,
+                    via: Some(e.aws_ep_ip),
                     passive: false,
                 })
                 .collect(),
@@ -585,27 +527,20 @@ impl DataPlane {
                 router_id: gw_ip,
                 asn: t.azure.asn,
                 announce: vec![t.azure.vnet_cidr],
-                tunnels: pending
+                tunnels: ends
                     .iter()
-                    .filter(|p| p.0.azure_instance == i)
-                    .map(|(tunnel, .., az_rtr_ip)| BgpSession {
-                        name: tunnel.key.clone(),
-                        local_ip: tunnel.azure.custom_bgp_ip,
-                        peer_ip: tunnel.azure.peer_bgp_ip,
-                        peer_asn: tunnel.azure.peer_asn,
-                        via: Some(*az_rtr_ip),
+                    .filter(|e| e.tunnel.azure_instance == i)
+                    .map(|e| BgpSession {
+                        name: e.tunnel.key.clone(),
+                        local_ip: e.tunnel.azure.custom_bgp_ip,
+                        peer_ip: e.tunnel.azure.peer_bgp_ip,
+                        peer_asn: e.tunnel.azure.peer_asn,
+                        via: Some(e.az_ep_ip),
                         // Azure does not initiate BGP towards APIPA peers: AWS must.
                         passive: true,
                     })
                     .collect(),
-                internal: vec![BgpSession {
-                    name: "fabric".into(),
-                    local_ip: gw_ip,
-                    peer_ip: fabric_ip,
-                    peer_asn: t.azure.asn,
-                    via: None,
-                    passive: false,
-                }],
+                internal: vec![ibgp("fabric", gw_ip, fabric_ip, t.azure.asn)],
                 hold_time: AWS_HOLD_TIME,
                 keepalive_time: AWS_KEEPALIVE,
                 install_routes: true,
@@ -618,29 +553,34 @@ impl DataPlane {
             announce: vec![],
             tunnels: vec![],
             internal: (0..t.azure_instances())
-                .map(|i| BgpSession {
-                    name: format!("gw{i}"),
-                    local_ip: fabric_link(i).1,
-                    peer_ip: fabric_link(i).0,
-                    peer_asn: t.azure.asn,
-                    via: None,
-                    passive: false,
+                .map(|i| {
+                    ibgp(
+                        &format!("gw{i}"),
+                        fabric_link(i).1,
+                        fabric_link(i).0,
+                        t.azure.asn,
+                    )
                 })
                 .collect(),
             hold_time: AWS_HOLD_TIME,
             keepalive_time: AWS_KEEPALIVE,
             install_routes: true,
         };
-        self.start_bird(&fabric, &fabric_router).await?;
-        Ok(())
+        self.start_bird(&fabric, &fabric_router).await
     }
 
-    async fn start_bird(&mut self, ns: &str, router: &BgpRouter) -> Result<(), LabError> {
+    /// The run-directory folder of namespace `ns` (its role), created if needed.
+    fn role_dir(&self, ns: &str) -> Result<std::path::PathBuf, LabError> {
         let dir = self
             .run
             .dir()
             .join(ns.trim_start_matches(&format!("{}-", self.run.prefix())));
         std::fs::create_dir_all(&dir).map_err(|e| LabError::io(&dir, e))?;
+        Ok(dir)
+    }
+
+    async fn start_bird(&mut self, ns: &str, router: &BgpRouter) -> Result<(), LabError> {
+        let dir = self.role_dir(ns)?;
         let bird = Bird::start(&self.run, ns, &dir, &bird_conf(router), &mut self.children).await?;
         self.birds.insert(ns.to_owned(), bird);
         Ok(())
@@ -650,9 +590,7 @@ impl DataPlane {
     /// routes the VNet to the gateway; without it, the host has no route to the VNet.
     pub async fn set_route_propagation(&mut self, on: bool) -> Result<(), LabError> {
         let host = self.run.ns("aws-host");
-        let via = nth_host(self.topology.aws.host_subnet, 1)
-            .unwrap_or(Ipv4Addr::UNSPECIFIED)
-            .to_string();
+        let via = first_host(self.topology.aws.host_subnet).to_string();
         let prefix = self.topology.azure.vnet_cidr.to_string();
         if on {
             ip(&host, &["route", "replace", &prefix, "via", &via]).await?;
