@@ -3,7 +3,7 @@
 //! - `test`: installs what the tests need (Node.js + npm, the pinned Mermaid parser,
 //!   cargo-nextest) and runs every test of the workspace, doctests included. The README's test
 //!   command.
-//! - `bench [plan]`: runs the benchmarks and writes BENCHMARKS.md.
+//! - `bench [plan|lab]`: runs the benchmarks; with no name, all of them, written to BENCHMARKS.md.
 //! - `demo`: the README's demo command.
 //! - `lab ...`: `dxvpn lab ...` with the packages the lab needs installed first.
 
@@ -240,9 +240,35 @@ fn median_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
 }
 
 fn bench(which: Option<&str>) -> Result {
-    if !matches!(which, None | Some("plan")) {
-        return Err(format!("unknown benchmark {which:?}; available: plan"));
+    let mut sections = Vec::new();
+    match which {
+        None => {
+            sections.push(bench_plan()?);
+            sections.push(bench_lab()?);
+        }
+        Some("plan") => sections.push(bench_plan()?),
+        Some("lab") => sections.push(bench_lab()?),
+        Some(other) => return Err(format!("unknown benchmark {other:?}; available: plan, lab")),
     }
+    let date = Command::new("date")
+        .args(["-u", "+%F"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let report = format!(
+        "# Benchmarks\n\nProduced by `cargo xtask bench`; every figure comes from one run of that command.\n\nMachine: {}. Date: {date}.\n\n{}",
+        machine(),
+        sections.join("\n")
+    );
+    // Only a full run rewrites the file, so that it never mixes figures of different runs.
+    if which.is_none() {
+        std::fs::write(root().join("BENCHMARKS.md"), &report).map_err(|e| e.to_string())?;
+    }
+    print!("{report}");
+    Ok(())
+}
+
+fn bench_plan() -> Result<String> {
     run("cargo", &["build", "--release", "-q", "-p", "dxvpn"], &[])?;
     let config_path = "examples/high_availability.toml";
 
@@ -267,19 +293,9 @@ fn bench(which: Option<&str>) -> Result {
     let (start_median, start_p99) = median_p99(time_runs(&["--version"]));
     let (cmd_median, cmd_p99) =
         median_p99(time_runs(&["plan", "-c", config_path, "--output", "json"]));
-    let target = Duration::from_millis(50);
-    let ratio = cmd_p99.as_secs_f64() / target.as_secs_f64();
-
-    let machine = machine();
-    let date = Command::new("date")
-        .args(["-u", "+%F"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let report = format!(
-        "# Benchmarks\n\nProduced by `cargo xtask bench`; every figure comes from one run of that command.\n\n\
-         Machine: {machine}. Date: {date}.\n\n\
-         ## Plan latency (`dxvpn plan` on {config_path})\n\n\
+    let ratio = cmd_p99.as_secs_f64() / Duration::from_millis(50).as_secs_f64();
+    Ok(format!(
+        "## Plan latency (`dxvpn plan` on {config_path})\n\n\
          | measure | median | p99 |\n|---|---|---|\n\
          | process start alone: `dxvpn --version` (100 runs) | {:.2} ms | {:.2} ms |\n\
          | command: `dxvpn plan -c {config_path} --output json`, release build, whole process (100 runs) | {:.2} ms | {:.2} ms |\n\n\
@@ -288,10 +304,94 @@ fn bench(which: Option<&str>) -> Result {
         start_p99.as_secs_f64() * 1e3,
         cmd_median.as_secs_f64() * 1e3,
         cmd_p99.as_secs_f64() * 1e3,
-    );
-    std::fs::write(root().join("BENCHMARKS.md"), &report).map_err(|e| e.to_string())?;
-    print!("{report}");
-    Ok(())
+    ))
+}
+
+/// Lab data plane: time until every tunnel and BGP session is up, per shape, and the outage a
+/// ping stream sees when a tunnel or an Azure instance is cut, against the BGP hold time.
+fn bench_lab() -> Result<String> {
+    ensure_debian_packages(LAB_PACKAGES)?;
+    run("cargo", &["build", "--release", "-q", "-p", "dxvpn"], &[])?;
+    let binary = target_dir().join("release/dxvpn");
+    let mut rows = String::new();
+    for use_case in ["development", "high_availability"] {
+        let mut samples = Vec::new();
+        for _ in 0..3 {
+            let start = Instant::now();
+            let out = Command::new(&binary)
+                .args(["lab", "up", "--use-case", use_case, "--output", "json"])
+                .stderr(Stdio::null())
+                .output()
+                .map_err(|e| e.to_string())?;
+            let elapsed = start.elapsed();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let prefix = text
+                .split("\"prefix\": \"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .ok_or("lab up printed no run prefix")?
+                .to_owned();
+            run(
+                &binary.to_string_lossy(),
+                &["lab", "down", "--run", &prefix],
+                &[],
+            )?;
+            if !out.status.success() {
+                return Err(format!("lab up --use-case {use_case} did not converge"));
+            }
+            samples.push(elapsed);
+        }
+        samples.sort();
+        rows.push_str(&format!(
+            "| `dxvpn lab up --use-case {use_case}` until all tunnels and BGP sessions are up (3 runs) | {:.1} s | {:.1} s |\n",
+            samples[1].as_secs_f64(),
+            samples[2].as_secs_f64()
+        ));
+    }
+    // The failover figure comes from the HA test, which cuts whichever tunnel and instance
+    // carries a 10-per-second ping and checks that traffic resumes.
+    run(
+        "cargo",
+        &[
+            "test",
+            "--release",
+            "-q",
+            "-p",
+            "dxvpn-lab",
+            "--test",
+            "dataplane",
+            "--",
+            "--exact",
+            "high_availability_survives_a_tunnel_cut_and_an_instance_cut",
+        ],
+        &[],
+    )?;
+    let figures = std::fs::read_to_string(target_dir().join("tmp/dxvpn-failover.txt"))
+        .map_err(|e| e.to_string())?;
+    let outages: Vec<f64> = figures
+        .lines()
+        .filter_map(|l| {
+            l.split("outage ")
+                .nth(1)?
+                .trim_end_matches(" s")
+                .parse()
+                .ok()
+        })
+        .collect();
+    let [tunnel, instance] = outages[..] else {
+        return Err(format!("unexpected failover figures: {figures}"));
+    };
+    Ok(format!(
+        "## Lab data plane\n\n| measure | median | max |\n|---|---|---|\n{rows}\n\
+         ## High-availability failover in the lab\n\n\
+         A ping every 100 ms from the VPC host to the VNet host; the tunnel (then the whole Azure\n\
+         instance) that carries it is cut in the lab's internet. BGP hold time 30 s (AWS's).\n\n\
+         | cut | outage | outage / hold time |\n|---|---|---|\n\
+         | one tunnel | {tunnel:.1} s | {:.2} |\n\
+         | one Azure instance (2 tunnels) | {instance:.1} s | {:.2} |\n",
+        tunnel / 30.0,
+        instance / 30.0
+    ))
 }
 
 fn machine() -> String {

@@ -173,3 +173,66 @@ fn rendered_configs_are_accepted_by_strongswan_and_bird() {
             .is_err()
     );
 }
+
+#[test]
+fn ctrl_c_during_lab_up_removes_the_partial_lab() {
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dxvpn"))
+        .args(["lab", "up", "--use-case", "high_availability"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until this process's run exists and has started daemons, then interrupt it.
+    let runs = Path::new(dxvpn_lab::run::RUNS_DIR);
+    let owner = child.id().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let prefix = loop {
+        let found = std::fs::read_dir(runs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find(|e| {
+                std::fs::read_to_string(e.path().join("owner")).is_ok_and(|o| o == owner)
+                    && e.path().join("daemons").exists()
+            });
+        if let Some(entry) = found {
+            break entry.file_name().into_string().unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lab up never started a run"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let pids: Vec<u32> = std::fs::read_to_string(runs.join(&prefix).join("daemons"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    std::process::Command::new("kill")
+        .args(["-INT", &owner])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    let namespaces = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&namespaces.stdout).contains(&format!("{prefix}-")),
+        "namespaces left"
+    );
+    assert!(!runs.join(&prefix).exists(), "run directory left");
+    assert!(
+        pids.iter().all(|p| !dxvpn_lab::run::is_lab_daemon(*p)),
+        "daemons left: {pids:?}"
+    );
+}

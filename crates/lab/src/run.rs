@@ -150,8 +150,15 @@ impl LabRun {
 
     /// Stops every daemon of the run and deletes its namespaces and directory.
     pub async fn teardown(mut self) {
+        // A run this process created may have daemons still being exec'd; one it reattached to
+        // (`dxvpn lab down`) only has daemons that started long ago.
+        let owner = if self.detached {
+            Owner::Other
+        } else {
+            Owner::Us
+        };
         self.detached = true; // Drop must not do it twice
-        teardown_dir(&self.prefix, &self.dir).await;
+        teardown_dir(&self.prefix, &self.dir, owner).await;
     }
 }
 
@@ -162,7 +169,7 @@ impl Drop for LabRun {
         }
         // Drop cannot await: do it synchronously, the same steps as `teardown_dir`.
         let pids = read_pids(&self.dir);
-        stop_pids_blocking(&pids);
+        stop_pids_blocking(&pids, Owner::Us);
         for ns in namespaces_with_prefix_blocking(&format!("{}-", self.prefix)) {
             let _ = std::process::Command::new("ip")
                 .args(["netns", "del", &ns])
@@ -184,7 +191,7 @@ pub async fn reap_stale_runs() {
                 .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
         if !alive {
             tracing::warn!(%prefix, "removing the leftovers of a lab run whose owner is gone");
-            teardown_dir(&prefix, &dir).await;
+            teardown_dir(&prefix, &dir, Owner::Other).await;
         }
     }
     let runs = LabRun::list();
@@ -195,9 +202,9 @@ pub async fn reap_stale_runs() {
     }
 }
 
-async fn teardown_dir(prefix: &str, dir: &Path) {
+async fn teardown_dir(prefix: &str, dir: &Path, owner: Owner) {
     let pids = read_pids(dir);
-    tokio::task::spawn_blocking(move || stop_pids_blocking(&pids))
+    tokio::task::spawn_blocking(move || stop_pids_blocking(&pids, owner))
         .await
         .ok();
     for ns in namespaces_with_prefix_blocking(&format!("{prefix}-")) {
@@ -220,16 +227,36 @@ fn read_pids(dir: &Path) -> Vec<u32> {
 pub fn is_lab_daemon(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .is_ok_and(|comm| matches!(comm.trim(), "charon" | "bird"))
-        && !std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
-            s.lines()
-                .any(|l| l.starts_with("State:") && l.contains('Z'))
-        })
+        && !is_zombie(pid)
 }
 
-/// Stops daemons by pid: SIGTERM, then SIGKILL for any still there after a second. Only pids
-/// whose process is still a lab daemon (charon or bird) are signalled, so a recycled pid is safe.
-fn stop_pids_blocking(pids: &[u32]) {
-    let ours = |pid: &u32| is_lab_daemon(*pid);
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("State:") && l.contains('Z'))
+    })
+}
+
+/// Who is stopping a run's daemons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// The process that started them: they are its unreaped children, so their pids cannot have
+    /// been recycled, and one may still be on its way to exec charon (`ip`, `unshare`, `sh`).
+    Us,
+    /// Another process (`dxvpn lab down`, or the next run after a crash): only a pid that is
+    /// still charon or bird is signalled, so a recycled pid is never hit.
+    Other,
+}
+
+/// Stops daemons by pid: SIGTERM, then SIGKILL for any still there after 3 s.
+fn stop_pids_blocking(pids: &[u32], owner: Owner) {
+    let starting = |pid: u32| {
+        owner == Owner::Us
+            && std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| matches!(comm.trim(), "ip" | "unshare" | "sh"))
+            && !is_zombie(pid)
+    };
+    let ours = |pid: &u32| is_lab_daemon(*pid) || starting(*pid);
     let live: Vec<u32> = pids.iter().copied().filter(ours).collect();
     for pid in &live {
         let _ = std::process::Command::new("kill")
