@@ -34,8 +34,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// The workspace this xtask was run from. Read at run time (cargo sets it for `cargo run`):
+/// a binary built in a target directory shared by two checkouts may come from the other one.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir.join("..")
 }
 
 fn cache_dir() -> PathBuf {

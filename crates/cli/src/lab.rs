@@ -30,6 +30,11 @@ pub(crate) enum LabCommand {
         after_help = "Examples:\n  dxvpn lab status\n  dxvpn lab status --run dxl1a2b3c --output json"
     )]
     Status(StatusArgs),
+    /// Serve a twin cloud's API on this machine until Ctrl-C, for any client (aws-sdk, the aws CLI).
+    #[command(
+        after_help = "Examples:\n  dxvpn lab serve --aws 127.0.0.1:4566\n  AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x aws --endpoint-url http://127.0.0.1:4566 --region eu-south-1 ec2 describe-vpcs\n\nThe twin speaks the EC2 Query protocol for the VPN subset dxvpn uses, scales AWS's real durations by --time-factor, and dumps its inventory at /_dxvpn/inventory."
+    )]
+    Serve(ServeArgs),
     /// Cut a tunnel or a whole Azure instance off the lab's internet, to watch failover.
     #[command(
         after_help = "Examples:\n  dxvpn lab cut --tunnel c1t1\n  dxvpn lab cut --instance 2\n  dxvpn lab restore"
@@ -74,6 +79,22 @@ pub(crate) struct StatusArgs {
 }
 
 #[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// Address for the AWS twin (EC2), e.g. 127.0.0.1:4566; port 0 picks a free one.
+    #[arg(long, value_name = "ADDR")]
+    aws: std::net::SocketAddr,
+    /// Scenario file (TOML: region, vpc_cidr, subnet_cidrs); default a VPC 10.0.0.0/16 with two private subnets.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// Multiplies AWS's real durations (1 = as slow as AWS, 0 = instant).
+    #[arg(long, default_value_t = 0.01)]
+    time_factor: f64,
+    /// Output format of the banner.
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Args)]
 pub(crate) struct CutArgs {
     /// The tunnel to cut, e.g. c1t1.
     #[arg(
@@ -108,6 +129,7 @@ pub(crate) fn main(command: LabCommand) -> anyhow::Result<ExitCode> {
         match command {
             LabCommand::Up(args) => up(args).await,
             LabCommand::Status(args) => status(args).await,
+            LabCommand::Serve(args) => serve(args).await,
             LabCommand::Cut(args) => cut(args).await,
             LabCommand::Restore(args) => restore(args).await,
             LabCommand::Down(args) => down(args).await,
@@ -261,6 +283,57 @@ async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_FAILED)
     })
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let scenario = match &args.scenario {
+        None => dxvpn_lab::aws_twin::AwsScenario::default(),
+        Some(path) => {
+            let parsed = std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| toml::from_str(&t).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(scenario) => scenario,
+                Err(e) => {
+                    eprintln!(
+                        "error: --scenario {}: {e}\n  fix: keys are region, vpc_cidr, subnet_cidrs",
+                        path.display()
+                    );
+                    return Ok(ExitCode::from(EXIT_BAD_INPUT));
+                }
+            }
+        }
+    };
+    if !(args.time_factor.is_finite() && args.time_factor >= 0.0) {
+        eprintln!(
+            "error: --time-factor: {} is not a factor of 0 or more\n  fix: 1 keeps AWS's real durations, 0.01 makes them 100 times shorter",
+            args.time_factor
+        );
+        return Ok(ExitCode::from(EXIT_BAD_INPUT));
+    }
+    let twin = dxvpn_lab::aws_twin::AwsTwin::start(args.aws, &scenario, args.time_factor).await?;
+    let banner = serde_json::json!({"aws": {"endpoint": twin.endpoint, "region": scenario.region, "seeded": twin.seeded}});
+    let mut out = std::io::stdout().lock();
+    if args.output == Output::Json {
+        writeln!(out, "{banner}")?;
+    } else {
+        writeln!(
+            out,
+            "AWS twin (EC2) at {} for region {}\n  VPC {} ({}), subnets {}, route tables {}\n  inventory: {}/_dxvpn/inventory\nCtrl-C stops it.",
+            twin.endpoint,
+            scenario.region,
+            twin.seeded.vpc_id,
+            scenario.vpc_cidr,
+            twin.seeded.subnet_ids.join(", "),
+            twin.seeded.route_table_ids.join(", "),
+            twin.endpoint
+        )?;
+    }
+    out.flush()?;
+    drop(out);
+    tokio::signal::ctrl_c().await?;
+    twin.stop().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn cut(args: CutArgs) -> anyhow::Result<ExitCode> {

@@ -236,3 +236,45 @@ fn ctrl_c_during_lab_up_removes_the_partial_lab() {
         "daemons left: {pids:?}"
     );
 }
+
+#[test]
+fn lab_serve_answers_ec2_calls_until_ctrl_c() {
+    use std::io::{BufRead, Read, Write};
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dxvpn"))
+        .args(["lab", "serve", "--aws", "127.0.0.1:0", "--output", "json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let banner: Value = serde_json::from_str(&line).unwrap();
+    let endpoint = banner["aws"]["endpoint"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_owned();
+    let vpc_id = banner["aws"]["seeded"]["vpc_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let body = "Action=DescribeVpcs&Version=2016-11-15";
+    let mut stream = std::net::TcpStream::connect(&endpoint).unwrap();
+    write!(stream, "POST / HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(
+        response.contains("<DescribeVpcsResponse") && response.contains(&vpc_id),
+        "{response}"
+    );
+
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    // Negative control: once stopped, nothing answers.
+    assert!(std::net::TcpStream::connect(&endpoint).is_err());
+}

@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod aws_twin;
 mod daemons;
 mod dataplane;
 pub mod run;
