@@ -589,84 +589,131 @@ fn first_document(sample: &str, root: &str) -> String {
     sample[start..end].to_owned()
 }
 
+/// The text of the first `<tag>...` in `xml`.
+fn between<'a>(xml: &'a str, tag: &str) -> &'a str {
+    let start = xml.find(&format!("<{tag}>")).unwrap() + tag.len() + 2;
+    &xml[start..start + xml[start..].find('<').unwrap()]
+}
+
 #[tokio::test]
 async fn twin_responses_have_the_shape_of_the_official_samples() {
-    let (twin, ec2) = twin().await;
+    let (twin, _) = twin().await;
     let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/reference/examples/aws-ec2");
-    let raw = |params: &str| {
-        let endpoint = twin.endpoint.clone();
-        let body = params.to_owned();
-        async move {
-            // A bare HTTP/1.0 POST: the raw document, as any client would receive it.
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let mut stream = tokio::net::TcpStream::connect(endpoint.trim_start_matches("http://"))
-                .await
-                .unwrap();
-            let request = format!(
-                "POST / HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            stream.write_all(request.as_bytes()).await.unwrap();
-            let mut response = String::new();
-            stream.read_to_string(&mut response).await.unwrap();
-            response.split_once("\r\n\r\n").unwrap().1.to_owned()
+    let endpoint = twin.endpoint.trim_start_matches("http://").to_owned();
+    // A bare HTTP/1.0 POST: the raw document, as any client receives it.
+    let raw = async |params: String| {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(&endpoint).await.unwrap();
+        let body = format!("Version=2016-11-15&{params}");
+        let request = format!(
+            "POST / HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response.split_once("\r\n\r\n").unwrap().1.to_owned()
+    };
+    let mut failures = Vec::new();
+    let mut compare = |file: &str, root: &str, ours: &str, exempt: &[&str]| {
+        let theirs = first_document(&std::fs::read_to_string(samples.join(file)).unwrap(), root);
+        let missing: Vec<String> = paths(&theirs)
+            .difference(&paths(ours))
+            .filter(|p| !exempt.iter().any(|e| p.ends_with(e)))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            failures.push(format!("{file}: the twin lacks {missing:?}\n{ours}"));
         }
     };
-    let vgw_id = ec2
-        .create_vpn_gateway()
-        .r#type(GatewayType::Ipsec1)
-        .send()
-        .await
-        .unwrap()
-        .vpn_gateway
-        .unwrap()
-        .vpn_gateway_id
-        .unwrap();
-    let ours = raw("Action=CreateVpnGateway&Version=2016-11-15&Type=ipsec.1").await;
-    let theirs = first_document(
-        &std::fs::read_to_string(samples.join("CreateVpnGateway.sample-responses.xml")).unwrap(),
+
+    let created = raw("Action=CreateVpnGateway&Type=ipsec.1&TagSpecification.1.ResourceType=vpn-gateway&TagSpecification.1.Tag.1.Key=Name&TagSpecification.1.Tag.1.Value=NYOffice".into()).await;
+    compare(
+        "CreateVpnGateway.sample-responses.xml",
         "CreateVpnGatewayResponse",
+        &created,
+        &[],
     );
-    let missing: Vec<_> = paths(&theirs).difference(&paths(&ours)).cloned().collect();
-    assert!(
-        missing.is_empty(),
-        "CreateVpnGateway lacks {missing:?}\n{ours}"
-    );
-
-    let ours = raw("Action=CreateCustomerGateway&Version=2016-11-15&Type=ipsec.1&IpAddress=12.1.2.3&BgpAsn=65534&DeviceName=my-device").await;
-    let theirs = first_document(
-        &std::fs::read_to_string(samples.join("CreateCustomerGateway.sample.xml")).unwrap(),
-        "CreateCustomerGatewayResponse",
-    );
-    let missing: Vec<_> = paths(&theirs).difference(&paths(&ours)).cloned().collect();
-    assert!(
-        missing.is_empty(),
-        "CreateCustomerGateway lacks {missing:?}\n{ours}"
-    );
-
-    let ours = raw(&format!(
-        "Action=AttachVpnGateway&Version=2016-11-15&VpnGatewayId={vgw_id}&VpcId={}",
-        twin.seeded.vpc_id
-    ))
-    .await;
-    let theirs = first_document(
-        &std::fs::read_to_string(samples.join("AttachVpnGateway.sample.xml")).unwrap(),
+    let vgw = between(&created, "vpnGatewayId").to_owned();
+    let vpc = twin.seeded.vpc_id.clone();
+    compare(
+        "AttachVpnGateway.sample.xml",
         "AttachVpnGatewayResponse",
+        &raw(format!(
+            "Action=AttachVpnGateway&VpnGatewayId={vgw}&VpcId={vpc}"
+        ))
+        .await,
+        &[],
     );
-    let missing: Vec<_> = paths(&theirs).difference(&paths(&ours)).cloned().collect();
-    assert!(
-        missing.is_empty(),
-        "AttachVpnGateway lacks {missing:?}\n{ours}"
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    compare(
+        "DescribeVpnGateways.sample.xml",
+        "DescribeVpnGatewaysResponse",
+        &raw(format!("Action=DescribeVpnGateways&VpnGatewayId.1={vgw}")).await,
+        &[],
     );
 
-    let ours =
-        raw("Action=DescribeVpnGateways&Version=2016-11-15&VpnGatewayId.1=vgw-00000000000000000")
-            .await;
+    let cgw_xml = raw("Action=CreateCustomerGateway&Type=ipsec.1&IpAddress=12.1.2.3&BgpAsn=65534&DeviceName=my-device".into()).await;
+    compare(
+        "CreateCustomerGateway.sample.xml",
+        "CreateCustomerGatewayResponse",
+        &cgw_xml,
+        &[],
+    );
+    let cgw = between(&cgw_xml, "customerGatewayId").to_owned();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    compare(
+        "DescribeCustomerGateways.sample.xml",
+        "DescribeCustomerGatewaysResponse",
+        &raw(format!(
+            "Action=DescribeCustomerGateways&CustomerGatewayId.1={cgw}"
+        ))
+        .await,
+        &[],
+    );
+
+    let vpn_xml = raw(format!("Action=CreateVpnConnection&Type=ipsec.1&CustomerGatewayId={cgw}&VpnGatewayId={vgw}&TagSpecification.1.ResourceType=vpn-connection&TagSpecification.1.Tag.1.Key=Name&TagSpecification.1.Tag.1.Value=CanadaVPN")).await;
+    compare(
+        "CreateVpnConnection.sample.xml",
+        "CreateVpnConnectionResponse",
+        &vpn_xml,
+        &[],
+    );
+    let vpn = between(&vpn_xml, "vpnConnectionId").to_owned();
+    // The official sample describes a transit-gateway connection; dxvpn's use a VGW instead.
+    compare(
+        "DescribeVpnConnections.sample.xml",
+        "DescribeVpnConnectionsResponse",
+        &raw(format!(
+            "Action=DescribeVpnConnections&VpnConnectionId.1={vpn}"
+        ))
+        .await,
+        &["transitGatewayId"],
+    );
+    compare(
+        "DetachVpnGateway.sample.xml",
+        "DetachVpnGatewayResponse",
+        &raw(format!(
+            "Action=DetachVpnGateway&VpnGatewayId={vgw}&VpcId={vpc}"
+        ))
+        .await,
+        &[],
+    );
+
+    let not_found =
+        raw("Action=DescribeVpnGateways&VpnGatewayId.1=vgw-00000000000000000".into()).await;
     let theirs = first_document(
         &std::fs::read_to_string(samples.join("ErrorResponse.sample.xml")).unwrap(),
         "Response",
     );
-    assert_eq!(paths(&theirs), paths(&ours), "error envelope\n{ours}");
+    assert_eq!(
+        paths(&theirs),
+        paths(&not_found),
+        "error envelope\n{not_found}"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    // EnableVgwRoutePropagation's sample has a documentation quirk (root without `Response`);
+    // the twin follows the model, which the SDK requires (checked in the lifecycle test).
     twin.stop().await;
 }

@@ -29,7 +29,7 @@ use query::Params;
 /// A fault to inject at the `at_call`-th call (counted from the twin's start) of `action`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
-    /// EC2 action, e.g. `CreateVpnConnection`.
+    /// EC2 action, e.g. `CreateVpnConnection`; `*` counts every mutating call (not Describe*).
     pub action: String,
     /// Which call of that action (1 = the first since the twin started).
     pub at_call: u32,
@@ -231,10 +231,19 @@ async fn ec2_call(
         *count += 1;
         *count
     };
+    let nth_mutating: u32 = state
+        .calls
+        .iter()
+        .filter(|(a, _)| is_mutating(a))
+        .map(|(_, n)| n)
+        .sum();
     let fault = state
         .faults
         .iter()
-        .position(|f| f.action == action && f.at_call == n)
+        .position(|f| {
+            (f.action == action && f.at_call == n)
+                || (f.action == "*" && is_mutating(&action) && f.at_call == nth_mutating)
+        })
         .map(|i| state.faults.remove(i));
     if let Some(fault) = fault.as_ref().filter(|f| !f.after_effect) {
         tracing::debug!(%action, call = n, ?fault, "injected fault");

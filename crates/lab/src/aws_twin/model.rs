@@ -1278,7 +1278,8 @@ fn write_vpn(x: &mut Xml, v: &Vpn, cgw_ip: Ipv4Addr, cgw_asn: u32, vgw_asn: u32)
         .field("type", "ipsec.1")
         .field("category", "VPN");
     x.element("options", |x| {
-        x.field("staticRoutesOnly", v.static_routes_only)
+        x.field("enableAcceleration", "false")
+            .field("staticRoutesOnly", v.static_routes_only)
             .field("localIpv4NetworkCidr", "0.0.0.0/0")
             .field("remoteIpv4NetworkCidr", "0.0.0.0/0")
             .field("tunnelInsideIpVersion", "ipv4");

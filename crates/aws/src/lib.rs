@@ -1,0 +1,794 @@
+//! The AWS half of a dxvpn deployment, on aws-sdk-ec2.
+//!
+//! For each AWS resource of a [`Plan`] this crate can `observe` it (find it by its
+//! `dxvpn:deployment` and `dxvpn:role` tags), `ensure` it (create it only if it is missing, then
+//! wait until it is usable), and `delete` it (and wait until it is gone). The clouds are the
+//! state: nothing is kept on disk, and pre-shared keys are read back from AWS into memory only.
+//!
+//! EC2's create calls have no idempotency token, so a retried create after a lost response would
+//! make a duplicate. Creates therefore run without the SDK's automatic retry; on any failure this
+//! crate observes by tags again before trying once more, and a re-run adopts what a killed run
+//! made.
+//!
+//! ```no_run
+//! # async fn demo(plan: dxvpn_plan::Plan) -> Result<(), dxvpn_aws::AwsError> {
+//! let aws = dxvpn_aws::Aws::connect(&plan).await;
+//! let mut outputs = dxvpn_aws::Outputs::default();
+//! outputs.set("azure.public_ip.0", "ip_address", "20.1.2.3"); // from the Azure side
+//! for resource in plan.resources.iter().filter(|r| r.cloud == dxvpn_plan::Cloud::Aws) {
+//!     aws.ensure(&plan, resource, &mut outputs).await?;
+//! }
+//! println!("tunnel 1 of connection 1 ends at {:?}", outputs.get("aws.vpn_connection.0", "tunnel1_outside_ip"));
+//! # Ok(()) }
+//! ```
+
+mod outputs;
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::config::retry::RetryConfig;
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_ec2::types::{
+    Filter, GatewayType, IkeVersionsRequestListValue, Phase1DhGroupNumbersRequestListValue,
+    Phase1EncryptionAlgorithmsRequestListValue, Phase1IntegrityAlgorithmsRequestListValue,
+    Phase2DhGroupNumbersRequestListValue, Phase2EncryptionAlgorithmsRequestListValue,
+    Phase2IntegrityAlgorithmsRequestListValue, ResourceType, Tag, TagSpecification,
+    VpnConnectionOptionsSpecification, VpnTunnelOptionsSpecification,
+};
+use dxvpn_plan::model::{Deferred, Resource, Spec};
+use dxvpn_plan::{Cloud, Plan};
+use dxvpn_tunnel::psk::PresharedKey;
+pub use outputs::Outputs;
+
+/// How long to wait for AWS at most: its slowest operation (a VPN connection) takes up to ~30 min.
+const WAIT_LIMIT: Duration = Duration::from_secs(45 * 60);
+
+/// What went wrong, with the resource it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    /// AWS answered with an error.
+    #[error("{role}: {action} failed: {code}: {message}")]
+    Api {
+        /// Role key of the resource.
+        role: String,
+        /// EC2 action.
+        action: &'static str,
+        /// AWS error code (or the transport failure).
+        code: String,
+        /// AWS's message.
+        message: String,
+    },
+    /// AWS never reached the wanted state.
+    #[error("{role}: still not {wanted} after {waited:?}")]
+    Timeout {
+        /// Role key of the resource.
+        role: String,
+        /// The state waited for.
+        wanted: &'static str,
+        /// How long.
+        waited: Duration,
+    },
+    /// An input from another resource is not known yet.
+    #[error("{role}: needs `{output}` of {from}, which is not known yet")]
+    MissingInput {
+        /// Role key of the resource.
+        role: String,
+        /// The resource that produces it.
+        from: String,
+        /// The output.
+        output: String,
+    },
+}
+
+fn api<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    role: &str,
+    action: &'static str,
+) -> impl FnOnce(aws_sdk_ec2::error::SdkError<E, R>) -> AwsError {
+    move |e| {
+        let code = e
+            .code()
+            .map_or_else(|| "transport".to_owned(), str::to_owned);
+        let message = e
+            .message()
+            .map_or_else(|| DisplayErrorContext(&e).to_string(), str::to_owned);
+        AwsError::Api {
+            role: role.to_owned(),
+            action,
+            code,
+            message,
+        }
+    }
+}
+
+/// The AWS side of one deployment.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    ec2: Client,
+}
+
+impl Aws {
+    /// Connects with the standard credential chain (environment, profile, SSO, instance
+    /// metadata) in the plan's region, at `aws.endpoint_url` when the config sets one.
+    pub async fn connect(plan: &Plan) -> Self {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(plan.aws.region.clone()));
+        if let Some(url) = &plan.aws.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        Aws {
+            ec2: Client::new(&loader.load().await),
+        }
+    }
+
+    /// Uses an existing client (tests, or a caller with its own configuration).
+    pub fn from_client(ec2: Client) -> Self {
+        Aws { ec2 }
+    }
+
+    fn by_tags(plan: &Plan, role: &str) -> [Filter; 2] {
+        [
+            Filter::builder()
+                .name("tag:dxvpn:deployment")
+                .values(&plan.name)
+                .build(),
+            Filter::builder()
+                .name("tag:dxvpn:role")
+                .values(role)
+                .build(),
+        ]
+    }
+
+    fn tag_spec(resource: &Resource, kind: ResourceType) -> TagSpecification {
+        let mut spec = TagSpecification::builder().resource_type(kind);
+        for (k, v) in &resource.tags {
+            spec = spec.tags(Tag::builder().key(k).value(v).build());
+        }
+        spec.build()
+    }
+
+    /// Finds `resource` in AWS and records its outputs; `false` when it does not exist.
+    pub async fn observe(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        outputs: &mut Outputs,
+    ) -> Result<bool, AwsError> {
+        let role = resource.role.as_str();
+        match &resource.spec {
+            Spec::VpnGateway { .. } => Ok(match self.find_vgw(plan, role).await? {
+                Some(id) => {
+                    outputs.set(role, "id", &id);
+                    true
+                }
+                None => false,
+            }),
+            Spec::VpnGatewayAttachment { vpc_id } => {
+                let vgw = outputs.need(role, "aws.vpn_gateway", "id")?;
+                Ok(self
+                    .attachment_state(role, &vgw, vpc_id)
+                    .await?
+                    .is_some_and(|s| s == "attaching" || s == "attached"))
+            }
+            Spec::RoutePropagation { route_table_id } => {
+                let vgw = outputs.need(role, "aws.vpn_gateway", "id")?;
+                self.propagates(role, &vgw, route_table_id).await
+            }
+            Spec::CustomerGateway { .. } => Ok(match self.find_cgw(plan, role).await? {
+                Some(id) => {
+                    outputs.set(role, "id", &id);
+                    true
+                }
+                None => false,
+            }),
+            Spec::VpnConnection { .. } => self.observe_vpn(plan, role, outputs).await,
+            Spec::Vpc { .. } => Ok(true),
+            _ => Ok(false),
+        }
+    }
+
+    /// Makes `resource` exist and be usable, creating it only if it is missing.
+    pub async fn ensure(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        outputs: &mut Outputs,
+    ) -> Result<(), AwsError> {
+        if resource.cloud != Cloud::Aws {
+            return Ok(());
+        }
+        let role = resource.role.as_str();
+        // A failed create may still have happened (the answer was lost): look again before retrying.
+        let mut last_error = None;
+        for attempt in 0..4u32 {
+            if attempt > 0 {
+                // Back off as AWS asks of throttled clients: 0.5 s, 1 s, 2 s.
+                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+            }
+            if !self.observe(plan, resource, outputs).await? {
+                if let Err(e) = self.create(plan, resource, outputs).await {
+                    tracing::warn!(%role, error = %e, "create failed; observing before trying again");
+                    last_error = Some(e);
+                    continue;
+                }
+                self.observe(plan, resource, outputs).await?;
+            }
+            return self.wait_usable(plan, resource, outputs).await;
+        }
+        Err(last_error.unwrap_or(AwsError::Timeout {
+            role: role.to_owned(),
+            wanted: "created",
+            waited: Duration::ZERO,
+        }))
+    }
+
+    async fn create(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        outputs: &Outputs,
+    ) -> Result<(), AwsError> {
+        let role = resource.role.as_str();
+        let once = || aws_sdk_ec2::config::Builder::default().retry_config(RetryConfig::disabled());
+        match &resource.spec {
+            Spec::VpnGateway { amazon_side_asn } => {
+                tracing::info!(%role, "creating VPN gateway");
+                self.ec2
+                    .create_vpn_gateway()
+                    .r#type(GatewayType::Ipsec1)
+                    .amazon_side_asn(i64::from(*amazon_side_asn))
+                    .tag_specifications(Self::tag_spec(resource, ResourceType::VpnGateway))
+                    .customize()
+                    .config_override(once())
+                    .send()
+                    .await
+                    .map_err(api(role, "CreateVpnGateway"))?;
+            }
+            Spec::VpnGatewayAttachment { vpc_id } => {
+                let vgw = outputs.need(role, "aws.vpn_gateway", "id")?;
+                tracing::info!(%role, %vgw, %vpc_id, "attaching VPN gateway");
+                self.ec2
+                    .attach_vpn_gateway()
+                    .vpc_id(vpc_id)
+                    .vpn_gateway_id(&vgw)
+                    .send()
+                    .await
+                    .map_err(api(role, "AttachVpnGateway"))?;
+            }
+            Spec::RoutePropagation { route_table_id } => {
+                let vgw = outputs.need(role, "aws.vpn_gateway", "id")?;
+                tracing::info!(%role, %route_table_id, "enabling route propagation");
+                self.ec2
+                    .enable_vgw_route_propagation()
+                    .gateway_id(&vgw)
+                    .route_table_id(route_table_id)
+                    .send()
+                    .await
+                    .map_err(api(role, "EnableVgwRoutePropagation"))?;
+            }
+            Spec::CustomerGateway {
+                bgp_asn,
+                ip_address,
+            } => {
+                let ip = outputs.resolve_ip(role, ip_address)?;
+                tracing::info!(%role, %ip, "creating customer gateway");
+                let request = self
+                    .ec2
+                    .create_customer_gateway()
+                    .r#type(GatewayType::Ipsec1)
+                    .ip_address(ip.to_string());
+                let request = match i32::try_from(*bgp_asn) {
+                    Ok(asn) => request.bgp_asn(asn),
+                    Err(_) => request.bgp_asn_extended(i64::from(*bgp_asn)),
+                };
+                request
+                    .tag_specifications(Self::tag_spec(resource, ResourceType::CustomerGateway))
+                    .customize()
+                    .config_override(once())
+                    .send()
+                    .await
+                    .map_err(api(role, "CreateCustomerGateway"))?;
+            }
+            Spec::VpnConnection { connection, .. } => {
+                let vgw = outputs.need(role, "aws.vpn_gateway", "id")?;
+                let cgw =
+                    outputs.need(role, &format!("aws.customer_gateway.{connection}"), "id")?;
+                // The customer gateway must be available before AWS accepts the connection.
+                self.wait(role, "customer gateway available", || async {
+                    let out = self
+                        .ec2
+                        .describe_customer_gateways()
+                        .customer_gateway_ids(&cgw)
+                        .send()
+                        .await
+                        .map_err(api(role, "DescribeCustomerGateways"))?;
+                    Ok(
+                        out.customer_gateways().first().and_then(|c| c.state())
+                            == Some("available"),
+                    )
+                })
+                .await?;
+                let policy = &plan.ipsec_policy;
+                let mut options =
+                    VpnConnectionOptionsSpecification::builder().static_routes_only(false);
+                for tunnel in plan
+                    .tunnels
+                    .iter()
+                    .filter(|t| t.pairing.aws_connection == *connection)
+                {
+                    // dxvpn makes the keys itself (CSPRNG) unless the config gives them.
+                    let key = tunnel
+                        .preshared_key
+                        .clone()
+                        .unwrap_or_else(PresharedKey::generate);
+                    options = options.tunnel_options(
+                        VpnTunnelOptionsSpecification::builder()
+                            .tunnel_inside_cidr(tunnel.pairing.inside_cidr.to_string())
+                            .pre_shared_key(key.expose())
+                            .phase1_encryption_algorithms(
+                                Phase1EncryptionAlgorithmsRequestListValue::builder()
+                                    .value(policy.phase1_encryption)
+                                    .build(),
+                            )
+                            .phase2_encryption_algorithms(
+                                Phase2EncryptionAlgorithmsRequestListValue::builder()
+                                    .value(policy.phase2_encryption)
+                                    .build(),
+                            )
+                            .phase1_integrity_algorithms(
+                                Phase1IntegrityAlgorithmsRequestListValue::builder()
+                                    .value(policy.phase1_integrity)
+                                    .build(),
+                            )
+                            .phase2_integrity_algorithms(
+                                Phase2IntegrityAlgorithmsRequestListValue::builder()
+                                    .value(policy.phase2_integrity)
+                                    .build(),
+                            )
+                            .phase1_dh_group_numbers(
+                                Phase1DhGroupNumbersRequestListValue::builder()
+                                    .value(i32::from(policy.phase1_dh_group))
+                                    .build(),
+                            )
+                            .phase2_dh_group_numbers(
+                                Phase2DhGroupNumbersRequestListValue::builder()
+                                    .value(i32::from(policy.phase2_dh_group))
+                                    .build(),
+                            )
+                            .ike_versions(
+                                IkeVersionsRequestListValue::builder()
+                                    .value(policy.ike_version)
+                                    .build(),
+                            )
+                            .phase1_lifetime_seconds(
+                                i32::try_from(policy.phase1_lifetime_seconds).unwrap_or(28_800),
+                            )
+                            .phase2_lifetime_seconds(
+                                i32::try_from(policy.phase2_lifetime_seconds).unwrap_or(3_600),
+                            )
+                            .dpd_timeout_seconds(
+                                i32::try_from(policy.dpd_timeout_seconds).unwrap_or(30),
+                            )
+                            .startup_action(policy.aws_startup_action)
+                            .build(),
+                    );
+                }
+                tracing::info!(%role, %vgw, %cgw, "creating VPN connection");
+                self.ec2
+                    .create_vpn_connection()
+                    .r#type("ipsec.1")
+                    .customer_gateway_id(&cgw)
+                    .vpn_gateway_id(&vgw)
+                    .options(options.build())
+                    .tag_specifications(Self::tag_spec(resource, ResourceType::VpnConnection))
+                    .customize()
+                    .config_override(once())
+                    .send()
+                    .await
+                    .map_err(api(role, "CreateVpnConnection"))?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn wait_usable(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        outputs: &mut Outputs,
+    ) -> Result<(), AwsError> {
+        let role = resource.role.as_str();
+        match &resource.spec {
+            Spec::VpnGatewayAttachment { vpc_id } => {
+                let vgw = outputs.need(role, "aws.vpn_gateway", "id")?;
+                self.wait(role, "attached", || async {
+                    Ok(self.attachment_state(role, &vgw, vpc_id).await?.as_deref()
+                        == Some("attached"))
+                })
+                .await
+            }
+            Spec::CustomerGateway { .. } | Spec::VpnConnection { .. } | Spec::VpnGateway { .. } => {
+                let id = outputs.need(role, role, "id")?;
+                self.wait(role, "available", || async {
+                    Ok(self.state_of(role, &resource.spec, &id).await?.as_deref()
+                        == Some("available"))
+                })
+                .await?;
+                if matches!(resource.spec, Spec::VpnConnection { .. }) {
+                    self.observe_vpn(plan, role, outputs).await?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Deletes `resource` if dxvpn made it, and waits until it is gone.
+    pub async fn delete(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        outputs: &mut Outputs,
+    ) -> Result<(), AwsError> {
+        if resource.cloud != Cloud::Aws || resource.action != dxvpn_plan::model::Action::Create {
+            return Ok(());
+        }
+        let role = resource.role.as_str();
+        match &resource.spec {
+            Spec::VpnConnection { .. } => {
+                if let Some(id) = self.find(plan, role, &resource.spec).await? {
+                    tracing::info!(%role, %id, "deleting VPN connection");
+                    self.ec2
+                        .delete_vpn_connection()
+                        .vpn_connection_id(&id)
+                        .send()
+                        .await
+                        .map_err(api(role, "DeleteVpnConnection"))?;
+                    self.wait(role, "deleted", || async {
+                        Ok(self.state_of(role, &resource.spec, &id).await?.as_deref()
+                            == Some("deleted"))
+                    })
+                    .await?;
+                }
+            }
+            Spec::CustomerGateway { .. } => {
+                if let Some(id) = self.find(plan, role, &resource.spec).await? {
+                    tracing::info!(%role, %id, "deleting customer gateway");
+                    self.ec2
+                        .delete_customer_gateway()
+                        .customer_gateway_id(&id)
+                        .send()
+                        .await
+                        .map_err(api(role, "DeleteCustomerGateway"))?;
+                    self.wait(role, "deleted", || async {
+                        Ok(self.state_of(role, &resource.spec, &id).await?.as_deref()
+                            == Some("deleted"))
+                    })
+                    .await?;
+                }
+            }
+            Spec::RoutePropagation { route_table_id } => {
+                if let Some(vgw) = self.find_vgw(plan, "aws.vpn_gateway").await?
+                    && self.propagates(role, &vgw, route_table_id).await?
+                {
+                    tracing::info!(%role, "disabling route propagation");
+                    self.ec2
+                        .disable_vgw_route_propagation()
+                        .gateway_id(&vgw)
+                        .route_table_id(route_table_id)
+                        .send()
+                        .await
+                        .map_err(api(role, "DisableVgwRoutePropagation"))?;
+                }
+            }
+            Spec::VpnGatewayAttachment { vpc_id } => {
+                if let Some(vgw) = self.find_vgw(plan, "aws.vpn_gateway").await? {
+                    let state = self.attachment_state(role, &vgw, vpc_id).await?;
+                    if matches!(state.as_deref(), Some("attaching" | "attached")) {
+                        tracing::info!(%role, "detaching VPN gateway");
+                        self.ec2
+                            .detach_vpn_gateway()
+                            .vpc_id(vpc_id)
+                            .vpn_gateway_id(&vgw)
+                            .send()
+                            .await
+                            .map_err(api(role, "DetachVpnGateway"))?;
+                    }
+                    self.wait(role, "detached", || async {
+                        Ok(matches!(
+                            self.attachment_state(role, &vgw, vpc_id).await?.as_deref(),
+                            None | Some("detached")
+                        ))
+                    })
+                    .await?;
+                }
+            }
+            Spec::VpnGateway { .. } => {
+                if let Some(id) = self.find_vgw(plan, role).await? {
+                    tracing::info!(%role, %id, "deleting VPN gateway");
+                    self.ec2
+                        .delete_vpn_gateway()
+                        .vpn_gateway_id(&id)
+                        .send()
+                        .await
+                        .map_err(api(role, "DeleteVpnGateway"))?;
+                    self.wait(role, "deleted", || async {
+                        Ok(self.state_of(role, &resource.spec, &id).await?.as_deref()
+                            == Some("deleted"))
+                    })
+                    .await?;
+                }
+            }
+            _ => {}
+        }
+        outputs.forget(role);
+        Ok(())
+    }
+
+    async fn find(&self, plan: &Plan, role: &str, spec: &Spec) -> Result<Option<String>, AwsError> {
+        match spec {
+            Spec::VpnGateway { .. } => self.find_vgw(plan, role).await,
+            Spec::CustomerGateway { .. } => self.find_cgw(plan, role).await,
+            Spec::VpnConnection { .. } => {
+                let out = self
+                    .ec2
+                    .describe_vpn_connections()
+                    .set_filters(Some(Self::by_tags(plan, role).to_vec()))
+                    .filters(
+                        Filter::builder()
+                            .name("state")
+                            .values("pending")
+                            .values("available")
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(api(role, "DescribeVpnConnections"))?;
+                Ok(out
+                    .vpn_connections()
+                    .first()
+                    .and_then(|v| v.vpn_connection_id())
+                    .map(str::to_owned))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn find_vgw(&self, plan: &Plan, role: &str) -> Result<Option<String>, AwsError> {
+        let out = self
+            .ec2
+            .describe_vpn_gateways()
+            .set_filters(Some(Self::by_tags(plan, role).to_vec()))
+            .filters(
+                Filter::builder()
+                    .name("state")
+                    .values("pending")
+                    .values("available")
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(api(role, "DescribeVpnGateways"))?;
+        Ok(out
+            .vpn_gateways()
+            .first()
+            .and_then(|g| g.vpn_gateway_id())
+            .map(str::to_owned))
+    }
+
+    async fn find_cgw(&self, plan: &Plan, role: &str) -> Result<Option<String>, AwsError> {
+        let out = self
+            .ec2
+            .describe_customer_gateways()
+            .set_filters(Some(Self::by_tags(plan, role).to_vec()))
+            .filters(
+                Filter::builder()
+                    .name("state")
+                    .values("pending")
+                    .values("available")
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(api(role, "DescribeCustomerGateways"))?;
+        Ok(out
+            .customer_gateways()
+            .first()
+            .and_then(|c| c.customer_gateway_id())
+            .map(str::to_owned))
+    }
+
+    async fn observe_vpn(
+        &self,
+        plan: &Plan,
+        role: &str,
+        outputs: &mut Outputs,
+    ) -> Result<bool, AwsError> {
+        let out = self
+            .ec2
+            .describe_vpn_connections()
+            .set_filters(Some(Self::by_tags(plan, role).to_vec()))
+            .filters(
+                Filter::builder()
+                    .name("state")
+                    .values("pending")
+                    .values("available")
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(api(role, "DescribeVpnConnections"))?;
+        let Some(vpn) = out.vpn_connections().first() else {
+            return Ok(false);
+        };
+        outputs.set(role, "id", vpn.vpn_connection_id().unwrap_or_default());
+        let tunnels = vpn
+            .options()
+            .map(|o| o.tunnel_options())
+            .unwrap_or_default();
+        for (i, t) in tunnels.iter().enumerate() {
+            if let Some(ip) = t.outside_ip_address().filter(|ip| *ip != "0.0.0.0") {
+                outputs.set(
+                    role,
+                    if i == 0 {
+                        "tunnel1_outside_ip"
+                    } else {
+                        "tunnel2_outside_ip"
+                    },
+                    ip,
+                );
+            }
+            if let Some(key) = t.pre_shared_key().and_then(|k| PresharedKey::parse(k).ok()) {
+                outputs.set_key(role, i, key);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn state_of(
+        &self,
+        role: &str,
+        spec: &Spec,
+        id: &str,
+    ) -> Result<Option<String>, AwsError> {
+        Ok(match spec {
+            Spec::VpnGateway { .. } => {
+                let out = self
+                    .ec2
+                    .describe_vpn_gateways()
+                    .vpn_gateway_ids(id)
+                    .send()
+                    .await
+                    .map_err(api(role, "DescribeVpnGateways"))?;
+                out.vpn_gateways()
+                    .first()
+                    .and_then(|g| g.state())
+                    .map(|s| s.as_str().to_owned())
+            }
+            Spec::CustomerGateway { .. } => {
+                let out = self
+                    .ec2
+                    .describe_customer_gateways()
+                    .customer_gateway_ids(id)
+                    .send()
+                    .await
+                    .map_err(api(role, "DescribeCustomerGateways"))?;
+                out.customer_gateways()
+                    .first()
+                    .and_then(|c| c.state())
+                    .map(str::to_owned)
+            }
+            Spec::VpnConnection { .. } => {
+                let out = self
+                    .ec2
+                    .describe_vpn_connections()
+                    .vpn_connection_ids(id)
+                    .send()
+                    .await
+                    .map_err(api(role, "DescribeVpnConnections"))?;
+                out.vpn_connections()
+                    .first()
+                    .and_then(|v| v.state())
+                    .map(|s| s.as_str().to_owned())
+            }
+            _ => None,
+        })
+    }
+
+    async fn attachment_state(
+        &self,
+        role: &str,
+        vgw: &str,
+        vpc_id: &str,
+    ) -> Result<Option<String>, AwsError> {
+        let out = self
+            .ec2
+            .describe_vpn_gateways()
+            .vpn_gateway_ids(vgw)
+            .send()
+            .await
+            .map_err(api(role, "DescribeVpnGateways"))?;
+        Ok(out
+            .vpn_gateways()
+            .first()
+            .and_then(|g| {
+                g.vpc_attachments()
+                    .iter()
+                    .find(|a| a.vpc_id() == Some(vpc_id))
+            })
+            .and_then(|a| a.state())
+            .map(|s| s.as_str().to_owned()))
+    }
+
+    async fn propagates(
+        &self,
+        role: &str,
+        vgw: &str,
+        route_table_id: &str,
+    ) -> Result<bool, AwsError> {
+        let out = self
+            .ec2
+            .describe_route_tables()
+            .route_table_ids(route_table_id)
+            .send()
+            .await
+            .map_err(api(role, "DescribeRouteTables"))?;
+        Ok(out.route_tables().first().is_some_and(|r| {
+            r.propagating_vgws()
+                .iter()
+                .any(|p| p.gateway_id() == Some(vgw))
+        }))
+    }
+
+    /// Polls `done` with growing intervals (0.1 s up to 15 s, as AWS's waiters do) until it
+    /// holds or the wait limit passes.
+    async fn wait<F, Fut>(&self, role: &str, wanted: &'static str, done: F) -> Result<(), AwsError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<bool, AwsError>>,
+    {
+        let start = Instant::now();
+        let mut interval = Duration::from_millis(100);
+        loop {
+            if done().await? {
+                return Ok(());
+            }
+            if start.elapsed() > WAIT_LIMIT {
+                return Err(AwsError::Timeout {
+                    role: role.to_owned(),
+                    wanted,
+                    waited: start.elapsed(),
+                });
+            }
+            tokio::time::sleep(interval).await;
+            interval = (interval * 3 / 2).min(Duration::from_secs(15));
+        }
+    }
+}
+
+/// The AWS resources of a plan, in the order they can be created (the plan's order).
+pub fn aws_resources(plan: &Plan) -> impl Iterator<Item = &Resource> {
+    plan.resources
+        .iter()
+        .filter(|r| r.cloud == Cloud::Aws && r.action == dxvpn_plan::model::Action::Create)
+}
+
+/// Resolves a planned address against the outputs known so far.
+impl Outputs {
+    fn resolve_ip(&self, role: &str, value: &Deferred<Ipv4Addr>) -> Result<Ipv4Addr, AwsError> {
+        match value {
+            Deferred::Known(ip) => Ok(*ip),
+            Deferred::After { from, output } => {
+                self.need(role, from, output)?
+                    .parse()
+                    .map_err(|_| AwsError::MissingInput {
+                        role: role.to_owned(),
+                        from: from.clone(),
+                        output: (*output).to_owned(),
+                    })
+            }
+        }
+    }
+}
