@@ -127,8 +127,9 @@ impl Aws {
         Aws { ec2 }
     }
 
-    fn by_tags(plan: &Plan, role: &str) -> [Filter; 2] {
-        [
+    /// The live (pending or available) resource of this deployment with this role.
+    fn live_by_tags(plan: &Plan, role: &str) -> Vec<Filter> {
+        vec![
             Filter::builder()
                 .name("tag:dxvpn:deployment")
                 .values(&plan.name)
@@ -136,6 +137,11 @@ impl Aws {
             Filter::builder()
                 .name("tag:dxvpn:role")
                 .values(role)
+                .build(),
+            Filter::builder()
+                .name("state")
+                .values("pending")
+                .values("available")
                 .build(),
         ]
     }
@@ -535,14 +541,7 @@ impl Aws {
                 let out = self
                     .ec2
                     .describe_vpn_connections()
-                    .set_filters(Some(Self::by_tags(plan, role).to_vec()))
-                    .filters(
-                        Filter::builder()
-                            .name("state")
-                            .values("pending")
-                            .values("available")
-                            .build(),
-                    )
+                    .set_filters(Some(Self::live_by_tags(plan, role)))
                     .send()
                     .await
                     .map_err(api(role, "DescribeVpnConnections"))?;
@@ -560,14 +559,7 @@ impl Aws {
         let out = self
             .ec2
             .describe_vpn_gateways()
-            .set_filters(Some(Self::by_tags(plan, role).to_vec()))
-            .filters(
-                Filter::builder()
-                    .name("state")
-                    .values("pending")
-                    .values("available")
-                    .build(),
-            )
+            .set_filters(Some(Self::live_by_tags(plan, role)))
             .send()
             .await
             .map_err(api(role, "DescribeVpnGateways"))?;
@@ -582,14 +574,7 @@ impl Aws {
         let out = self
             .ec2
             .describe_customer_gateways()
-            .set_filters(Some(Self::by_tags(plan, role).to_vec()))
-            .filters(
-                Filter::builder()
-                    .name("state")
-                    .values("pending")
-                    .values("available")
-                    .build(),
-            )
+            .set_filters(Some(Self::live_by_tags(plan, role)))
             .send()
             .await
             .map_err(api(role, "DescribeCustomerGateways"))?;
@@ -609,14 +594,7 @@ impl Aws {
         let out = self
             .ec2
             .describe_vpn_connections()
-            .set_filters(Some(Self::by_tags(plan, role).to_vec()))
-            .filters(
-                Filter::builder()
-                    .name("state")
-                    .values("pending")
-                    .values("available")
-                    .build(),
-            )
+            .set_filters(Some(Self::live_by_tags(plan, role)))
             .send()
             .await
             .map_err(api(role, "DescribeVpnConnections"))?;

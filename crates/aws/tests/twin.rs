@@ -45,11 +45,17 @@ gateway_subnet_cidr = "10.51.255.0/27"
         endpoint = twin.endpoint
     );
     let plan = dxvpn_plan::plan_from_toml(&config).unwrap();
-    let ec2 = aws_sdk_ec2::Client::from_conf(
+    let ec2 = client(&twin.endpoint);
+    (twin, Aws::from_client(ec2), plan)
+}
+
+/// A plain SDK client for the twin, with the SDK's default retry.
+fn client(endpoint: &str) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::from_conf(
         aws_sdk_ec2::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("eu-south-1"))
-            .endpoint_url(&twin.endpoint)
+            .endpoint_url(endpoint)
             .credentials_provider(Credentials::new(
                 "AKIDLAB",
                 "lab-secret",
@@ -58,8 +64,7 @@ gateway_subnet_cidr = "10.51.255.0/27"
                 "dxvpn-lab",
             ))
             .build(),
-    );
-    (twin, Aws::from_client(ec2), plan)
+    )
 }
 
 /// What the Azure side would have produced: its public IPs.
@@ -186,20 +191,7 @@ async fn a_fault_at_each_mutating_call_then_a_rerun_converges_without_duplicates
         kind: FaultKind::Drop,
         after_effect: true,
     });
-    let plain = aws_sdk_ec2::Client::from_conf(
-        aws_sdk_ec2::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-south-1"))
-            .endpoint_url(&twin.endpoint)
-            .credentials_provider(Credentials::new(
-                "AKIDLAB",
-                "lab-secret",
-                None,
-                None,
-                "dxvpn-lab",
-            ))
-            .build(),
-    );
+    let plain = client(&twin.endpoint);
     plain
         .create_vpn_gateway()
         .r#type(aws_sdk_ec2::types::GatewayType::Ipsec1)
