@@ -301,20 +301,8 @@ impl Aws {
                 let cgw =
                     outputs.need(role, &format!("aws.customer_gateway.{connection}"), "id")?;
                 // The customer gateway must be available before AWS accepts the connection.
-                self.wait(role, "customer gateway available", || async {
-                    let out = self
-                        .ec2
-                        .describe_customer_gateways()
-                        .customer_gateway_ids(&cgw)
-                        .send()
-                        .await
-                        .map_err(api(role, "DescribeCustomerGateways"))?;
-                    Ok(
-                        out.customer_gateways().first().and_then(|c| c.state())
-                            == Some("available"),
-                    )
-                })
-                .await?;
+                self.wait_state(role, "customer_gateway", &cgw, "available")
+                    .await?;
                 let policy = &plan.ipsec_policy;
                 let mut options =
                     VpnConnectionOptionsSpecification::builder().static_routes_only(false);
@@ -417,11 +405,8 @@ impl Aws {
             }
             Spec::CustomerGateway { .. } | Spec::VpnConnection { .. } | Spec::VpnGateway { .. } => {
                 let id = outputs.need(role, role, "id")?;
-                self.wait(role, "available", || async {
-                    Ok(self.state_of(role, &resource.spec, &id).await?.as_deref()
-                        == Some("available"))
-                })
-                .await?;
+                self.wait_state(role, resource.kind(), &id, "available")
+                    .await?;
                 if matches!(resource.spec, Spec::VpnConnection { .. }) {
                     self.observe_vpn(plan, role, outputs).await?;
                 }
@@ -452,11 +437,8 @@ impl Aws {
                         .send()
                         .await
                         .map_err(api(role, "DeleteVpnConnection"))?;
-                    self.wait(role, "deleted", || async {
-                        Ok(self.state_of(role, &resource.spec, &id).await?.as_deref()
-                            == Some("deleted"))
-                    })
-                    .await?;
+                    self.wait_state(role, resource.kind(), &id, "deleted")
+                        .await?;
                 }
             }
             Spec::CustomerGateway { .. } => {
@@ -468,11 +450,8 @@ impl Aws {
                         .send()
                         .await
                         .map_err(api(role, "DeleteCustomerGateway"))?;
-                    self.wait(role, "deleted", || async {
-                        Ok(self.state_of(role, &resource.spec, &id).await?.as_deref()
-                            == Some("deleted"))
-                    })
-                    .await?;
+                    self.wait_state(role, resource.kind(), &id, "deleted")
+                        .await?;
                 }
             }
             Spec::RoutePropagation { route_table_id } => {
@@ -520,11 +499,8 @@ impl Aws {
                         .send()
                         .await
                         .map_err(api(role, "DeleteVpnGateway"))?;
-                    self.wait(role, "deleted", || async {
-                        Ok(self.state_of(role, &resource.spec, &id).await?.as_deref()
-                            == Some("deleted"))
-                    })
-                    .await?;
+                    self.wait_state(role, resource.kind(), &id, "deleted")
+                        .await?;
                 }
             }
             _ => {}
@@ -625,14 +601,9 @@ impl Aws {
         Ok(true)
     }
 
-    async fn state_of(
-        &self,
-        role: &str,
-        spec: &Spec,
-        id: &str,
-    ) -> Result<Option<String>, AwsError> {
-        Ok(match spec {
-            Spec::VpnGateway { .. } => {
+    async fn state_of(&self, role: &str, kind: &str, id: &str) -> Result<Option<String>, AwsError> {
+        Ok(match kind {
+            "vpn_gateway" => {
                 let out = self
                     .ec2
                     .describe_vpn_gateways()
@@ -645,7 +616,7 @@ impl Aws {
                     .and_then(|g| g.state())
                     .map(|s| s.as_str().to_owned())
             }
-            Spec::CustomerGateway { .. } => {
+            "customer_gateway" => {
                 let out = self
                     .ec2
                     .describe_customer_gateways()
@@ -658,7 +629,7 @@ impl Aws {
                     .and_then(|c| c.state())
                     .map(str::to_owned)
             }
-            Spec::VpnConnection { .. } => {
+            "vpn_connection" => {
                 let out = self
                     .ec2
                     .describe_vpn_connections()
@@ -673,6 +644,20 @@ impl Aws {
             }
             _ => None,
         })
+    }
+
+    /// Waits until resource `id` (of the kind `spec`) is in state `wanted`.
+    async fn wait_state(
+        &self,
+        role: &str,
+        kind: &str,
+        id: &str,
+        wanted: &'static str,
+    ) -> Result<(), AwsError> {
+        self.wait(role, wanted, || async {
+            Ok(self.state_of(role, kind, id).await?.as_deref() == Some(wanted))
+        })
+        .await
     }
 
     async fn attachment_state(

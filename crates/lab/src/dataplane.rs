@@ -95,6 +95,26 @@ async fn wire(
     Ok(())
 }
 
+/// A router namespace and a host namespace on `subnet` behind it (router on the first host).
+async fn router_and_host(
+    lab: &LabRun,
+    router: &str,
+    host: &str,
+    subnet: Ipv4Net,
+    host_ip: Ipv4Addr,
+) -> Result<(String, String), LabError> {
+    let router_ns = lab.add_namespace(router).await?;
+    let host_ns = lab.add_namespace(host).await?;
+    let len = subnet.prefix_len();
+    wire(
+        lab,
+        (&router_ns, "host", first_host(subnet), len),
+        (&host_ns, "eth0", host_ip, len),
+    )
+    .await?;
+    Ok((router_ns, host_ns))
+}
+
 fn first_host(subnet: Ipv4Net) -> Ipv4Addr {
     nth_host(subnet, 1).unwrap_or(subnet.network())
 }
@@ -228,27 +248,17 @@ impl DataPlane {
         .await?;
 
         // Gateways' routers and the hosts behind them.
-        let vgw = lab.add_namespace("aws-vgw").await?;
-        let aws_host = lab.add_namespace("aws-host").await?;
-        let aws_gw_ip = first_host(t.aws.host_subnet);
-        let aws_len = t.aws.host_subnet.prefix_len();
-        wire(
+        let (vgw, _) =
+            router_and_host(lab, "aws-vgw", "aws-host", t.aws.host_subnet, t.aws.host_ip).await?;
+        let (fabric, az_host) = router_and_host(
             lab,
-            (&vgw, "host", aws_gw_ip, aws_len),
-            (&aws_host, "eth0", t.aws.host_ip, aws_len),
+            "az-vnet",
+            "az-host",
+            t.azure.host_subnet,
+            t.azure.host_ip,
         )
         .await?;
-
-        let fabric = lab.add_namespace("az-vnet").await?;
-        let az_host = lab.add_namespace("az-host").await?;
         let az_gw_ip = first_host(t.azure.host_subnet);
-        let az_len = t.azure.host_subnet.prefix_len();
-        wire(
-            lab,
-            (&fabric, "host", az_gw_ip, az_len),
-            (&az_host, "eth0", t.azure.host_ip, az_len),
-        )
-        .await?;
         // Azure injects learned routes into the VNet itself: the host always points at the fabric.
         ip(
             &az_host,

@@ -371,21 +371,13 @@ impl Ec2 {
     }
 
     fn describe_vpn_gateways(&self, p: &Params) -> Result<Xml, Ec2Error> {
-        let ids = p.list("VpnGatewayId");
-        not_found(
-            &ids,
-            self.vgws.iter().map(|v| &v.id),
-            "InvalidVpnGatewayID.NotFound",
-            "vpnGateway",
-        )?;
-        let filters = p.filters();
-        let mut matched = Vec::new();
-        for v in self
-            .vgws
-            .iter()
-            .filter(|v| ids.is_empty() || ids.contains(&v.id))
-        {
-            let field = |name: &str| -> Option<Vec<String>> {
+        let matched = select(
+            p,
+            "VpnGatewayId",
+            &self.vgws,
+            |v| &v.id,
+            ("InvalidVpnGatewayID.NotFound", "vpnGateway"),
+            |v, name| {
                 Some(match name {
                     "vpn-gateway-id" => vec![v.id.clone()],
                     "state" => vec![v.life.state().into()],
@@ -397,11 +389,8 @@ impl Ec2 {
                     }
                     _ => return tag_field(&v.tags, name),
                 })
-            };
-            if matches(&filters, field)? {
-                matched.push(v);
-            }
-        }
+            },
+        )?;
         let mut x = Xml::new();
         x.set("vpnGatewaySet", matched, write_vgw);
         Ok(x)
@@ -593,21 +582,13 @@ impl Ec2 {
     }
 
     fn describe_customer_gateways(&self, p: &Params) -> Result<Xml, Ec2Error> {
-        let ids = p.list("CustomerGatewayId");
-        not_found(
-            &ids,
-            self.cgws.iter().map(|c| &c.id),
-            "InvalidCustomerGatewayID.NotFound",
-            "customerGateway",
-        )?;
-        let filters = p.filters();
-        let mut matched = Vec::new();
-        for c in self
-            .cgws
-            .iter()
-            .filter(|c| ids.is_empty() || ids.contains(&c.id))
-        {
-            let field = |name: &str| -> Option<Vec<String>> {
+        let matched = select(
+            p,
+            "CustomerGatewayId",
+            &self.cgws,
+            |c| &c.id,
+            ("InvalidCustomerGatewayID.NotFound", "customerGateway"),
+            |c, name| {
                 Some(match name {
                     "customer-gateway-id" => vec![c.id.clone()],
                     "state" => vec![c.life.state().into()],
@@ -616,11 +597,8 @@ impl Ec2 {
                     "type" => vec!["ipsec.1".into()],
                     _ => return tag_field(&c.tags, name),
                 })
-            };
-            if matches(&filters, field)? {
-                matched.push(c);
-            }
-        }
+            },
+        )?;
         let mut x = Xml::new();
         x.set("customerGatewaySet", matched, write_cgw);
         Ok(x)
@@ -839,21 +817,13 @@ impl Ec2 {
     }
 
     fn describe_vpn_connections(&self, p: &Params) -> Result<Xml, Ec2Error> {
-        let ids = p.list("VpnConnectionId");
-        not_found(
-            &ids,
-            self.vpns.iter().map(|v| &v.id),
-            "InvalidVpnConnectionID.NotFound",
-            "vpnConnection",
-        )?;
-        let filters = p.filters();
-        let mut matched = Vec::new();
-        for v in self
-            .vpns
-            .iter()
-            .filter(|v| ids.is_empty() || ids.contains(&v.id))
-        {
-            let field = |name: &str| -> Option<Vec<String>> {
+        let matched = select(
+            p,
+            "VpnConnectionId",
+            &self.vpns,
+            |v| &v.id,
+            ("InvalidVpnConnectionID.NotFound", "vpnConnection"),
+            |v, name| {
                 Some(match name {
                     "vpn-connection-id" => vec![v.id.clone()],
                     "state" => vec![v.life.state().into()],
@@ -863,11 +833,8 @@ impl Ec2 {
                     "option.static-routes-only" => vec![v.static_routes_only.to_string()],
                     _ => return tag_field(&v.tags, name),
                 })
-            };
-            if matches(&filters, field)? {
-                matched.push(v);
-            }
-        }
+            },
+        )?;
         let mut x = Xml::new();
         x.set("vpnConnectionSet", matched, |x, v| {
             let cgw = self.cgws.iter().find(|c| c.id == v.cgw_id);
@@ -946,32 +913,21 @@ impl Ec2 {
     }
 
     fn describe_route_tables(&self, p: &Params) -> Result<Xml, Ec2Error> {
-        let ids = p.list("RouteTableId");
-        not_found(
-            &ids,
-            self.route_tables.iter().map(|r| &r.id),
-            "InvalidRouteTableID.NotFound",
-            "routeTable",
-        )?;
-        let filters = p.filters();
-        let mut matched = Vec::new();
-        for r in self
-            .route_tables
-            .iter()
-            .filter(|r| ids.is_empty() || ids.contains(&r.id))
-        {
-            let field = |name: &str| -> Option<Vec<String>> {
+        let matched = select(
+            p,
+            "RouteTableId",
+            &self.route_tables,
+            |r| &r.id,
+            ("InvalidRouteTableID.NotFound", "routeTable"),
+            |r, name| {
                 Some(match name {
                     "route-table-id" => vec![r.id.clone()],
                     "vpc-id" => vec![r.vpc_id.clone()],
                     "association.subnet-id" => vec![r.subnet_id.clone()],
                     _ => return tag_field(&r.tags, name),
                 })
-            };
-            if matches(&filters, field)? {
-                matched.push(r);
-            }
-        }
+            },
+        )?;
         let mut x = Xml::new();
         x.set("routeTableSet", matched, |x, r| {
             let vpc_cidr = self
@@ -1007,32 +963,21 @@ impl Ec2 {
     }
 
     fn describe_vpcs(&self, p: &Params) -> Result<Xml, Ec2Error> {
-        let ids = p.list("VpcId");
-        not_found(
-            &ids,
-            self.vpcs.iter().map(|v| &v.id),
-            "InvalidVpcID.NotFound",
-            "vpc",
-        )?;
-        let filters = p.filters();
-        let mut matched = Vec::new();
-        for v in self
-            .vpcs
-            .iter()
-            .filter(|v| ids.is_empty() || ids.contains(&v.id))
-        {
-            let field = |name: &str| -> Option<Vec<String>> {
+        let matched = select(
+            p,
+            "VpcId",
+            &self.vpcs,
+            |v| &v.id,
+            ("InvalidVpcID.NotFound", "vpc"),
+            |v, name| {
                 Some(match name {
                     "vpc-id" => vec![v.id.clone()],
                     "cidr" | "cidr-block-association.cidr-block" => vec![v.cidr.to_string()],
                     "state" => vec!["available".into()],
                     _ => return tag_field(&v.tags, name),
                 })
-            };
-            if matches(&filters, field)? {
-                matched.push(v);
-            }
-        }
+            },
+        )?;
         let mut x = Xml::new();
         x.set("vpcSet", matched, |x, v| {
             x.field("vpcId", &v.id)
@@ -1046,21 +991,13 @@ impl Ec2 {
     }
 
     fn describe_subnets(&self, p: &Params) -> Result<Xml, Ec2Error> {
-        let ids = p.list("SubnetId");
-        not_found(
-            &ids,
-            self.subnets.iter().map(|s| &s.id),
-            "InvalidSubnetID.NotFound",
-            "subnet",
-        )?;
-        let filters = p.filters();
-        let mut matched = Vec::new();
-        for s in self
-            .subnets
-            .iter()
-            .filter(|s| ids.is_empty() || ids.contains(&s.id))
-        {
-            let field = |name: &str| -> Option<Vec<String>> {
+        let matched = select(
+            p,
+            "SubnetId",
+            &self.subnets,
+            |s| &s.id,
+            ("InvalidSubnetID.NotFound", "subnet"),
+            |s, name| {
                 Some(match name {
                     "subnet-id" => vec![s.id.clone()],
                     "vpc-id" => vec![s.vpc_id.clone()],
@@ -1068,11 +1005,8 @@ impl Ec2 {
                     "state" => vec!["available".into()],
                     _ => return tag_field(&s.tags, name),
                 })
-            };
-            if matches(&filters, field)? {
-                matched.push(s);
-            }
-        }
+            },
+        )?;
         let mut x = Xml::new();
         let region = self.region.clone();
         x.set("subnetSet", matched, |x, s| {
@@ -1178,6 +1112,31 @@ fn ok_return() -> Xml {
     let mut x = Xml::new();
     x.field("return", "true");
     x
+}
+
+/// The items a Describe call asks for: those named by `id_param.N` (an unknown explicit id is
+/// an error, not an empty set, as in EC2), kept when every filter matches `field`.
+fn select<'a, T>(
+    p: &Params,
+    id_param: &str,
+    items: &'a [T],
+    id: impl Fn(&T) -> &String,
+    (code, what): (&str, &str),
+    field: impl Fn(&T, &str) -> Option<Vec<String>>,
+) -> Result<Vec<&'a T>, Ec2Error> {
+    let ids = p.list(id_param);
+    not_found(&ids, items.iter().map(&id), code, what)?;
+    let filters = p.filters();
+    let mut matched = Vec::new();
+    for item in items
+        .iter()
+        .filter(|item| ids.is_empty() || ids.contains(id(item)))
+    {
+        if matches(&filters, |name| field(item, name))? {
+            matched.push(item);
+        }
+    }
+    Ok(matched)
 }
 
 /// An explicit id that does not exist is an error, not an empty set (EC2's behaviour).
