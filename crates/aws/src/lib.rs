@@ -22,9 +22,6 @@
 //! # Ok(()) }
 //! ```
 
-mod outputs;
-
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::Client;
@@ -37,10 +34,10 @@ use aws_sdk_ec2::types::{
     Phase2IntegrityAlgorithmsRequestListValue, ResourceType, Tag, TagSpecification,
     VpnConnectionOptionsSpecification, VpnTunnelOptionsSpecification,
 };
-use dxvpn_plan::model::{Deferred, Resource, Spec};
+use dxvpn_plan::model::{Resource, Spec};
 use dxvpn_plan::{Cloud, Plan};
+pub use dxvpn_plan::{MissingInput, Outputs};
 use dxvpn_tunnel::psk::PresharedKey;
-pub use outputs::Outputs;
 
 /// How long to wait for AWS at most: its slowest operation (a VPN connection) takes up to ~30 min.
 const WAIT_LIMIT: Duration = Duration::from_secs(45 * 60);
@@ -71,15 +68,8 @@ pub enum AwsError {
         waited: Duration,
     },
     /// An input from another resource is not known yet.
-    #[error("{role}: needs `{output}` of {from}, which is not known yet")]
-    MissingInput {
-        /// Role key of the resource.
-        role: String,
-        /// The resource that produces it.
-        from: String,
-        /// The output.
-        output: String,
-    },
+    #[error(transparent)]
+    MissingInput(#[from] MissingInput),
 }
 
 fn api<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
@@ -736,22 +726,4 @@ pub fn aws_resources(plan: &Plan) -> impl Iterator<Item = &Resource> {
     plan.resources
         .iter()
         .filter(|r| r.cloud == Cloud::Aws && r.action == dxvpn_plan::model::Action::Create)
-}
-
-/// Resolves a planned address against the outputs known so far.
-impl Outputs {
-    fn resolve_ip(&self, role: &str, value: &Deferred<Ipv4Addr>) -> Result<Ipv4Addr, AwsError> {
-        match value {
-            Deferred::Known(ip) => Ok(*ip),
-            Deferred::After { from, output } => {
-                self.need(role, from, output)?
-                    .parse()
-                    .map_err(|_| AwsError::MissingInput {
-                        role: role.to_owned(),
-                        from: from.clone(),
-                        output: (*output).to_owned(),
-                    })
-            }
-        }
-    }
 }

@@ -30,9 +30,9 @@ pub(crate) enum LabCommand {
         after_help = "Examples:\n  dxvpn lab status\n  dxvpn lab status --run dxl1a2b3c --output json"
     )]
     Status(StatusArgs),
-    /// Serve a twin cloud's API on this machine until Ctrl-C, for any client (aws-sdk, the aws CLI).
+    /// Serve the twin clouds' APIs on this machine until Ctrl-C, for any client (the SDKs, the aws and az CLIs).
     #[command(
-        after_help = "Examples:\n  dxvpn lab serve --aws 127.0.0.1:4566\n  AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x aws --endpoint-url http://127.0.0.1:4566 --region eu-south-1 ec2 describe-vpcs\n\nThe twin speaks the EC2 Query protocol for the VPN subset dxvpn uses, scales AWS's real durations by --time-factor, and dumps its inventory at /_dxvpn/inventory."
+        after_help = "Examples:\n  dxvpn lab serve --aws 127.0.0.1:4566\n  dxvpn lab serve --azure 127.0.0.1:4567\n  dxvpn lab serve --aws 127.0.0.1:4566 --azure 127.0.0.1:4567 --scenario lab-scenario.toml\n  AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x aws --endpoint-url http://127.0.0.1:4566 --region eu-south-1 ec2 describe-vpcs\n  curl -H 'Authorization: Bearer x' 'http://127.0.0.1:4567/subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Network/virtualNetworks/VNET?api-version=2024-03-01'\n\nThe AWS twin speaks the EC2 Query protocol for the VPN subset dxvpn uses; the Azure twin speaks Azure Resource Manager (Microsoft.Network 2024-03-01, DNS resolver 2022-07-01) and takes any bearer token. Both scale the clouds' real durations by --time-factor and dump their inventory at /_dxvpn/inventory.\n\nA scenario file has an [aws] table (region, vpc_cidr, subnet_cidrs) and an [azure] table (subscription_id, resource_group, location, vnet_name, vnet_cidr, subnets = [{ name, cidr }], optional existing_gateway = { name, active_active, asn })."
     )]
     Serve(ServeArgs),
     /// Cut a tunnel or a whole Azure instance off the lab's internet, to watch failover.
@@ -79,14 +79,19 @@ pub(crate) struct StatusArgs {
 }
 
 #[derive(Args)]
+#[command(group = clap::ArgGroup::new("twin").required(true).multiple(true).args(["aws", "azure"]))]
 pub(crate) struct ServeArgs {
     /// Address for the AWS twin (EC2), e.g. 127.0.0.1:4566; port 0 picks a free one.
     #[arg(long, value_name = "ADDR")]
-    aws: std::net::SocketAddr,
-    /// Scenario file (TOML: region, vpc_cidr, subnet_cidrs); default a VPC 10.0.0.0/16 with two private subnets.
+    aws: Option<std::net::SocketAddr>,
+    /// Address for the Azure twin (Resource Manager), e.g. 127.0.0.1:4567; port 0 picks a free one.
+    #[arg(long, value_name = "ADDR")]
+    azure: Option<std::net::SocketAddr>,
+    /// Scenario file (TOML with [aws] and [azure] tables); default a VPC 10.0.0.0/16 with two
+    /// private subnets, and a resource group with a VNet 10.1.0.0/16 and a GatewaySubnet 10.1.255.0/27.
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
-    /// Multiplies AWS's real durations (1 = as slow as AWS, 0 = instant).
+    /// Multiplies the clouds' real durations (1 = as slow as the clouds, 0 = instant).
     #[arg(long, default_value_t = 0.01)]
     time_factor: f64,
     /// Output format of the banner.
@@ -285,54 +290,112 @@ async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+fn read_scenario(path: &std::path::Path) -> Result<dxvpn_lab::LabScenario, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    dxvpn_lab::LabScenario::from_toml(&text)
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let scenario = match &args.scenario {
-        None => dxvpn_lab::aws_twin::AwsScenario::default(),
-        Some(path) => {
-            let parsed = std::fs::read_to_string(path)
-                .map_err(|e| e.to_string())
-                .and_then(|t| toml::from_str(&t).map_err(|e| e.to_string()));
-            match parsed {
-                Ok(scenario) => scenario,
-                Err(e) => {
-                    eprintln!(
-                        "error: --scenario {}: {e}\n  fix: keys are region, vpc_cidr, subnet_cidrs",
-                        path.display()
-                    );
-                    return Ok(ExitCode::from(EXIT_BAD_INPUT));
-                }
+        None => dxvpn_lab::LabScenario::default(),
+        Some(path) => match read_scenario(path) {
+            Ok(scenario) => scenario,
+            Err(e) => {
+                eprintln!(
+                    "error: --scenario {}: {e}\n  fix: see `dxvpn lab serve --help` for the [aws] and [azure] keys",
+                    path.display()
+                );
+                return Ok(ExitCode::from(EXIT_BAD_INPUT));
             }
-        }
+        },
     };
     if !(args.time_factor.is_finite() && args.time_factor >= 0.0) {
         eprintln!(
-            "error: --time-factor: {} is not a factor of 0 or more\n  fix: 1 keeps AWS's real durations, 0.01 makes them 100 times shorter",
+            "error: --time-factor: {} is not a factor of 0 or more\n  fix: 1 keeps the clouds' real durations, 0.01 makes them 100 times shorter",
             args.time_factor
         );
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
     }
-    let twin = dxvpn_lab::aws_twin::AwsTwin::start(args.aws, &scenario, args.time_factor).await?;
-    let banner = serde_json::json!({"aws": {"endpoint": twin.endpoint, "region": scenario.region, "seeded": twin.seeded}});
+    let mut banner = serde_json::json!({});
+    let mut text = String::new();
+    let aws = match args.aws {
+        Some(addr) => {
+            let aws_scenario = scenario.aws.unwrap_or_default();
+            let twin =
+                dxvpn_lab::aws_twin::AwsTwin::start(addr, &aws_scenario, args.time_factor).await?;
+            banner["aws"] = serde_json::json!({"endpoint": twin.endpoint, "region": aws_scenario.region, "seeded": twin.seeded});
+            text.push_str(&format!(
+                "AWS twin (EC2) at {} for region {}\n  VPC {} ({}), subnets {}, route tables {}\n  inventory: {}/_dxvpn/inventory\n",
+                twin.endpoint,
+                aws_scenario.region,
+                twin.seeded.vpc_id,
+                aws_scenario.vpc_cidr,
+                twin.seeded.subnet_ids.join(", "),
+                twin.seeded.route_table_ids.join(", "),
+                twin.endpoint
+            ));
+            Some(twin)
+        }
+        None => None,
+    };
+    let azure = match args.azure {
+        Some(addr) => {
+            let azure_scenario = scenario.azure.unwrap_or_default();
+            let twin = match dxvpn_lab::azure_twin::AzureTwin::start(
+                addr,
+                &azure_scenario,
+                args.time_factor,
+            )
+            .await
+            {
+                Ok(twin) => twin,
+                Err(e @ dxvpn_lab::LabError::Scenario { .. }) => {
+                    eprintln!(
+                        "error: --scenario [azure]: {e}\n  fix: correct the seeded resources"
+                    );
+                    if let Some(aws) = aws {
+                        aws.stop().await;
+                    }
+                    return Ok(ExitCode::from(EXIT_BAD_INPUT));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            banner["azure"] = serde_json::json!({"endpoint": twin.endpoint, "seeded": twin.seeded});
+            text.push_str(&format!(
+                "Azure twin (Resource Manager) at {}\n  subscription {}, resource group {}, location {}\n  VNet {} ({})\n",
+                twin.endpoint,
+                twin.seeded.subscription_id,
+                twin.seeded.resource_group,
+                twin.seeded.location,
+                twin.seeded.vnet_id,
+                azure_scenario.vnet_cidr,
+            ));
+            if let Some(gw) = &twin.seeded.existing_gateway_id {
+                text.push_str(&format!("  existing VPN gateway {gw}\n"));
+            }
+            text.push_str(&format!(
+                "  any bearer token is accepted; inventory: {}/_dxvpn/inventory\n",
+                twin.endpoint
+            ));
+            Some(twin)
+        }
+        None => None,
+    };
     let mut out = std::io::stdout().lock();
     if args.output == Output::Json {
         writeln!(out, "{banner}")?;
     } else {
-        writeln!(
-            out,
-            "AWS twin (EC2) at {} for region {}\n  VPC {} ({}), subnets {}, route tables {}\n  inventory: {}/_dxvpn/inventory\nCtrl-C stops it.",
-            twin.endpoint,
-            scenario.region,
-            twin.seeded.vpc_id,
-            scenario.vpc_cidr,
-            twin.seeded.subnet_ids.join(", "),
-            twin.seeded.route_table_ids.join(", "),
-            twin.endpoint
-        )?;
+        writeln!(out, "{text}Ctrl-C stops it.")?;
     }
     out.flush()?;
     drop(out);
     tokio::signal::ctrl_c().await?;
-    twin.stop().await;
+    if let Some(twin) = aws {
+        twin.stop().await;
+    }
+    if let Some(twin) = azure {
+        twin.stop().await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

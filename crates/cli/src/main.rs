@@ -213,8 +213,12 @@ fn init_tracing(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Whatever RUST_LOG says: azure_core logs whole request bodies (pre-shared keys) there.
+    if let Ok(quiet) = format!("{}=info", dxvpn_azure::SECRET_BEARING_LOG_TARGET).parse() {
+        filter = filter.add_directive(quiet);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)

@@ -237,11 +237,12 @@ fn ctrl_c_during_lab_up_removes_the_partial_lab() {
     );
 }
 
-#[test]
-fn lab_serve_answers_ec2_calls_until_ctrl_c() {
-    use std::io::{BufRead, Read, Write};
+/// Starts `dxvpn lab serve ARGS --output json` and reads its banner.
+fn serve(args: &[&str]) -> (std::process::Child, Value) {
+    use std::io::BufRead;
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dxvpn"))
-        .args(["lab", "serve", "--aws", "127.0.0.1:0", "--output", "json"])
+        .args(["lab", "serve", "--output", "json"])
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -249,7 +250,13 @@ fn lab_serve_answers_ec2_calls_until_ctrl_c() {
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let banner: Value = serde_json::from_str(&line).unwrap();
+    (child, serde_json::from_str(&line).unwrap())
+}
+
+#[test]
+fn lab_serve_answers_ec2_calls_until_ctrl_c() {
+    use std::io::{Read, Write};
+    let (mut child, banner) = serve(&["--aws", "127.0.0.1:0"]);
     let endpoint = banner["aws"]["endpoint"]
         .as_str()
         .unwrap()
@@ -277,4 +284,112 @@ fn lab_serve_answers_ec2_calls_until_ctrl_c() {
     assert!(child.wait().unwrap().success());
     // Negative control: once stopped, nothing answers.
     assert!(std::net::TcpStream::connect(&endpoint).is_err());
+}
+
+#[test]
+fn lab_serve_runs_both_twins_from_one_scenario_file() {
+    use std::io::{Read, Write};
+    let dir = std::env::temp_dir().join(format!("dxvpn-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        r#"[aws]
+region = "eu-west-1"
+vpc_cidr = "10.7.0.0/16"
+subnet_cidrs = ["10.7.1.0/24"]
+
+[azure]
+subscription_id = "11111111-2222-3333-4444-555555555555"
+resource_group = "corp-rg"
+location = "westeurope"
+vnet_name = "corp-vnet"
+vnet_cidr = "10.8.0.0/16"
+subnets = [{ name = "GatewaySubnet", cidr = "10.8.255.0/27" }]
+"#,
+    )
+    .unwrap();
+    let (mut child, banner) = serve(&[
+        "--aws",
+        "127.0.0.1:0",
+        "--azure",
+        "127.0.0.1:0",
+        "--scenario",
+        scenario.to_str().unwrap(),
+    ]);
+    assert_eq!(banner["aws"]["region"], "eu-west-1");
+    let endpoint = banner["azure"]["endpoint"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_owned();
+    let vnet = banner["azure"]["seeded"]["vnet_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        vnet.ends_with(
+            "/resourceGroups/corp-rg/providers/Microsoft.Network/virtualNetworks/corp-vnet"
+        ),
+        "{vnet}"
+    );
+
+    let get = |auth: &str| {
+        let mut stream = std::net::TcpStream::connect(&endpoint).unwrap();
+        write!(
+            stream,
+            "GET {vnet}?api-version=2024-03-01 HTTP/1.0\r\n{auth}\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    let response = get("Authorization: Bearer anything\r\n");
+    assert!(
+        response.starts_with("HTTP/1.0 200") && response.contains("10.8.255.0/27"),
+        "{response}"
+    );
+    // Negative control: without a token, ARM's 401.
+    let response = get("");
+    assert!(
+        response.starts_with("HTTP/1.0 401") && response.contains("AuthenticationFailed"),
+        "{response}"
+    );
+
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(std::net::TcpStream::connect(&endpoint).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn lab_serve_needs_a_twin_and_a_readable_scenario() {
+    let out = assert_cmd::Command::cargo_bin("dxvpn")
+        .unwrap()
+        .args(["lab", "serve"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(
+        stderr.contains("--aws") && stderr.contains("--azure"),
+        "{stderr}"
+    );
+    let bad = std::env::temp_dir().join(format!("dxvpn-bad-scenario-{}.toml", std::process::id()));
+    std::fs::write(&bad, "[azure]\nvnet_cidr = \"not a cidr\"\n").unwrap();
+    let out = assert_cmd::Command::cargo_bin("dxvpn")
+        .unwrap()
+        .args(["lab", "serve", "--azure", "127.0.0.1:0", "--scenario"])
+        .arg(&bad)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(
+        stderr.contains("--scenario") && stderr.contains("azure"),
+        "{stderr}"
+    );
+    std::fs::remove_file(&bad).unwrap();
 }

@@ -6,8 +6,10 @@
 //! instance), and the state the daemons report. When the parameters the two clouds hold for a
 //! tunnel disagree (key, inside addresses, ASNs), the tunnel or its BGP session stays down, as in
 //! the clouds. Everything it creates carries a per-run prefix and is removed on every exit path.
+//! It also owns the twins of the clouds' APIs, [`aws_twin`] (EC2) and [`azure_twin`] (Resource
+//! Manager), which the real SDK clients talk to over HTTP on loopback.
 //!
-//! Needs root, and the Debian packages `strongswan-charon strongswan-swanctl
+//! The data plane needs root, and the Debian packages `strongswan-charon strongswan-swanctl
 //! libcharon-extra-plugins bird2 nftables iproute2 iputils-ping`.
 //!
 //! ```no_run
@@ -26,9 +28,13 @@
 //! ```
 
 pub mod aws_twin;
+pub mod azure_twin;
 mod daemons;
 mod dataplane;
+mod faults;
 pub mod run;
+mod scenario;
+mod serve;
 mod topology;
 
 use std::path::Path;
@@ -37,6 +43,8 @@ pub use daemons::{BgpSessionState, SaState, check_swanctl_conf};
 pub use dataplane::{
     DataPlane, DataPlaneStatus, PingStream, RouteStatus, Side, TunnelStatus, longest_outage,
 };
+pub use faults::{Fault, FaultKind};
+pub use scenario::LabScenario;
 pub use topology::{
     AwsGateway, AwsTunnelView, AzureGateway, AzureTunnelView, LAB_INTERNET, LabTunnel, Topology,
 };
@@ -69,6 +77,12 @@ pub enum LabError {
     /// The topology is not usable.
     #[error("topology: {0}")]
     Topology(String),
+    /// A twin's scenario cannot be seeded.
+    #[error("scenario: {message}")]
+    Scenario {
+        /// What is wrong with it.
+        message: String,
+    },
     /// No lab run with that prefix.
     #[error("no lab run `{0}` on this machine (see `dxvpn lab status`)")]
     NoSuchRun(String),

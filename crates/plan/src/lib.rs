@@ -38,11 +38,13 @@ pub mod cost;
 pub mod device;
 pub mod graph;
 pub mod model;
+pub mod outputs;
 pub mod problem;
 mod validate;
 
 pub use config::Config;
 pub use model::{Cloud, Plan, Resource, Spec};
+pub use outputs::{MissingInput, Outputs};
 pub use problem::{Problem, Problems};
 
 /// Parses and validates a config file's text, then plans it.

@@ -55,15 +55,20 @@ pub fn check_aws_gateway_asn(asn: u32) -> Result<(), AsnError> {
     }
 }
 
+/// Whether Azure (or IANA) reserves `asn`, so that no Azure gateway or local network gateway may
+/// use it. 65515 is not in the list: it is the Azure VPN gateway's own default.
+pub fn is_azure_reserved(asn: u32) -> bool {
+    AZURE_RESERVED
+        .iter()
+        .any(|(lo, hi)| (*lo..=*hi).contains(&asn))
+}
+
 /// Checks the Azure gateway ASN, which is also the ASN of every AWS customer gateway.
 pub fn check_azure_gateway_asn(asn: u32) -> Result<(), AsnError> {
     if asn == 0 || asn == u32::MAX {
         return Err(AsnError::Unusable(asn));
     }
-    if AZURE_RESERVED
-        .iter()
-        .any(|(lo, hi)| (*lo..=*hi).contains(&asn))
-    {
+    if is_azure_reserved(asn) {
         return Err(AsnError::AzureReserved(asn));
     }
     if AWS_CUSTOMER_GATEWAY_RESERVED.contains(&asn) {

@@ -9,61 +9,28 @@ mod model;
 mod query;
 mod xml;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 pub use model::{AwsScenario, SeededIds};
-use serde::{Deserialize, Serialize};
 
 use crate::LabError;
+pub use crate::faults::{Fault, FaultKind};
+use crate::faults::{FaultBook, dropped_response};
+use crate::serve::Server;
 use model::{Ec2, Ec2Error, is_mutating};
 use query::Params;
-
-/// A fault to inject at the `at_call`-th call (counted from the twin's start) of `action`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fault {
-    /// EC2 action, e.g. `CreateVpnConnection`; `*` counts every mutating call (not Describe*).
-    pub action: String,
-    /// Which call of that action (1 = the first since the twin started).
-    pub at_call: u32,
-    /// What happens.
-    pub kind: FaultKind,
-    /// Apply the fault after the action took effect (the client never hears that it did).
-    #[serde(default)]
-    pub after_effect: bool,
-}
-
-/// How a call fails.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum FaultKind {
-    /// An EC2 client error (HTTP 400) with this code and message.
-    Error {
-        /// EC2 error code.
-        code: String,
-        /// Message.
-        message: String,
-    },
-    /// HTTP 500 `InternalError`.
-    ServerError,
-    /// HTTP 503 `RequestLimitExceeded` (throttling).
-    Throttle,
-    /// The connection ends before the response is complete.
-    Drop,
-}
 
 #[derive(Debug)]
 struct TwinState {
     ec2: Ec2,
-    faults: Vec<Fault>,
-    calls: BTreeMap<String, u32>,
+    faults: FaultBook,
 }
 
 type Shared = Arc<Mutex<TwinState>>;
@@ -83,8 +50,7 @@ pub struct AwsTwin {
     /// The VPC, subnets and route tables it was seeded with.
     pub seeded: SeededIds,
     state: Shared,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+    server: Server,
 }
 
 impl AwsTwin {
@@ -99,39 +65,19 @@ impl AwsTwin {
         let seeded = ec2.seeded.clone();
         let state: Shared = Arc::new(Mutex::new(TwinState {
             ec2,
-            faults: Vec::new(),
-            calls: BTreeMap::new(),
+            faults: FaultBook::default(),
         }));
         let app = Router::new()
             .route("/", post(ec2_call).get(ec2_call))
             .route("/_dxvpn/inventory", get(inventory))
             .route("/_dxvpn/faults", post(add_fault))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| LabError::Io {
-                path: addr.to_string(),
-                source: e,
-            })?;
-        let local = listener.local_addr().map_err(|e| LabError::Io {
-            path: addr.to_string(),
-            source: e,
-        })?;
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::warn!(error = %e, "AWS twin stopped");
-            }
-        });
+        let server = Server::start(addr, app, "AWS twin").await?;
         Ok(AwsTwin {
-            endpoint: format!("http://{local}"),
+            endpoint: server.endpoint.clone(),
             seeded,
             state,
-            shutdown: Some(shutdown),
-            task,
+            server,
         })
     }
 
@@ -144,33 +90,25 @@ impl AwsTwin {
     pub fn inventory(&self) -> serde_json::Value {
         let state = lock(&self.state);
         let mut inventory = state.ec2.inventory();
-        inventory["calls"] = serde_json::json!(state.calls);
+        inventory["calls"] = serde_json::json!(state.faults.calls);
         inventory
     }
 
     /// How many calls of mutating actions (everything but Describe*) the twin has answered.
     pub fn mutating_calls(&self) -> u32 {
-        lock(&self.state)
-            .calls
-            .iter()
-            .filter(|(a, _)| is_mutating(a))
-            .map(|(_, n)| n)
-            .sum()
+        lock(&self.state).faults.mutating_calls(is_mutating)
     }
 
     /// Stops the server.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        let _ = (&mut self.task).await;
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }
 
 async fn inventory(State(state): State<Shared>) -> Json<serde_json::Value> {
     let state = lock(&state);
     let mut inventory = state.ec2.inventory();
-    inventory["calls"] = serde_json::json!(state.calls);
+    inventory["calls"] = serde_json::json!(state.faults.calls);
     Json(inventory)
 }
 
@@ -226,33 +164,15 @@ async fn ec2_call(
         );
     };
     let mut state = lock(&state);
-    let n = {
-        let count = state.calls.entry(action.clone()).or_default();
-        *count += 1;
-        *count
-    };
-    let nth_mutating: u32 = state
-        .calls
-        .iter()
-        .filter(|(a, _)| is_mutating(a))
-        .map(|(_, n)| n)
-        .sum();
-    let fault = state
-        .faults
-        .iter()
-        .position(|f| {
-            (f.action == action && f.at_call == n)
-                || (f.action == "*" && is_mutating(&action) && f.at_call == nth_mutating)
-        })
-        .map(|i| state.faults.remove(i));
+    let fault = state.faults.on_call(&action, is_mutating);
     if let Some(fault) = fault.as_ref().filter(|f| !f.after_effect) {
-        tracing::debug!(%action, call = n, ?fault, "injected fault");
+        tracing::debug!(%action, ?fault, "injected fault");
         return fault_response(&id, &fault.kind);
     }
     let result = state.ec2.handle(&action, &params);
     drop(state);
     if let Some(fault) = fault {
-        tracing::debug!(%action, call = n, ?fault, "injected fault after the effect");
+        tracing::debug!(%action, ?fault, "injected fault after the effect");
         return fault_response(&id, &fault.kind);
     }
     match result {
@@ -292,7 +212,7 @@ fn ec2_error(id: &str, e: Ec2Error) -> Response {
 
 fn fault_response(id: &str, kind: &FaultKind) -> Response {
     match kind {
-        FaultKind::Error { code, message } => ec2_error(
+        FaultKind::Error { code, message } | FaultKind::LroFailed { code, message } => ec2_error(
             id,
             Ec2Error {
                 status: 400,
@@ -316,11 +236,6 @@ fn fault_response(id: &str, kind: &FaultKind) -> Response {
                 message: "Request limit exceeded (injected)".into(),
             },
         ),
-        // Promise more bytes than are sent: the client sees the connection end mid-response.
-        FaultKind::Drop => Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_LENGTH, "4096")
-            .body(Body::from("<"))
-            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        FaultKind::Drop => dropped_response(),
     }
 }

@@ -1,0 +1,796 @@
+//! The Azure half of a dxvpn deployment, on azure_mgmt_network and azure_identity.
+//!
+//! For each Azure resource of a [`Plan`] this crate can `observe` it (read it by name and check
+//! its `dxvpn:deployment` tag), `ensure` it (write it only when it is missing or differs from the
+//! plan, then wait until Azure has provisioned it), and `delete` it (and wait until it is gone).
+//! The cloud is the state: nothing is kept on disk. An existing VPN gateway (`existing_gateway_id`)
+//! is read and used; dxvpn only adds the custom APIPA addresses its connections need, and never
+//! deletes it.
+//!
+//! Long-running operations are polled here, not by the SDK's `.await`: that way progress can be
+//! shown, and when Azure fails an operation its error code and message reach the user.
+//!
+//! ```no_run
+//! # async fn demo(plan: dxvpn_plan::Plan) -> Result<(), dxvpn_azure::AzureError> {
+//! let azure = dxvpn_azure::Azure::connect(&plan)?
+//!     .with_progress(|role, state| eprintln!("{role}: {state}"));
+//! let mut outputs = dxvpn_plan::Outputs::default();
+//! for resource in dxvpn_azure::azure_resources(&plan) {
+//!     azure.ensure(&plan, resource, &mut outputs).await?;
+//! }
+//! println!("gateway instance 1 answers at {:?}", outputs.get("azure.public_ip.0", "ip_address"));
+//! # Ok(()) }
+//! ```
+
+mod body;
+mod credential;
+mod lro;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use azure_core::auth::TokenCredential;
+use azure_mgmt_network::package_2024_03::{Client as NetworkClient, models};
+use dxvpn_plan::model::{Action, Resource, Spec};
+use dxvpn_plan::{Cloud, MissingInput, Outputs, Plan};
+use serde_json::Value;
+
+pub use credential::StaticToken;
+use lro::{Outcome, Poll, Poller};
+
+/// The log targets (a module prefix) where azure_core 0.21 writes whole requests at DEBUG and
+/// TRACE (its transport and retry policies), bodies included:
+/// a connection's body carries its pre-shared key. Keep this target at INFO or above
+/// (`{SECRET_BEARING_LOG_TARGET}=info` in an `EnvFilter`), as the `dxvpn` CLI does.
+pub const SECRET_BEARING_LOG_TARGET: &str = "azure_core::policies";
+
+/// ARM's management endpoint and the scope of its tokens.
+const ARM_ENDPOINT: &str = "https://management.azure.com";
+const ARM_SCOPE: &str = "https://management.azure.com/.default";
+
+/// How long to wait for Azure at most: a VPN gateway takes 30 to 60 minutes, and azurerm allows 90.
+const WAIT_LIMIT: Duration = Duration::from_secs(90 * 60);
+
+/// What went wrong, with the resource it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum AzureError {
+    /// Azure answered a request with an error.
+    #[error("{role}: {operation} failed: {code}: {message}")]
+    Api {
+        /// Role key of the resource.
+        role: String,
+        /// What was asked, e.g. `PUT virtualNetworkGateways`.
+        operation: String,
+        /// ARM error code (or the transport failure).
+        code: String,
+        /// ARM's message.
+        message: String,
+    },
+    /// Azure accepted the request, and the long-running operation then failed.
+    #[error("{role}: {operation} was accepted, then failed: {code}: {message}")]
+    OperationFailed {
+        /// Role key of the resource.
+        role: String,
+        /// What was asked.
+        operation: String,
+        /// ARM error code of the operation.
+        code: String,
+        /// ARM's message.
+        message: String,
+    },
+    /// Azure never finished.
+    #[error("{role}: {operation} still running after {waited:?}")]
+    Timeout {
+        /// Role key of the resource.
+        role: String,
+        /// What was asked.
+        operation: String,
+        /// How long.
+        waited: Duration,
+    },
+    /// A resource with the planned name exists and does not belong to this deployment.
+    #[error(
+        "{role}: {id} exists but is not tagged dxvpn:deployment={deployment}; dxvpn does not take over resources it did not make. Rename the deployment or remove that resource."
+    )]
+    NotOurs {
+        /// Role key of the resource.
+        role: String,
+        /// Its ARM id.
+        id: String,
+        /// This deployment's name.
+        deployment: String,
+    },
+    /// The existing gateway named in the config cannot carry the tunnels.
+    #[error("azure.existing_gateway_id: {id}: {problem}")]
+    ExistingGateway {
+        /// Its ARM id.
+        id: String,
+        /// What is wrong, and how to fix it.
+        problem: String,
+    },
+    /// No usable Azure credential.
+    #[error(
+        "Azure credentials: {0}. Set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, run `az login`, or run where a managed identity is assigned."
+    )]
+    Credential(String),
+    /// An input from another resource is not known yet.
+    #[error(transparent)]
+    MissingInput(#[from] MissingInput),
+}
+
+fn api(role: &str, operation: &str) -> impl FnOnce(azure_core::Error) -> AzureError {
+    let role = role.to_owned();
+    let operation = operation.to_owned();
+    move |e| {
+        let (code, message) = match e.as_http_error() {
+            Some(h) => (
+                h.error_code()
+                    .map_or_else(|| h.status().to_string(), str::to_owned),
+                h.error_message().unwrap_or_default().to_owned(),
+            ),
+            None => ("transport".to_owned(), e.to_string()),
+        };
+        AzureError::Api {
+            role,
+            operation,
+            code,
+            message,
+        }
+    }
+}
+
+fn is_not_found(e: &azure_core::Error) -> bool {
+    e.as_http_error()
+        .is_some_and(|h| h.status() == azure_core::StatusCode::NotFound)
+}
+
+/// The Azure resource types dxvpn writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    PublicIp,
+    Gateway,
+    LocalGateway,
+    Connection,
+}
+
+impl Kind {
+    fn of(spec: &Spec) -> Option<Kind> {
+        match spec {
+            Spec::PublicIp { .. } => Some(Kind::PublicIp),
+            Spec::VirtualNetworkGateway { .. } => Some(Kind::Gateway),
+            Spec::LocalNetworkGateway { .. } => Some(Kind::LocalGateway),
+            Spec::GatewayConnection { .. } => Some(Kind::Connection),
+            _ => None,
+        }
+    }
+
+    fn type_path(self) -> &'static str {
+        match self {
+            Kind::PublicIp => "publicIPAddresses",
+            Kind::Gateway => "virtualNetworkGateways",
+            Kind::LocalGateway => "localNetworkGateways",
+            Kind::Connection => "connections",
+        }
+    }
+}
+
+/// Runs `$call` with the typed client of `$kind` as `$client` and its model type as `$model`:
+/// the four resource types share every call's shape but not their Rust types.
+macro_rules! per_kind {
+    ($self:ident, $kind:expr, |$client:ident, $model:ident| $call:expr) => {
+        match $kind {
+            Kind::PublicIp => {
+                #[allow(dead_code)]
+                type $model = models::PublicIpAddress;
+                let $client = $self.network.public_ip_addresses_client();
+                $call
+            }
+            Kind::Gateway => {
+                #[allow(dead_code)]
+                type $model = models::VirtualNetworkGateway;
+                let $client = $self.network.virtual_network_gateways_client();
+                $call
+            }
+            Kind::LocalGateway => {
+                #[allow(dead_code)]
+                type $model = models::LocalNetworkGateway;
+                let $client = $self.network.local_network_gateways_client();
+                $call
+            }
+            Kind::Connection => {
+                #[allow(dead_code)]
+                type $model = models::VirtualNetworkGatewayConnection;
+                let $client = $self.network.virtual_network_gateway_connections_client();
+                $call
+            }
+        }
+    };
+}
+
+type Progress = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+/// The Azure side of one deployment.
+#[derive(Clone)]
+pub struct Azure {
+    network: NetworkClient,
+    poller: Poller,
+    subscription: String,
+    resource_group: String,
+    ids: body::Ids,
+    progress: Option<Progress>,
+}
+
+impl std::fmt::Debug for Azure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Azure")
+            .field("subscription", &self.subscription)
+            .field("resource_group", &self.resource_group)
+            .field("poller", &self.poller)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Azure {
+    /// Connects with the first credential that works, in DefaultAzureCredential's order: a client
+    /// secret or workload identity from the environment, a managed identity, the Azure CLI. With
+    /// `azure.endpoint` set (the lab's twin) it uses a static token instead.
+    pub fn connect(plan: &Plan) -> Result<Self, AzureError> {
+        let credential: Arc<dyn TokenCredential> = match &plan.azure.endpoint {
+            Some(_) => Arc::new(StaticToken::new("dxvpn-lab")),
+            None => azure_identity::create_default_credential()
+                .map_err(|e| AzureError::Credential(e.to_string()))?,
+        };
+        let endpoint = plan.azure.endpoint.as_deref().unwrap_or(ARM_ENDPOINT);
+        Self::with_credential(plan, credential, endpoint)
+    }
+
+    /// Uses `credential` against `endpoint` (tests, or a caller with its own credential).
+    pub fn with_credential(
+        plan: &Plan,
+        credential: Arc<dyn TokenCredential>,
+        endpoint: &str,
+    ) -> Result<Self, AzureError> {
+        let url = azure_core::Url::parse(endpoint).map_err(|e| AzureError::Api {
+            role: "azure".into(),
+            operation: "connect".into(),
+            code: "InvalidEndpoint".into(),
+            message: format!("azure.endpoint `{endpoint}`: {e}"),
+        })?;
+        let network = NetworkClient::builder(credential.clone())
+            .endpoint(url)
+            // The builder derives the scope from the endpoint; tokens are for ARM whatever it is.
+            .scopes(&[ARM_SCOPE])
+            .build()
+            .map_err(api("azure", "connect"))?;
+        let local = plan.azure.endpoint.is_some();
+        Ok(Azure {
+            network,
+            poller: Poller {
+                http: azure_core::new_http_client(),
+                credential,
+                scopes: vec![ARM_SCOPE.to_owned()],
+                floor: Duration::from_millis(if local { 100 } else { 2_000 }),
+                // Terraform's azurerm poller starts at 10 s when ARM says nothing.
+                default_interval: Duration::from_secs(if local { 1 } else { 10 }),
+            },
+            subscription: plan.azure.subscription_id.clone(),
+            resource_group: plan.azure.resource_group.clone(),
+            ids: body::Ids::new(&plan.azure.subscription_id, &plan.azure.resource_group),
+            progress: None,
+        })
+    }
+
+    /// Reports each resource's state while Azure works on it: `(role, state)`.
+    #[must_use]
+    pub fn with_progress(mut self, progress: impl Fn(&str, &str) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(progress));
+        self
+    }
+
+    fn report(&self, role: &str, state: &str) {
+        tracing::debug!(%role, %state, "azure");
+        if let Some(p) = &self.progress {
+            p(role, state);
+        }
+    }
+
+    /// The gateway's ARM id: the existing one, or the one dxvpn creates.
+    fn gateway_id(&self, plan: &Plan) -> String {
+        match &plan.azure.existing_gateway {
+            Some(g) => g.id.clone(),
+            None => plan.resource("azure.vpn_gateway").map_or_else(
+                || self.ids.of("virtualNetworkGateways", "vpngw"),
+                |r| self.ids.of("virtualNetworkGateways", &r.name),
+            ),
+        }
+    }
+
+    /// Resource group and name of a resource, from its ARM id or the plan's resource group.
+    fn locate(&self, kind: Kind, resource: &Resource) -> (String, String) {
+        if kind == Kind::Gateway && resource.action == Action::Reference {
+            let parts: Vec<&str> = resource.name.split('/').collect();
+            let rg = parts
+                .iter()
+                .position(|p| p.eq_ignore_ascii_case("resourceGroups"))
+                .and_then(|i| parts.get(i + 1))
+                .map_or_else(|| self.resource_group.clone(), |s| (*s).to_owned());
+            let name = parts.last().copied().unwrap_or_default().to_owned();
+            return (rg, name);
+        }
+        (self.resource_group.clone(), resource.name.clone())
+    }
+
+    /// Reads a resource as JSON; `None` when it does not exist.
+    async fn read(
+        &self,
+        kind: Kind,
+        rg: &str,
+        name: &str,
+        role: &str,
+    ) -> Result<Option<Value>, AzureError> {
+        let sub = self.subscription.as_str();
+        let operation = format!("GET {}", kind.type_path());
+        let result = per_kind!(self, kind, |client, _Model| client
+            .get(rg, name, sub)
+            .await
+            .map(|m| serde_json::to_value(m).unwrap_or_default()));
+        match result {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(api(role, &operation)(e)),
+        }
+    }
+
+    /// Writes a resource and waits until Azure has provisioned it.
+    async fn write(
+        &self,
+        kind: Kind,
+        rg: &str,
+        name: &str,
+        role: &str,
+        body: Value,
+    ) -> Result<(), AzureError> {
+        let sub = self.subscription.as_str();
+        let operation = format!("PUT {}", kind.type_path());
+        let invalid = |e: serde_json::Error| AzureError::Api {
+            role: role.to_owned(),
+            operation: operation.clone(),
+            code: "InvalidBody".into(),
+            message: e.to_string(),
+        };
+        self.report(role, "writing");
+        let response = per_kind!(self, kind, |client, Model| client
+            .create_or_update(
+                rg,
+                name,
+                serde_json::from_value::<Model>(body).map_err(invalid)?,
+                sub
+            )
+            .send()
+            .await
+            .map(|r| r.into_raw_response()))
+        .map_err(api(role, &operation))?;
+        match Poll::from_headers(response.headers()) {
+            Some(poll) => self.finish(role, &operation, poll).await,
+            // Answered synchronously: the resource is there.
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for an accepted operation and turns its end into a result.
+    async fn finish(&self, role: &str, operation: &str, poll: Poll) -> Result<(), AzureError> {
+        let started = Instant::now();
+        let progress = |status: &str| {
+            self.report(
+                role,
+                &format!("{status} ({}s)", started.elapsed().as_secs()),
+            );
+        };
+        match self
+            .poller
+            .wait(poll, WAIT_LIMIT, &progress)
+            .await
+            .map_err(api(role, operation))?
+        {
+            Outcome::Succeeded => {
+                self.report(role, "succeeded");
+                Ok(())
+            }
+            Outcome::Failed(e) => Err(AzureError::OperationFailed {
+                role: role.to_owned(),
+                operation: operation.to_owned(),
+                code: e.code,
+                message: e.message,
+            }),
+            Outcome::TimedOut(waited) => Err(AzureError::Timeout {
+                role: role.to_owned(),
+                operation: operation.to_owned(),
+                waited,
+            }),
+        }
+    }
+
+    /// Checks that an existing resource is this deployment's.
+    fn owned(plan: &Plan, resource: &Resource, found: &Value) -> Result<(), AzureError> {
+        let tag = found
+            .pointer("/tags/dxvpn:deployment")
+            .and_then(Value::as_str);
+        if tag == Some(plan.name.as_str()) {
+            return Ok(());
+        }
+        Err(AzureError::NotOurs {
+            role: resource.role.clone(),
+            id: found
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or(&resource.name)
+                .to_owned(),
+            deployment: plan.name.clone(),
+        })
+    }
+
+    fn record(&self, role: &str, kind: Kind, found: &Value, outputs: &mut Outputs) {
+        if let Some(id) = found.get("id").and_then(Value::as_str) {
+            outputs.set(role, "id", id);
+        }
+        if kind == Kind::PublicIp
+            && let Some(ip) = found
+                .pointer("/properties/ipAddress")
+                .and_then(Value::as_str)
+        {
+            outputs.set(role, "ip_address", ip);
+        }
+        if kind == Kind::Gateway {
+            // Connections name the gateway's ipConfigurations as the gateway spells them.
+            let configs = found
+                .pointer("/properties/ipConfigurations")
+                .and_then(Value::as_array);
+            for (i, c) in configs.into_iter().flatten().enumerate() {
+                if let Some(id) = c.get("id").and_then(Value::as_str) {
+                    outputs.set(role, &format!("ip_configuration_id.{i}"), id);
+                }
+            }
+        }
+        if let Some(state) = found
+            .pointer("/properties/provisioningState")
+            .and_then(Value::as_str)
+        {
+            outputs.set(role, "provisioning_state", state);
+        }
+    }
+
+    /// Finds `resource` in Azure and records its outputs; `false` when it does not exist.
+    pub async fn observe(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        outputs: &mut Outputs,
+    ) -> Result<bool, AzureError> {
+        let Some(kind) = Kind::of(&resource.spec) else {
+            // The VNet and the DNS resources are not this crate's to observe yet.
+            return Ok(matches!(resource.spec, Spec::VirtualNetwork { .. }));
+        };
+        let (rg, name) = self.locate(kind, resource);
+        let Some(found) = self.read(kind, &rg, &name, &resource.role).await? else {
+            return Ok(false);
+        };
+        if resource.action == Action::Create {
+            Self::owned(plan, resource, &found)?;
+        }
+        self.record(&resource.role, kind, &found, outputs);
+        Ok(true)
+    }
+
+    /// The body dxvpn wants for `resource`, given what exists (`found`).
+    fn wanted(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        kind: Kind,
+        found: Option<&Value>,
+        outputs: &Outputs,
+    ) -> Result<Value, AzureError> {
+        let gateway_id = self.gateway_id(plan);
+        Ok(match kind {
+            Kind::PublicIp => body::public_ip(plan, resource),
+            Kind::Gateway if resource.action == Action::Reference => {
+                let found = found.ok_or_else(|| AzureError::ExistingGateway {
+                    id: resource.name.clone(),
+                    problem: "not found; check the id (az network vnet-gateway show --ids ...)"
+                        .into(),
+                })?;
+                self.existing_gateway(plan, resource, found)?
+            }
+            Kind::Gateway => body::gateway(plan, resource, &self.ids, &gateway_id),
+            Kind::LocalGateway => body::local_gateway(plan, resource, outputs)?,
+            Kind::Connection => {
+                let gateway = plan
+                    .resource("azure.vpn_gateway")
+                    .ok_or_else(|| MissingInput {
+                        role: resource.role.clone(),
+                        from: "azure.vpn_gateway".into(),
+                        output: "spec".into(),
+                    })?;
+                let Spec::GatewayConnection { tunnel, .. } = &resource.spec else {
+                    return Ok(Value::Null);
+                };
+                let lng = format!("azure.local_network_gateway.{tunnel}");
+                let lng_id = outputs.need(&resource.role, &lng, "id")?;
+                let key = body::tunnel_key(plan, resource, outputs)?;
+                let Spec::VirtualNetworkGateway { instances, .. } = &gateway.spec else {
+                    return Ok(Value::Null);
+                };
+                let config_ids = (0..instances.len())
+                    .map(|i| {
+                        outputs.need(
+                            &resource.role,
+                            "azure.vpn_gateway",
+                            &format!("ip_configuration_id.{i}"),
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                body::connection(
+                    plan,
+                    resource,
+                    gateway,
+                    &gateway_id,
+                    &config_ids,
+                    &lng_id,
+                    &key,
+                )
+            }
+        })
+    }
+
+    /// The existing gateway as it is, plus the custom APIPA addresses the tunnels need; checks
+    /// that it can carry them at all.
+    fn existing_gateway(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        found: &Value,
+    ) -> Result<Value, AzureError> {
+        let problem = |p: String| AzureError::ExistingGateway {
+            id: resource.name.clone(),
+            problem: p,
+        };
+        let props = found.get("properties").cloned().unwrap_or_default();
+        if props.get("vpnType").and_then(Value::as_str) != Some("RouteBased") {
+            return Err(problem(
+                "it is not route-based; BGP needs a RouteBased gateway".into(),
+            ));
+        }
+        if props.get("enableBgp").and_then(Value::as_bool) != Some(true) {
+            return Err(problem(
+                "BGP is not enabled on it; enable it (az network vnet-gateway update --enable-bgp true)".into(),
+            ));
+        }
+        let active_active = props.get("activeActive").and_then(Value::as_bool) == Some(true);
+        if active_active != plan.azure.active_active {
+            return Err(problem(format!(
+                "it is {}active-active, the plan needs {}; pick the matching use case",
+                if active_active { "" } else { "not " },
+                if plan.azure.active_active {
+                    "active-active"
+                } else {
+                    "a single instance"
+                }
+            )));
+        }
+        let asn = props.pointer("/bgpSettings/asn").and_then(Value::as_u64);
+        if asn != Some(u64::from(plan.azure.asn)) {
+            return Err(problem(format!(
+                "its BGP ASN is {}, the config says {}; set azure.asn to the gateway's",
+                asn.map_or_else(|| "unset".into(), |a| a.to_string()),
+                plan.azure.asn
+            )));
+        }
+        let Spec::VirtualNetworkGateway { instances, .. } = &resource.spec else {
+            return Ok(found.clone());
+        };
+        let configs: Vec<String> = props
+            .get("ipConfigurations")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("id").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        let mut wanted = found.clone();
+        let peering = wanted
+            .pointer_mut("/properties/bgpSettings/bgpPeeringAddresses")
+            .and_then(Value::as_array_mut);
+        let Some(peering) = peering else {
+            return Err(problem("it reports no bgpPeeringAddresses".into()));
+        };
+        for (i, instance) in instances.iter().enumerate() {
+            let Some(config) = configs.get(i) else {
+                return Err(problem(format!(
+                    "it has no ipConfiguration for instance {}",
+                    i + 1
+                )));
+            };
+            let Some(entry) = peering.iter_mut().find(|p| {
+                p.get("ipconfigurationId")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| id.eq_ignore_ascii_case(config))
+            }) else {
+                return Err(problem(format!(
+                    "no bgpPeeringAddresses entry for {config}"
+                )));
+            };
+            let list = entry.as_object_mut().map(|o| {
+                o.entry("customBgpIpAddresses")
+                    .or_insert(Value::Array(vec![]))
+            });
+            if let Some(Value::Array(list)) = list {
+                for ip in &instance.custom_bgp_ip_addresses {
+                    let ip = Value::String(ip.to_string());
+                    if !list.contains(&ip) {
+                        list.push(ip);
+                    }
+                }
+            }
+        }
+        Ok(wanted)
+    }
+
+    /// Makes `resource` exist as planned and provisioned, writing it only when it is missing or
+    /// differs.
+    pub async fn ensure(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        outputs: &mut Outputs,
+    ) -> Result<(), AzureError> {
+        if resource.cloud != Cloud::Azure {
+            return Ok(());
+        }
+        let Some(kind) = Kind::of(&resource.spec) else {
+            return Ok(());
+        };
+        let role = resource.role.as_str();
+        let (rg, name) = self.locate(kind, resource);
+        let found = self.read(kind, &rg, &name, role).await?;
+        if let Some(found) = &found
+            && resource.action == Action::Create
+        {
+            Self::owned(plan, resource, found)?;
+        }
+        let wanted = self.wanted(plan, resource, kind, found.as_ref(), outputs)?;
+        let state = found
+            .as_ref()
+            .and_then(|f| f.pointer("/properties/provisioningState"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let difference = match &found {
+            None => Some("missing".to_owned()),
+            // ARM's way out of a failed provisioning is to PUT the resource again.
+            Some(_) if state == "Failed" => Some("provisioning failed".to_owned()),
+            Some(f) => body::first_difference(&wanted, f).map(|path| format!("differs at {path}")),
+        };
+        match difference {
+            Some(why) => {
+                tracing::info!(%role, %why, "writing");
+                self.write(kind, &rg, &name, role, wanted).await?;
+            }
+            None if state == "Succeeded" => {}
+            None => {
+                // A run before this one started it; wait for Azure to finish.
+                self.report(role, &format!("waiting ({state})"));
+                self.wait_provisioned(kind, &rg, &name, role).await?;
+            }
+        }
+        let found = self
+            .read(kind, &rg, &name, role)
+            .await?
+            .ok_or_else(|| AzureError::Api {
+                role: role.to_owned(),
+                operation: format!("GET {}", kind.type_path()),
+                code: "ResourceNotFound".into(),
+                message: "written, then not found".into(),
+            })?;
+        self.record(role, kind, &found, outputs);
+        Ok(())
+    }
+
+    /// Polls the resource itself until it is provisioned (no operation URL to follow).
+    async fn wait_provisioned(
+        &self,
+        kind: Kind,
+        rg: &str,
+        name: &str,
+        role: &str,
+    ) -> Result<(), AzureError> {
+        let started = Instant::now();
+        loop {
+            let found = self.read(kind, rg, name, role).await?;
+            let state = found
+                .as_ref()
+                .and_then(|f| f.pointer("/properties/provisioningState"))
+                .and_then(Value::as_str)
+                .unwrap_or("gone")
+                .to_owned();
+            match state.as_str() {
+                "Succeeded" => return Ok(()),
+                "Failed" | "gone" => {
+                    return Err(AzureError::OperationFailed {
+                        role: role.to_owned(),
+                        operation: format!("PUT {}", kind.type_path()),
+                        code: state,
+                        message:
+                            "the resource did not provision; run `dxvpn up` again to rewrite it"
+                                .into(),
+                    });
+                }
+                _ => {}
+            }
+            if started.elapsed() > WAIT_LIMIT {
+                return Err(AzureError::Timeout {
+                    role: role.to_owned(),
+                    operation: format!("PUT {}", kind.type_path()),
+                    waited: started.elapsed(),
+                });
+            }
+            self.report(role, &format!("{state} ({}s)", started.elapsed().as_secs()));
+            tokio::time::sleep(self.poller.default_interval).await;
+        }
+    }
+
+    /// Deletes `resource` if this deployment made it, and waits until it is gone. Referenced
+    /// resources (the VNet, an existing gateway) are never deleted.
+    pub async fn delete(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        outputs: &mut Outputs,
+    ) -> Result<(), AzureError> {
+        if resource.cloud != Cloud::Azure || resource.action != Action::Create {
+            return Ok(());
+        }
+        let Some(kind) = Kind::of(&resource.spec) else {
+            return Ok(());
+        };
+        let role = resource.role.as_str();
+        let (rg, name) = self.locate(kind, resource);
+        let Some(found) = self.read(kind, &rg, &name, role).await? else {
+            outputs.forget(role);
+            return Ok(());
+        };
+        Self::owned(plan, resource, &found)?;
+        let operation = format!("DELETE {}", kind.type_path());
+        let sub = self.subscription.as_str();
+        self.report(role, "deleting");
+        let response = per_kind!(self, kind, |client, _Model| client
+            .delete(&rg, &name, sub)
+            .send()
+            .await
+            .map(|r| r.into_raw_response()))
+        .map_err(api(role, &operation))?;
+        if let Some(poll) = Poll::from_headers(response.headers()) {
+            self.finish(role, &operation, poll).await?;
+        }
+        // Gone means a 404 on the resource itself.
+        let started = Instant::now();
+        while self.read(kind, &rg, &name, role).await?.is_some() {
+            if started.elapsed() > WAIT_LIMIT {
+                return Err(AzureError::Timeout {
+                    role: role.to_owned(),
+                    operation,
+                    waited: started.elapsed(),
+                });
+            }
+            tokio::time::sleep(self.poller.floor).await;
+        }
+        self.report(role, "deleted");
+        outputs.forget(role);
+        Ok(())
+    }
+}
+
+/// The Azure resources of `plan` that this crate writes, in dependency order.
+pub fn azure_resources(plan: &Plan) -> impl Iterator<Item = &Resource> {
+    plan.resources
+        .iter()
+        .filter(|r| r.cloud == Cloud::Azure && Kind::of(&r.spec).is_some())
+}

@@ -1,0 +1,145 @@
+//! The ARM resource types the Azure twin serves, their paths, API versions and real durations.
+
+use std::time::Duration;
+
+/// A resource type of the twin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Kind {
+    PublicIp,
+    VirtualNetwork,
+    Subnet,
+    Gateway,
+    LocalGateway,
+    Connection,
+    DnsResolver,
+    InboundEndpoint,
+    OutboundEndpoint,
+    Ruleset,
+    ForwardingRule,
+    VnetLink,
+}
+
+/// API version of Microsoft.Network's networking resources.
+pub(crate) const NETWORK_API: &str = "2024-03-01";
+/// API version of the DNS private resolver.
+pub(crate) const DNS_API: &str = "2022-07-01";
+
+const ALL: [Kind; 12] = [
+    Kind::PublicIp,
+    Kind::VirtualNetwork,
+    Kind::Subnet,
+    Kind::Gateway,
+    Kind::LocalGateway,
+    Kind::Connection,
+    Kind::DnsResolver,
+    Kind::InboundEndpoint,
+    Kind::OutboundEndpoint,
+    Kind::Ruleset,
+    Kind::ForwardingRule,
+    Kind::VnetLink,
+];
+
+impl Kind {
+    /// The type path under the provider, e.g. `virtualNetworks/subnets`.
+    pub(crate) fn type_path(self) -> &'static str {
+        match self {
+            Kind::PublicIp => "publicIPAddresses",
+            Kind::VirtualNetwork => "virtualNetworks",
+            Kind::Subnet => "virtualNetworks/subnets",
+            Kind::Gateway => "virtualNetworkGateways",
+            Kind::LocalGateway => "localNetworkGateways",
+            Kind::Connection => "connections",
+            Kind::DnsResolver => "dnsResolvers",
+            Kind::InboundEndpoint => "dnsResolvers/inboundEndpoints",
+            Kind::OutboundEndpoint => "dnsResolvers/outboundEndpoints",
+            Kind::Ruleset => "dnsForwardingRulesets",
+            Kind::ForwardingRule => "dnsForwardingRulesets/forwardingRules",
+            Kind::VnetLink => "dnsForwardingRulesets/virtualNetworkLinks",
+        }
+    }
+
+    /// The full type string ARM reports, e.g. `Microsoft.Network/virtualNetworks/subnets`.
+    pub(crate) fn type_name(self) -> String {
+        format!("Microsoft.Network/{}", self.type_path())
+    }
+
+    /// The kind whose type path is `path` (case-insensitive).
+    pub(crate) fn from_type_path(path: &str) -> Option<Kind> {
+        ALL.into_iter()
+            .find(|k| k.type_path().eq_ignore_ascii_case(path))
+    }
+
+    /// The last segment of the type, used to name calls (`PUT virtualNetworkGateways`).
+    pub(crate) fn short(self) -> &'static str {
+        let path = self.type_path();
+        path.rsplit('/').next().unwrap_or(path)
+    }
+
+    /// A DNS private resolver type (its own API version and conventions).
+    pub(crate) fn is_dns(self) -> bool {
+        matches!(
+            self,
+            Kind::DnsResolver
+                | Kind::InboundEndpoint
+                | Kind::OutboundEndpoint
+                | Kind::Ruleset
+                | Kind::ForwardingRule
+                | Kind::VnetLink
+        )
+    }
+
+    pub(crate) fn api_versions(self) -> &'static [&'static str] {
+        if self.is_dns() {
+            &[DNS_API, "2020-04-01-preview"]
+        } else {
+            &[NETWORK_API]
+        }
+    }
+
+    /// Tracked resources have a location; proxy resources (children) do not.
+    pub(crate) fn tracked(self) -> bool {
+        !matches!(self, Kind::Subnet | Kind::ForwardingRule | Kind::VnetLink)
+    }
+
+    /// Forwarding rules are written synchronously; everything else is a long-running operation.
+    pub(crate) fn synchronous(self) -> bool {
+        self == Kind::ForwardingRule
+    }
+
+    /// How long a create takes in Azure (field notes), before scaling.
+    pub(crate) fn create_time(self) -> Duration {
+        let secs = match self {
+            Kind::PublicIp | Kind::VirtualNetwork => 10,
+            Kind::Subnet => 5,
+            // "often 45 minutes or more" (Microsoft); azurerm says 30 to 60.
+            Kind::Gateway => 40 * 60,
+            Kind::LocalGateway => 30,
+            Kind::Connection => 90,
+            Kind::DnsResolver => 120,
+            Kind::InboundEndpoint | Kind::OutboundEndpoint => 240,
+            Kind::Ruleset | Kind::VnetLink => 60,
+            Kind::ForwardingRule => 0,
+        };
+        Duration::from_secs(secs)
+    }
+
+    /// How long an update of an existing resource takes.
+    pub(crate) fn update_time(self) -> Duration {
+        match self {
+            Kind::Gateway => Duration::from_secs(10 * 60),
+            other => other.create_time().min(Duration::from_secs(60)),
+        }
+    }
+
+    /// How long a delete takes.
+    pub(crate) fn delete_time(self) -> Duration {
+        let secs = match self {
+            Kind::Gateway => 20 * 60,
+            Kind::Connection | Kind::LocalGateway | Kind::VnetLink => 60,
+            Kind::InboundEndpoint | Kind::OutboundEndpoint => 180,
+            Kind::ForwardingRule => 0,
+            _ => 30,
+        };
+        Duration::from_secs(secs)
+    }
+}
