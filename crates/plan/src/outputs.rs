@@ -60,6 +60,12 @@ impl Outputs {
         self.keys.insert((role.to_owned(), index), key);
     }
 
+    /// Takes in everything `other` knows (what one resource's work added to a copy of these).
+    pub fn absorb(&mut self, other: Outputs) {
+        self.values.extend(other.values);
+        self.keys.extend(other.keys);
+    }
+
     /// Forgets everything known of `role` (it was deleted).
     pub fn forget(&mut self, role: &str) {
         self.values.retain(|(r, _), _| r != role);

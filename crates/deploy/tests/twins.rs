@@ -1,0 +1,196 @@
+//! The deploy engine against both twins, with the real SDKs: up converges for both use cases,
+//! AWS work overlaps the Azure gateway's build, a re-run writes nothing, a failure is reported
+//! with the cloud's error and a re-run resumes, and down returns both clouds to their seeds.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use std::sync::Arc;
+
+use dxvpn_deploy::{Deployer, NodeState, Report};
+use dxvpn_lab::aws_twin::{AwsScenario, AwsTwin};
+use dxvpn_lab::azure_twin::{AzureScenario, AzureTwin};
+use dxvpn_lab::{Fault, FaultKind};
+use dxvpn_plan::Plan;
+
+struct Clouds {
+    aws: AwsTwin,
+    azure: AzureTwin,
+    plan: Arc<Plan>,
+    deployer: Deployer,
+}
+
+async fn clouds(use_case: &str) -> Clouds {
+    let aws = AwsTwin::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &AwsScenario::default(),
+        0.0005,
+    )
+    .await
+    .unwrap();
+    let azure = AzureTwin::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &AzureScenario::default(),
+        0.0002,
+    )
+    .await
+    .unwrap();
+    let (a, z) = (&aws.seeded, &azure.seeded);
+    let config = format!(
+        r#"name = "dx-deploy"
+use_case = "{use_case}"
+[aws]
+region = "eu-south-1"
+vpc_id = "{vpc}"
+vpc_cidr = "10.0.0.0/16"
+route_table_ids = ["{rtb0}", "{rtb1}"]
+endpoint_url = "{aws_endpoint}"
+[azure]
+subscription_id = "{sub}"
+resource_group = "{rg}"
+location = "{location}"
+vnet_name = "dxvpn-lab-vnet"
+vnet_cidr = "10.1.0.0/16"
+gateway_subnet_cidr = "10.1.255.0/27"
+endpoint = "{azure_endpoint}"
+"#,
+        vpc = a.vpc_id,
+        rtb0 = a.route_table_ids[0],
+        rtb1 = a.route_table_ids[1],
+        aws_endpoint = aws.endpoint,
+        sub = z.subscription_id,
+        rg = z.resource_group,
+        location = z.location,
+        azure_endpoint = azure.endpoint,
+    );
+    let plan = Arc::new(dxvpn_plan::plan_from_toml(&config).unwrap());
+    let deployer = Deployer::connect(&plan).await.unwrap();
+    Clouds {
+        aws,
+        azure,
+        plan,
+        deployer,
+    }
+}
+
+fn node<'a>(report: &'a Report, role: &str) -> &'a dxvpn_deploy::NodeReport {
+    report.nodes.iter().find(|n| n.role == role).unwrap()
+}
+
+fn aws_count(twin: &AwsTwin, list: &str) -> usize {
+    let inventory = twin.inventory();
+    inventory[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| !matches!(r["state"].as_str(), Some("deleted")))
+        .count()
+}
+
+fn azure_count(twin: &AzureTwin, kind: &str) -> usize {
+    twin.inventory()["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] == format!("Microsoft.Network/{kind}"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_converges_overlaps_the_clouds_reruns_quietly_and_down_returns_to_the_seeds() {
+    for (use_case, connections, tunnels) in [("development", 1, 2), ("high_availability", 2, 4)] {
+        let c = clouds(use_case).await;
+        let report = c.deployer.up(c.plan.clone()).await;
+        assert!(
+            report.ok(),
+            "{use_case}: {:?}",
+            report.failures().collect::<Vec<_>>()
+        );
+        assert_eq!(azure_count(&c.azure, "virtualNetworkGateways"), 1);
+        assert_eq!(azure_count(&c.azure, "connections"), tunnels);
+        assert_eq!(
+            aws_count(&c.aws, "vpn_connections"),
+            connections,
+            "{use_case}: {}",
+            c.aws.inventory()
+        );
+
+        // The AWS side was built while the Azure gateway was still provisioning.
+        let gateway = node(&report, "azure.vpn_gateway");
+        let vpn = node(&report, "aws.vpn_connection.0");
+        assert!(
+            vpn.started < gateway.started + gateway.took,
+            "{vpn:?} {gateway:?}"
+        );
+        // And the connections waited for the gateway.
+        let conn = node(&report, "azure.connection.c1t1");
+        assert!(conn.started >= gateway.started + gateway.took);
+
+        let (aws_before, azure_before) = (c.aws.mutating_calls(), c.azure.mutating_calls());
+        let rerun = c.deployer.up(c.plan.clone()).await;
+        assert!(rerun.ok());
+        assert_eq!(
+            (c.aws.mutating_calls(), c.azure.mutating_calls()),
+            (aws_before, azure_before),
+            "{use_case}: a converged re-run writes nothing"
+        );
+        assert!(rerun.makespan.as_secs_f64() < 2.0, "{:?}", rerun.makespan);
+
+        let down = c.deployer.down(c.plan.clone()).await;
+        assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
+        assert_eq!(
+            c.azure.live_ids(),
+            c.azure.seed_ids(),
+            "{use_case}: Azure back to its seed"
+        );
+        for list in ["vpn_gateways", "customer_gateways", "vpn_connections"] {
+            assert_eq!(aws_count(&c.aws, list), 0, "{use_case}: {list} left");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_stops_new_work_reports_the_cloud_error_and_a_rerun_resumes() {
+    let c = clouds("development").await;
+    // The customer gateway is refused on every try.
+    for at_call in 1..=4 {
+        c.aws.inject(Fault {
+            action: "CreateCustomerGateway".into(),
+            at_call,
+            kind: FaultKind::Error {
+                code: "CustomerGatewayLimitExceeded".into(),
+                message: "The maximum number of customer gateways has been reached (injected)."
+                    .into(),
+            },
+            after_effect: false,
+        });
+    }
+    let report = c.deployer.up(c.plan.clone()).await;
+    assert!(!report.ok());
+    let failed: Vec<_> = report.failures().map(|n| n.role.as_str()).collect();
+    assert_eq!(failed, ["aws.customer_gateway.0"]);
+    match &node(&report, "aws.customer_gateway.0").state {
+        NodeState::Failed(message) => assert!(
+            message.contains("CustomerGatewayLimitExceeded"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // What needs it never started; what was running finished.
+    assert_eq!(
+        node(&report, "aws.vpn_connection.0").state,
+        NodeState::NotStarted
+    );
+    assert_eq!(
+        node(&report, "azure.connection.c1t1").state,
+        NodeState::NotStarted
+    );
+    assert_eq!(node(&report, "azure.vpn_gateway").state, NodeState::Done);
+
+    let rerun = c.deployer.up(c.plan.clone()).await;
+    assert!(rerun.ok(), "{:?}", rerun.failures().collect::<Vec<_>>());
+    assert_eq!(aws_count(&c.aws, "customer_gateways"), 1);
+    assert_eq!(azure_count(&c.azure, "virtualNetworkGateways"), 1);
+    let down = c.deployer.down(c.plan.clone()).await;
+    assert!(down.ok());
+    assert_eq!(c.azure.live_ids(), c.azure.seed_ids());
+}
