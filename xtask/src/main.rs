@@ -173,8 +173,9 @@ fn lab(args: &[String]) -> Result {
 }
 
 /// The story so far, each command printed before it runs: plan and draw the high-availability
-/// example, then build its data plane (real IPsec and BGP in namespaces), ping across both ways,
-/// show the state from the daemons, and stop it.
+/// example; start the lab (both cloud twins, and a data plane that follows them); `dxvpn up` on
+/// it until every tunnel is UP with BGP; ping across both ways; show both clouds' view and the
+/// daemons'; `dxvpn down`; stop the lab.
 fn demo() -> Result {
     ensure_debian_packages(LAB_PACKAGES)?;
     let dxvpn = dxvpn_binary()?;
@@ -188,52 +189,50 @@ fn demo() -> Result {
         &["graph", "-c", "examples/high_availability.toml"],
         &[],
     )?;
+    let config = std::env::temp_dir().join("dxvpn-demo-lab.toml");
+    let config = config.to_string_lossy().into_owned();
     run(
         &dxvpn,
-        &["lab", "up", "--use-case", "high_availability"],
+        &[
+            "lab",
+            "up",
+            "--use-case",
+            "high_availability",
+            "--config-out",
+            &config,
+        ],
         &[],
     )?;
     let story = (|| {
+        run(&dxvpn, &["plan", "-c", &config], &[])?;
+        run(&dxvpn, &["up", "-c", &config, "--yes"], &[])?;
         let prefix = std::fs::read_dir("/tmp/dxvpn-lab")
             .map_err(|e| e.to_string())?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .next()
-            .ok_or("no lab run found")?;
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &format!("{prefix}-aws-host"),
-                "ping",
-                "-c",
-                "3",
-                "10.51.1.10",
-            ],
-            &[],
-        )?;
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &format!("{prefix}-az-host"),
-                "ping",
-                "-c",
-                "3",
-                "10.1.1.10",
-            ],
-            &[],
-        )?;
-        run(&dxvpn, &["lab", "status"], &[])
+            .find(|n| n.starts_with("dxl"))
+            .ok_or("no data plane found")?;
+        for (host, to) in [("aws-host", "10.1.1.10"), ("az-host", "10.0.1.10")] {
+            run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    &format!("{prefix}-{host}"),
+                    "ping",
+                    "-c",
+                    "3",
+                    to,
+                ],
+                &[],
+            )?;
+        }
+        run(&dxvpn, &["status", "-c", &config], &[])?;
+        run(&dxvpn, &["lab", "status"], &[])?;
+        run(&dxvpn, &["down", "-c", &config, "--yes"], &[])
     })();
     // The lab comes down whatever happened above.
     run(&dxvpn, &["lab", "down"], &[])?;
-    story?;
-    eprintln!(
-        "\nThe control plane (`dxvpn up` against the AWS and Azure twins) comes next; this ran its data plane."
-    );
-    Ok(())
+    story
 }
 
 /// Sorted durations -> (median, 99th percentile).
@@ -249,10 +248,16 @@ fn bench(which: Option<&str>) -> Result {
         None => {
             sections.push(bench_plan()?);
             sections.push(bench_lab()?);
+            sections.push(bench_up()?);
         }
         Some("plan") => sections.push(bench_plan()?),
         Some("lab") => sections.push(bench_lab()?),
-        Some(other) => return Err(format!("unknown benchmark {other:?}; available: plan, lab")),
+        Some("up") => sections.push(bench_up()?),
+        Some(other) => {
+            return Err(format!(
+                "unknown benchmark {other:?}; available: plan, lab, up"
+            ));
+        }
     }
     let date = Command::new("date")
         .args(["-u", "+%F"])
@@ -311,6 +316,56 @@ fn bench_plan() -> Result<String> {
     ))
 }
 
+/// `up` against both twins with the clouds' real durations / 120: makespan against the critical
+/// path of the measured durations (the best any schedule could do) and a sequential apply.
+fn bench_up() -> Result<String> {
+    let factor = 1.0 / 120.0;
+    let out = Command::new("cargo")
+        .args([
+            "run",
+            "-q",
+            "-p",
+            "dxvpn-deploy",
+            "--example",
+            "bench_up",
+            "--",
+        ])
+        .arg(factor.to_string())
+        .current_dir(root())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err("the bench_up example failed".into());
+    }
+    let mut rows = String::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let field = |name: &str| -> f64 {
+            line.split(&format!("\"{name}\":"))
+                .nth(1)
+                .and_then(|rest| rest.split([',', '}']).next())
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(f64::NAN)
+        };
+        let use_case = line
+            .split("\"use_case\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or("?");
+        rows.push_str(&format!(
+            "| {use_case} | {:.1} s | {:.1} s | {:.1} s | **{:.3}** | **{:.2}** |\n",
+            field("makespan_s"),
+            field("critical_path_s"),
+            field("sequential_s"),
+            field("makespan_over_critical_path"),
+            field("makespan_over_sequential"),
+        ));
+    }
+    Ok(format!(
+        "## `dxvpn up` schedule (both twins, real cloud durations / 120)\n\n`cargo run -p dxvpn-deploy --example bench_up` (I/O-bound: a debug build): `up` with the real SDKs on fresh twins, as a DAG and then one resource at a time. The critical path is the longest chain of the measured durations through the plan's dependencies. Goal: makespan / critical path at most 1.05.\n\n| use case | makespan | critical path | sequential apply | makespan / critical path | makespan / sequential |\n|---|---|---|---|---|---|\n{rows}"
+    ))
+}
+
 /// Lab data plane: time until every tunnel and BGP session is up, per shape, and the outage a
 /// ping stream sees when a tunnel or an Azure instance is cut, against the BGP hold time.
 fn bench_lab() -> Result<String> {
@@ -323,7 +378,15 @@ fn bench_lab() -> Result<String> {
         for _ in 0..3 {
             let start = Instant::now();
             let out = Command::new(&binary)
-                .args(["lab", "up", "--use-case", use_case, "--output", "json"])
+                .args([
+                    "lab",
+                    "up",
+                    "--data-plane-only",
+                    "--use-case",
+                    use_case,
+                    "--output",
+                    "json",
+                ])
                 .stderr(Stdio::null())
                 .output()
                 .map_err(|e| e.to_string())?;

@@ -22,6 +22,8 @@
 //! # Ok(()) }
 //! ```
 
+mod status;
+
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::Client;
@@ -38,6 +40,7 @@ use dxvpn_plan::model::{Resource, Spec};
 use dxvpn_plan::{Cloud, Plan};
 pub use dxvpn_plan::{MissingInput, Outputs};
 use dxvpn_tunnel::psk::PresharedKey;
+pub use status::{AwsTunnelState, PropagationState};
 
 /// How long to wait for AWS at most: its slowest operation (a VPN connection) takes up to ~30 min.
 const WAIT_LIMIT: Duration = Duration::from_secs(45 * 60);

@@ -25,7 +25,9 @@
 mod body;
 mod credential;
 mod lro;
+mod status;
 
+pub use status::{BgpPeerState, ConnectionState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

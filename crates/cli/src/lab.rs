@@ -20,9 +20,9 @@ const CONVERGE: Duration = Duration::from_secs(90);
 
 #[derive(Subcommand)]
 pub(crate) enum LabCommand {
-    /// Build the data plane (tunnel ends, gateways, hosts) in network namespaces and wait for it.
+    /// Start the whole lab in the background: both cloud twins, and a data plane that follows what they hold; writes a ready config.
     #[command(
-        after_help = "Examples:\n  dxvpn lab up --use-case high_availability\n  dxvpn lab up --topology lab-topology.toml --output json\n\nNeeds root and the Debian packages strongswan-charon strongswan-swanctl bird2 nftables iproute2."
+        after_help = "Examples:\n  dxvpn lab up && dxvpn up -c dxvpn-lab.toml --yes\n  dxvpn lab up --use-case high_availability --config-out ha.toml --realistic\n  dxvpn lab up --data-plane-only --use-case high_availability   # only the data plane, from a fixed topology\n  dxvpn lab up --data-plane-only --topology lab-topology.toml --output json\n\nNeeds root and the Debian packages strongswan-charon strongswan-swanctl bird2 nftables iproute2."
     )]
     Up(UpArgs),
     /// Show the tunnels, BGP sessions and routes of a running lab, read from its daemons.
@@ -57,12 +57,32 @@ pub(crate) enum UseCaseArg {
 
 #[derive(Args)]
 pub(crate) struct UpArgs {
-    /// The shape to build.
+    /// The shape of the config written (with --data-plane-only: of the data plane built).
     #[arg(long, value_enum, default_value_t = UseCaseArg::Development, conflicts_with = "topology")]
     use_case: UseCaseArg,
-    /// A topology file (TOML: use_case, aws_asn, azure_asn, route_propagation, [[tunnels]] inside_cidr / psk).
-    #[arg(long, value_name = "FILE")]
+    /// Build only the data plane from a fixed topology, in the foreground, without the twins.
+    #[arg(long)]
+    data_plane_only: bool,
+    /// With --data-plane-only: a topology file (TOML: use_case, aws_asn, azure_asn, route_propagation, [[tunnels]] inside_cidr / psk).
+    #[arg(long, value_name = "FILE", requires = "data_plane_only")]
     topology: Option<PathBuf>,
+    /// Where to write the ready dxvpn config.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "dxvpn-lab.toml",
+        conflicts_with = "data_plane_only"
+    )]
+    config_out: PathBuf,
+    /// The deployment name in that config.
+    #[arg(long, default_value = "dx-lab", conflicts_with = "data_plane_only")]
+    name: String,
+    /// Scenario file for the twins' seeds (see `dxvpn lab serve --help`).
+    #[arg(long, value_name = "FILE", conflicts_with = "data_plane_only")]
+    scenario: Option<PathBuf>,
+    /// The clouds' real durations divided by 60 (a VPN gateway takes 40 s) instead of near-instant.
+    #[arg(long, conflicts_with = "data_plane_only")]
+    realistic: bool,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -94,10 +114,38 @@ pub(crate) struct ServeArgs {
     /// Multiplies the clouds' real durations (1 = as slow as the clouds, 0 = instant).
     #[arg(long, default_value_t = 0.01)]
     time_factor: f64,
+    /// Both twins, and a data plane that follows them (needs root; needs --aws and --azure).
+    #[arg(long, requires_all = ["aws", "azure"])]
+    bind: bool,
+    /// With --bind: where to write the ready dxvpn config.
+    #[arg(long, value_name = "FILE", requires = "bind")]
+    config_out: Option<PathBuf>,
+    /// With --bind: the config's use case.
+    #[arg(long, value_enum, default_value_t = UseCaseArg::Development)]
+    use_case: UseCaseArg,
+    /// With --bind: the config's deployment name.
+    #[arg(long, default_value = "dx-lab")]
+    name: String,
+    /// With --bind: a file to record the endpoints and pid in, once serving (`dxvpn lab up`).
+    #[arg(long, value_name = "FILE", hide = true)]
+    record: Option<PathBuf>,
     /// Output format of the banner.
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     output: Output,
 }
+
+impl UseCaseArg {
+    fn config_word(self) -> &'static str {
+        match self {
+            UseCaseArg::Development => "development",
+            UseCaseArg::HighAvailability => "high_availability",
+        }
+    }
+}
+
+/// Time factor of `lab up`: fast by default, the clouds' durations / 60 with --realistic.
+const FAST: f64 = 0.001;
+const REALISTIC: f64 = 1.0 / 60.0;
 
 #[derive(Args)]
 pub(crate) struct CutArgs {
@@ -162,6 +210,16 @@ fn say(bar: &ProgressBar, message: String) {
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    if !args.data_plane_only {
+        return crate::twins::up(crate::twins::Start {
+            scenario: args.scenario,
+            time_factor: if args.realistic { REALISTIC } else { FAST },
+            config_out: args.config_out,
+            use_case: args.use_case.config_word(),
+            name: args.name,
+            output: args.output,
+        });
+    }
     let topology = match &args.topology {
         Some(path) => {
             let text = match std::fs::read_to_string(path) {
@@ -256,7 +314,12 @@ fn pick_run(given: Option<String>) -> Result<String, ExitCode> {
     if let Some(run) = given {
         return Ok(run);
     }
-    let runs = LabRun::list();
+    let mut runs = LabRun::list();
+    // With the background lab running, its data plane is the one meant.
+    let served = crate::twins::served_runs(&runs);
+    if !served.is_empty() {
+        runs = served;
+    }
     match runs.as_slice() {
         [only] => Ok(only.clone()),
         [] => {
@@ -315,6 +378,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             args.time_factor
         );
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
+    }
+    if args.bind {
+        let (Some(aws), Some(azure)) = (args.aws, args.azure) else {
+            return Ok(ExitCode::from(EXIT_BAD_INPUT));
+        };
+        return crate::twins::serve(crate::twins::Bind {
+            aws,
+            azure,
+            scenario,
+            time_factor: args.time_factor,
+            record: args.record,
+            config_out: args.config_out,
+            use_case: args.use_case.config_word(),
+            name: args.name,
+        })
+        .await;
     }
     let mut banner = serde_json::json!({});
     let mut text = String::new();
@@ -452,6 +531,11 @@ async fn restore(args: StatusArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn down(args: DownArgs) -> anyhow::Result<ExitCode> {
+    // The background lab removes its own data plane when it stops.
+    let service = args.run.is_none() && tokio::task::spawn_blocking(crate::twins::down).await??;
+    if service && !args.all {
+        return Ok(ExitCode::SUCCESS);
+    }
     let runs = if args.all {
         LabRun::list()
     } else {

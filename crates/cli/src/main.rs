@@ -1,7 +1,9 @@
 //! `dxvpn`: the command line. Argument parsing and output only; the work is in the library crates.
 
+mod deploy;
 mod lab;
 mod render;
+mod twins;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -46,6 +48,21 @@ enum Command {
         after_help = "Examples:\n  dxvpn render -c examples/development.toml --side azure --format strongswan > swanctl.conf\n  dxvpn render -c examples/development.toml --side aws --format bird > bird.conf\n\nKeys are never printed: each tunnel's secret is a placeholder to replace."
     )]
     Render(RenderArgs),
+    /// Create (or resume) the deployment in both clouds, then wait for tunnels and BGP.
+    #[command(
+        after_help = "Examples:\n  dxvpn up -c dxvpn-lab.toml --yes\n  dxvpn up -c dxvpn.toml --output json > up.json\n\nShows what will be created and asks (on a terminal, unless --yes). A re-run resumes and writes only what differs.\nExit codes: 0 done and every tunnel up, 1 failed or tunnels not up, 2 bad input."
+    )]
+    Up(deploy::UpArgs),
+    /// Both clouds' view of every tunnel: AWS telemetry, Azure connection status, BGP peers, route propagation.
+    #[command(
+        after_help = "Examples:\n  dxvpn status -c dxvpn-lab.toml\n  dxvpn status -c dxvpn.toml --output json | jq '.status.tunnels[] | {key, up}'\n\nExit codes: 0 every tunnel up, 1 otherwise, 2 bad input."
+    )]
+    Status(deploy::StatusArgs),
+    /// Delete everything this deployment created (tagged dxvpn:deployment), dependents first.
+    #[command(
+        after_help = "Examples:\n  dxvpn down -c dxvpn-lab.toml --yes\n\nResources given in the config (VPC, route tables, an existing gateway) are never deleted."
+    )]
+    Down(deploy::DownArgs),
     /// Local twin clouds: the AWS and Azure VPN data plane in network namespaces.
     #[command(subcommand)]
     Lab(lab::LabCommand),
@@ -156,6 +173,18 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 FormatArg::Bird => dxvpn_plan::device::DeviceFormat::Bird,
             };
             stdout.write_all(dxvpn_plan::device::device_config(&plan, side, format).as_bytes())?;
+        }
+        Command::Up(args) => {
+            drop(stdout);
+            return deploy::up(args);
+        }
+        Command::Status(args) => {
+            drop(stdout);
+            return deploy::status(args);
+        }
+        Command::Down(args) => {
+            drop(stdout);
+            return deploy::down(args);
         }
         Command::Lab(command) => {
             drop(stdout);

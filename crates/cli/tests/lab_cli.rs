@@ -29,7 +29,7 @@ impl Drop for StopOnDrop {
 #[test]
 fn lab_up_status_down_through_the_binary() {
     let out = dxvpn()
-        .args(["lab", "up", "--output", "json"])
+        .args(["lab", "up", "--data-plane-only", "--output", "json"])
         .output()
         .unwrap();
     let status: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
@@ -89,24 +89,29 @@ fn a_bad_topology_file_is_bad_input_and_builds_nothing() {
         "use_case = \"development\"\n[[tunnels]]\npsk = \"Secret+With+Plus\"\n",
     )
     .unwrap();
-    let before = std::fs::read_dir(dxvpn_lab::run::RUNS_DIR)
-        .map(|d| d.count())
-        .unwrap_or(0);
-    let out = dxvpn()
-        .args(["lab", "up", "--topology"])
+    // Other tests make runs meanwhile: only a run owned by this very process would count.
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dxvpn"))
+        .args(["lab", "up", "--data-plane-only", "--topology"])
         .arg(&file)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let pid = child.id().to_string();
+    let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("tunnels[0].psk") && !stderr.contains("Secret+With+Plus"),
         "{stderr}"
     );
-    let after = std::fs::read_dir(dxvpn_lab::run::RUNS_DIR)
-        .map(|d| d.count())
-        .unwrap_or(0);
-    assert!(after <= before, "a run was created");
+    let owned = std::fs::read_dir(dxvpn_lab::run::RUNS_DIR)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| std::fs::read_to_string(e.path().join("owner")).is_ok_and(|o| o.trim() == pid))
+        .count();
+    assert_eq!(owned, 0, "a run was created");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -177,7 +182,13 @@ fn rendered_configs_are_accepted_by_strongswan_and_bird() {
 #[test]
 fn ctrl_c_during_lab_up_removes_the_partial_lab() {
     let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dxvpn"))
-        .args(["lab", "up", "--use-case", "high_availability"])
+        .args([
+            "lab",
+            "up",
+            "--data-plane-only",
+            "--use-case",
+            "high_availability",
+        ])
         .current_dir(root())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

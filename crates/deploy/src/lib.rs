@@ -6,7 +6,9 @@
 //! differs (that is [`dxvpn_aws`]'s and [`dxvpn_azure`]'s `ensure`). A failure stops new work,
 //! lets running work finish, and every failed resource is reported with its cloud's error; a
 //! re-run resumes from what exists. `down` walks the same DAG backwards and deletes only this
-//! deployment's resources.
+//! deployment's resources. `diff` says what `up` would create without writing anything, and
+//! `status` joins both clouds' own reports per tunnel (AWS telemetry, Azure connection status,
+//! BGP peers, route propagation).
 //!
 //! ```no_run
 //! # async fn demo(plan: dxvpn_plan::Plan) -> Result<(), dxvpn_deploy::DeployError> {
@@ -17,6 +19,8 @@
 //! # Ok(()) }
 //! ```
 
+mod status;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +30,7 @@ use dxvpn_azure::Azure;
 use dxvpn_plan::model::{Action, Resource, Spec};
 use dxvpn_plan::{Cloud, Outputs, Plan};
 use serde::Serialize;
+pub use status::{Status, TunnelHealth};
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +112,28 @@ pub struct Report {
 }
 
 impl Report {
+    /// The longest chain of measured durations through the plan's dependencies: the least time
+    /// any schedule of these same operations could take.
+    pub fn critical_path(&self, plan: &Plan) -> Duration {
+        let mut finish: BTreeMap<&str, Duration> = BTreeMap::new();
+        for r in &plan.resources {
+            let took = self
+                .nodes
+                .iter()
+                .find(|n| n.role == r.role)
+                .map_or(Duration::ZERO, |n| n.took);
+            let start = r
+                .depends_on
+                .iter()
+                .filter_map(|d| finish.get(d.as_str()))
+                .max()
+                .copied()
+                .unwrap_or_default();
+            finish.insert(&r.role, start + took);
+        }
+        finish.into_values().max().unwrap_or_default()
+    }
+
     /// The resources that failed.
     pub fn failures(&self) -> impl Iterator<Item = &NodeReport> {
         self.nodes
@@ -124,12 +151,28 @@ impl Report {
 
 type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
 
+/// What `up` would do to one resource.
+#[derive(Debug, Clone, Serialize)]
+pub struct Planned {
+    /// Role key.
+    pub role: String,
+    /// Cloud.
+    pub cloud: Cloud,
+    /// Name in the cloud.
+    pub name: String,
+    /// `create`, `exists` (checked and kept; a drifted attribute is rewritten by `up`),
+    /// `reference` (given, never changed), or `later` (not deployed by this version).
+    pub change: &'static str,
+}
+
 /// Both clouds' clients, and who hears about progress.
 #[derive(Clone)]
 pub struct Deployer {
     aws: Aws,
     azure: Azure,
     listener: Option<Listener>,
+    /// At most this many resources in flight (None: as many as are ready).
+    limit: Option<usize>,
 }
 
 impl std::fmt::Debug for Deployer {
@@ -169,6 +212,7 @@ impl Deployer {
             aws: Aws::connect(plan).await,
             azure: Azure::connect(plan)?,
             listener: None,
+            limit: None,
         })
     }
 
@@ -178,6 +222,7 @@ impl Deployer {
             aws,
             azure,
             listener: None,
+            limit: None,
         }
     }
 
@@ -185,6 +230,13 @@ impl Deployer {
     #[must_use]
     pub fn with_events(mut self, listener: impl Fn(&Event) + Send + Sync + 'static) -> Self {
         self.listener = Some(Arc::new(listener));
+        self
+    }
+
+    /// Works on at most `n` resources at a time (1: a sequential apply, for comparison).
+    #[must_use]
+    pub fn with_limit(mut self, n: usize) -> Self {
+        self.limit = Some(n.max(1));
         self
     }
 
@@ -196,6 +248,50 @@ impl Deployer {
                 at: started.elapsed(),
             });
         }
+    }
+
+    /// What `up` would do: every resource observed in dependency order, nothing written.
+    pub async fn diff(&self, plan: &Plan) -> Result<Vec<Planned>, String> {
+        let mut outputs = Outputs::default();
+        let mut planned = Vec::new();
+        for r in &plan.resources {
+            let needs_new = r.depends_on.iter().any(|d| {
+                planned
+                    .iter()
+                    .any(|p: &Planned| p.role == *d && p.change == "create")
+            });
+            let change = if !handled(r) {
+                "later"
+            } else if needs_new && r.action == Action::Create {
+                // Made from something that does not exist yet: it cannot exist either.
+                "create"
+            } else {
+                let exists = match r.cloud {
+                    Cloud::Aws => self
+                        .aws
+                        .observe(plan, r, &mut outputs)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                    Cloud::Azure => self
+                        .azure
+                        .observe(plan, r, &mut outputs)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                };
+                match (r.action, exists) {
+                    (Action::Reference, _) => "reference",
+                    (_, true) => "exists",
+                    (_, false) => "create",
+                }
+            };
+            planned.push(Planned {
+                role: r.role.clone(),
+                cloud: r.cloud,
+                name: r.name.clone(),
+                change,
+            });
+        }
+        Ok(planned)
     }
 
     /// Makes every resource of `plan` exist as planned.
@@ -256,6 +352,9 @@ impl Deployer {
                             .is_none_or(|d| d.iter().all(|d| finished.contains(d)));
                     if !ready {
                         continue;
+                    }
+                    if handled(r) && self.limit.is_some_and(|n| running.len() >= n) {
+                        break;
                     }
                     let at = started.elapsed();
                     if !handled(r) {

@@ -36,6 +36,9 @@ pub enum FaultKind {
     Throttle,
     /// The connection ends before the response is complete.
     Drop,
+    /// The answer's body never comes: the call hangs until the client gives up or is killed,
+    /// which stops a client at an exact point (after the effect, or before it).
+    Stall,
     /// ARM only: the call is accepted, and its long-running operation ends `Failed` with this
     /// error (on EC2 it is a client error).
     LroFailed {
@@ -97,4 +100,40 @@ pub(crate) fn dropped_response() -> axum::response::Response {
         .header(axum::http::header::CONTENT_LENGTH, "4096")
         .body(axum::body::Body::from("{"))
         .unwrap_or_else(|_| axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// A test hook: one cloud now holds a wrong value for one tunnel, as if changed behind dxvpn's
+/// back. The data plane follows the twins, so that tunnel must go (and be reported) down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "what", rename_all = "snake_case")]
+pub enum Tamper {
+    /// The cloud holds a fresh, different key for the tunnel with this outside address.
+    Psk {
+        /// The AWS tunnel's outside address.
+        outside_ip: std::net::Ipv4Addr,
+    },
+    /// The cloud expects another ASN from the peer of this tunnel (AWS: the customer gateway,
+    /// both tunnels of its connection; Azure: the tunnel's local network gateway).
+    PeerAsn {
+        /// The AWS tunnel's outside address.
+        outside_ip: std::net::Ipv4Addr,
+        /// The wrong ASN.
+        asn: u32,
+    },
+}
+
+impl Tamper {
+    /// The tunnel it concerns.
+    pub fn outside_ip(&self) -> std::net::Ipv4Addr {
+        match self {
+            Tamper::Psk { outside_ip } | Tamper::PeerAsn { outside_ip, .. } => *outside_ip,
+        }
+    }
+}
+
+/// A response whose body never arrives: the client waits until it gives up or is killed.
+pub(crate) fn stalled_response() -> axum::response::Response {
+    let never =
+        futures_util::stream::pending::<Result<axum::body::Bytes, std::convert::Infallible>>();
+    axum::response::Response::new(axum::body::Body::from_stream(never))
 }

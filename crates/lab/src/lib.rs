@@ -7,7 +7,9 @@
 //! tunnel disagree (key, inside addresses, ASNs), the tunnel or its BGP session stays down, as in
 //! the clouds. Everything it creates carries a per-run prefix and is removed on every exit path.
 //! It also owns the twins of the clouds' APIs, [`aws_twin`] (EC2) and [`azure_twin`] (Resource
-//! Manager), which the real SDK clients talk to over HTTP on loopback.
+//! Manager), which the real SDK clients talk to over HTTP on loopback, and [`Lab`], both twins
+//! with a binder that keeps the data plane equal to what they hold and reports its real state
+//! back to them.
 //!
 //! The data plane needs root, and the Debian packages `strongswan-charon strongswan-swanctl
 //! libcharon-extra-plugins bird2 nftables iproute2 iputils-ping`.
@@ -29,6 +31,7 @@
 
 pub mod aws_twin;
 pub mod azure_twin;
+pub mod binding;
 mod daemons;
 mod dataplane;
 mod faults;
@@ -39,11 +42,12 @@ mod topology;
 
 use std::path::Path;
 
+pub use binding::{BinderState, Lab};
 pub use daemons::{BgpSessionState, SaState, check_swanctl_conf};
 pub use dataplane::{
     DataPlane, DataPlaneStatus, PingStream, RouteStatus, Side, TunnelStatus, longest_outage,
 };
-pub use faults::{Fault, FaultKind};
+pub use faults::{Fault, FaultKind, Tamper};
 pub use scenario::LabScenario;
 pub use topology::{
     AwsGateway, AwsTunnelView, AzureGateway, AzureTunnelView, LAB_INTERNET, LabTunnel, Topology,

@@ -18,11 +18,11 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-pub use model::{AwsScenario, SeededIds};
+pub use model::{AwsScenario, SeededIds, TunnelTelemetry};
 
 use crate::LabError;
-pub use crate::faults::{Fault, FaultKind};
-use crate::faults::{FaultBook, dropped_response};
+pub use crate::faults::{Fault, FaultKind, Tamper};
+use crate::faults::{FaultBook, dropped_response, stalled_response};
 use crate::serve::Server;
 use model::{Ec2, Ec2Error, is_mutating};
 use query::Params;
@@ -71,6 +71,7 @@ impl AwsTwin {
             .route("/", post(ec2_call).get(ec2_call))
             .route("/_dxvpn/inventory", get(inventory))
             .route("/_dxvpn/faults", post(add_fault))
+            .route("/_dxvpn/tamper", post(tamper))
             .with_state(state.clone());
         let server = Server::start(addr, app, "AWS twin").await?;
         Ok(AwsTwin {
@@ -99,6 +100,24 @@ impl AwsTwin {
         lock(&self.state).faults.mutating_calls(is_mutating)
     }
 
+    /// The tunnels as AWS holds them, keys included, for the data plane (in memory only).
+    pub fn lab_view(&self) -> crate::binding::AwsView {
+        lock(&self.state).ec2.lab_view()
+    }
+
+    /// Replaces every tunnel's telemetry with what the data plane reports (absent: DOWN).
+    pub fn set_telemetry(
+        &self,
+        reports: &std::collections::BTreeMap<std::net::Ipv4Addr, TunnelTelemetry>,
+    ) {
+        lock(&self.state).ec2.set_telemetry(reports);
+    }
+
+    /// Applies a test hook; false when no live tunnel has that outside address.
+    pub fn tamper(&self, tamper: &Tamper) -> bool {
+        lock(&self.state).ec2.tamper(tamper)
+    }
+
     /// Stops the server.
     pub async fn stop(self) {
         self.server.stop().await;
@@ -110,6 +129,14 @@ async fn inventory(State(state): State<Shared>) -> Json<serde_json::Value> {
     let mut inventory = state.ec2.inventory();
     inventory["calls"] = serde_json::json!(state.faults.calls);
     Json(inventory)
+}
+
+async fn tamper(State(state): State<Shared>, Json(tamper): Json<Tamper>) -> StatusCode {
+    if lock(&state).ec2.tamper(&tamper) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
 }
 
 async fn add_fault(State(state): State<Shared>, Json(fault): Json<Fault>) -> StatusCode {
@@ -237,5 +264,6 @@ fn fault_response(id: &str, kind: &FaultKind) -> Response {
             },
         ),
         FaultKind::Drop => dropped_response(),
+        FaultKind::Stall => stalled_response(),
     }
 }

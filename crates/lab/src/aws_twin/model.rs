@@ -183,7 +183,18 @@ struct TunnelOption {
     phase2_dh: Vec<String>,
     dpd_timeout: Option<String>,
     startup_action: String,
-    status_up: bool,
+    telemetry: TunnelTelemetry,
+}
+
+/// What the data plane reports for one AWS tunnel end (until then an honest DOWN).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TunnelTelemetry {
+    /// IKE and CHILD SA up at AWS's end.
+    pub ipsec_up: bool,
+    /// The VGW's BGP session over the tunnel is established.
+    pub bgp_up: bool,
+    /// Routes the VGW accepted over it.
+    pub accepted_routes: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -788,7 +799,7 @@ impl Ec2 {
                     .and_then(|o| o.get("StartupAction"))
                     .unwrap_or("add")
                     .to_owned(),
-                status_up: false,
+                telemetry: TunnelTelemetry::default(),
             });
         }
         let outside: Vec<Ipv4Addr> = (0..2)
@@ -1268,15 +1279,22 @@ fn write_vpn(x: &mut Xml, v: &Vpn, cgw_ip: Ipv4Addr, cgw_asn: u32, vgw_asn: u32)
     if state != "deleted" {
         let changed = now_iso();
         x.set("vgwTelemetry", &v.tunnels, |x, t| {
-            let up = t.status_up;
+            // With BGP, AWS reports a tunnel UP only once its session is established.
+            let tel = t.telemetry;
+            let up = tel.ipsec_up && tel.bgp_up;
+            let message = match (tel.ipsec_up, tel.bgp_up) {
+                (true, true) => format!("{} BGP ROUTES", tel.accepted_routes),
+                (true, false) => "IPSEC IS UP".to_owned(),
+                _ => "IPSEC IS DOWN".to_owned(),
+            };
             x.field("outsideIpAddress", t.outside_ip)
                 .field("status", if up { "UP" } else { "DOWN" })
                 .field("lastStatusChange", &changed)
+                .field("statusMessage", &message)
                 .field(
-                    "statusMessage",
-                    if up { "1 BGP ROUTES" } else { "IPSEC IS DOWN" },
-                )
-                .field("acceptedRouteCount", if up { 1 } else { 0 });
+                    "acceptedRouteCount",
+                    if up { tel.accepted_routes } else { 0 },
+                );
         });
     }
 }
@@ -1298,6 +1316,101 @@ fn device_configuration(v: &Vpn, cgw_ip: Ipv4Addr, cgw_asn: u32, vgw_asn: u32) -
     }
     out.push_str("</vpn_connection>");
     out
+}
+
+impl Ec2 {
+    /// The tunnels as AWS holds them, keys included, for the lab's data plane (in memory only).
+    pub(crate) fn lab_view(&self) -> crate::binding::AwsView {
+        use crate::binding::{AwsTunnelParams, AwsView, AwsVpnView};
+        let Some(vpc) = self.vpcs.first() else {
+            return AwsView::default();
+        };
+        let attached: Vec<&Vgw> = self
+            .vgws
+            .iter()
+            .filter(|g| {
+                g.life.live()
+                    && g.attachments
+                        .iter()
+                        .any(|a| a.vpc_id == vpc.id && a.state() == "attached")
+            })
+            .collect();
+        let vpns = self
+            .vpns
+            .iter()
+            .filter(|v| v.life.state() == "available")
+            .filter_map(|v| {
+                let vgw = attached.iter().find(|g| g.id == v.vgw_id)?;
+                let cgw = self.cgws.iter().find(|c| c.id == v.cgw_id)?;
+                Some(AwsVpnView {
+                    id: v.id.clone(),
+                    index: v
+                        .tags
+                        .get("dxvpn:role")
+                        .and_then(|r| r.strip_prefix("aws.vpn_connection."))
+                        .and_then(|n| n.parse().ok()),
+                    vgw_asn: vgw.asn,
+                    customer_gateway: (cgw.ip, cgw.asn),
+                    tunnels: v
+                        .tunnels
+                        .iter()
+                        .map(|t| AwsTunnelParams {
+                            outside_ip: t.outside_ip,
+                            inside_cidr: t.inside_cidr,
+                            psk: t.psk.clone(),
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        let host_rtb = self.route_tables.first();
+        AwsView {
+            vpc_cidr: Some(vpc.cidr),
+            host_subnet: self.subnets.first().map(|s| s.cidr),
+            host_route_propagation: host_rtb.is_some_and(|r| {
+                r.propagating_vgws
+                    .iter()
+                    .any(|g| attached.iter().any(|a| a.id == *g))
+            }),
+            vpns,
+        }
+    }
+
+    /// Replaces every tunnel's telemetry; tunnels not named read DOWN.
+    pub(crate) fn set_telemetry(&mut self, reports: &BTreeMap<Ipv4Addr, TunnelTelemetry>) {
+        for t in self.vpns.iter_mut().flat_map(|v| v.tunnels.iter_mut()) {
+            t.telemetry = reports.get(&t.outside_ip).copied().unwrap_or_default();
+        }
+    }
+
+    /// Test hook: AWS now holds another key for this tunnel (or another customer gateway ASN
+    /// for its connection), as if someone changed it behind dxvpn's back. False when no live
+    /// tunnel has that outside address.
+    pub(crate) fn tamper(&mut self, tamper: &crate::faults::Tamper) -> bool {
+        use crate::faults::Tamper;
+        let ip = tamper.outside_ip();
+        let Some(vpn) = self
+            .vpns
+            .iter_mut()
+            .find(|v| v.life.live() && v.tunnels.iter().any(|t| t.outside_ip == ip))
+        else {
+            return false;
+        };
+        match tamper {
+            Tamper::Psk { .. } => {
+                for t in vpn.tunnels.iter_mut().filter(|t| t.outside_ip == ip) {
+                    t.psk = PresharedKey::generate();
+                }
+            }
+            Tamper::PeerAsn { asn, .. } => {
+                let cgw_id = vpn.cgw_id.clone();
+                for c in self.cgws.iter_mut().filter(|c| c.id == cgw_id) {
+                    c.asn = *asn;
+                }
+            }
+        }
+        true
+    }
 }
 
 #[cfg(test)]

@@ -25,11 +25,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use dxvpn_cidr::Ipv4Net;
-pub use model::{AzureScenario, AzureSeeded, SeedGateway, SeedSubnet};
+pub use model::{AzureScenario, AzureSeeded, SeedGateway, SeedSubnet, Telemetry};
 use serde_json::{Value, json};
 
 use crate::LabError;
-use crate::faults::{Fault, FaultBook, FaultKind, dropped_response};
+use crate::faults::{Fault, FaultBook, FaultKind, Tamper, dropped_response, stalled_response};
 use crate::serve::Server;
 use kind::Kind;
 use model::{Accepted, Arm, ArmError, OpStatus, bad};
@@ -87,6 +87,7 @@ impl AzureTwin {
         let app = Router::new()
             .route("/_dxvpn/inventory", get(inventory))
             .route("/_dxvpn/faults", post(add_fault))
+            .route("/_dxvpn/tamper", post(tamper))
             .fallback(arm_call)
             .with_state(state.clone());
         let server = Server::start(addr, app, "Azure twin").await?;
@@ -156,6 +157,22 @@ impl AzureTwin {
             .collect();
     }
 
+    /// Replaces everything the data plane reports.
+    pub fn set_telemetry(&self, telemetry: Telemetry) {
+        lock(&self.state).arm.telemetry = telemetry;
+    }
+
+    /// The gateway and its connections as Azure holds them, keys included, for the data plane
+    /// (in memory only).
+    pub fn lab_view(&self) -> crate::binding::AzureView {
+        lock(&self.state).arm.lab_view()
+    }
+
+    /// Applies a test hook; false when no live connection points at that outside address.
+    pub fn tamper(&self, tamper: &Tamper) -> bool {
+        lock(&self.state).arm.tamper(tamper)
+    }
+
     /// Stops the server.
     pub async fn stop(self) {
         self.server.stop().await;
@@ -168,6 +185,14 @@ async fn inventory(State(state): State<Shared>) -> Json<Value> {
     let mut inventory = state.arm.inventory();
     inventory["calls"] = json!(state.faults.calls);
     Json(inventory)
+}
+
+async fn tamper(State(state): State<Shared>, Json(tamper): Json<Tamper>) -> StatusCode {
+    if lock(&state).arm.tamper(&tamper) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
 }
 
 async fn add_fault(State(state): State<Shared>, Json(fault): Json<Fault>) -> StatusCode {
@@ -292,6 +317,7 @@ fn fault_response(kind: &FaultKind) -> Response {
             response
         }
         FaultKind::Drop => dropped_response(),
+        FaultKind::Stall => stalled_response(),
     }
 }
 

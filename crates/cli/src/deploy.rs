@@ -1,0 +1,411 @@
+//! `dxvpn up | status | down`: the deployment over both clouds, with progress and a tunnel table.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use comfy_table::Table;
+use comfy_table::presets::UTF8_BORDERS_ONLY;
+use dxvpn_deploy::{Deployer, NodeState, Planned, Report, Status};
+use dxvpn_plan::Plan;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use crate::{ConfigArg, EXIT_BAD_INPUT, EXIT_FAILED, Output, load_plan, report_problems};
+
+#[derive(Args)]
+pub(crate) struct UpArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Apply without asking (asking happens only on a terminal).
+    #[arg(long)]
+    yes: bool,
+    /// How long to wait for every tunnel to report UP with BGP connected, in seconds (0: do not wait).
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    wait: u64,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Args)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Args)]
+pub(crate) struct DownArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Delete without asking (asking happens only on a terminal).
+    #[arg(long)]
+    yes: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// The plan and both clouds' clients, or the exit code of bad input.
+async fn open(
+    config: &ConfigArg,
+    output: Output,
+) -> anyhow::Result<Result<(Arc<Plan>, Deployer), ExitCode>> {
+    let plan = match load_plan(&config.config) {
+        Ok(plan) => plan,
+        Err(problems) => return Ok(Err(report_problems(&config.config, &problems, output)?)),
+    };
+    let deployer = match Deployer::connect(&plan).await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!(
+                "error: {e}\n  fix: sign in (az login, or AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET), or set azure.endpoint for the lab"
+            );
+            return Ok(Err(ExitCode::from(EXIT_BAD_INPUT)));
+        }
+    };
+    Ok(Ok((Arc::new(plan), deployer)))
+}
+
+fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Asks on the terminal; true when the answer is yes.
+fn confirm(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim(), "y" | "Y" | "yes" | "YES")
+}
+
+/// One progress line per resource on a terminal; plain lines otherwise.
+struct Progress {
+    multi: MultiProgress,
+    bars: Mutex<BTreeMap<String, ProgressBar>>,
+    plain: bool,
+}
+
+impl Progress {
+    fn new(plan: &Plan, quiet: bool) -> Arc<Self> {
+        let plain = !std::io::stderr().is_terminal();
+        let multi = MultiProgress::new();
+        if plain || quiet {
+            multi.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        let style = ProgressStyle::with_template("{prefix:38} {spinner} {msg:24} {elapsed:>4}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        let bars = plan
+            .resources
+            .iter()
+            .map(|r| {
+                let bar = multi.add(ProgressBar::new_spinner().with_style(style.clone()));
+                bar.set_prefix(r.role.clone());
+                bar.set_message("waiting");
+                (r.role.clone(), bar)
+            })
+            .collect();
+        Arc::new(Progress {
+            multi,
+            bars: Mutex::new(bars),
+            plain: plain && !quiet,
+        })
+    }
+
+    fn event(&self, role: &str, state: &NodeState, at: Duration) {
+        let word = match state {
+            NodeState::Waiting => "waiting".to_owned(),
+            NodeState::Working => "working".to_owned(),
+            NodeState::Done => "done".to_owned(),
+            NodeState::Skipped(_) => "skipped (later)".to_owned(),
+            NodeState::Failed(_) => "FAILED".to_owned(),
+            NodeState::NotStarted => "not started".to_owned(),
+        };
+        if self.plain {
+            eprintln!("[{:>6.1}s] {role}: {word}", at.as_secs_f64());
+        }
+        let bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bar) = bars.get(role) {
+            match state {
+                NodeState::Working => {
+                    bar.reset_elapsed();
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    bar.set_message(word);
+                }
+                NodeState::Waiting => bar.set_message(word),
+                _ => bar.finish_with_message(word),
+            }
+        }
+    }
+
+    fn clear(&self) {
+        let _ = self.multi.clear();
+    }
+}
+
+pub(crate) fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let (plan, deployer) = match open(&args.config, args.output).await? {
+            Ok(opened) => opened,
+            Err(code) => return Ok(code),
+        };
+        let diff = match deployer.diff(&plan).await {
+            Ok(diff) => diff,
+            Err(e) => {
+                eprintln!("error: reading what exists: {e}");
+                return Ok(ExitCode::from(EXIT_FAILED));
+            }
+        };
+        let creates = diff.iter().filter(|p| p.change == "create").count();
+        if args.output == Output::Text {
+            print_diff(&diff)?;
+        }
+        if creates > 0 && !args.yes && interactive() && !confirm(&format!("Create {creates} resources?")) {
+            eprintln!("nothing done");
+            return Ok(ExitCode::from(EXIT_FAILED));
+        }
+        let progress = Progress::new(&plan, args.output == Output::Json);
+        let listener = progress.clone();
+        let deployer = deployer.with_events(move |e| listener.event(&e.role, &e.state, e.at));
+        let report = deployer.up(plan.clone()).await;
+        progress.clear();
+        let status = if report.ok() && args.wait > 0 {
+            wait_for_tunnels(&deployer, &plan, Duration::from_secs(args.wait), args.output).await
+        } else {
+            deployer.status(&plan).await.ok()
+        };
+        let healthy = status.as_ref().is_some_and(Status::healthy);
+        let ok = report.ok() && (healthy || args.wait == 0);
+        match args.output {
+            Output::Json => print_json(&json!({"ok": ok, "plan": diff, "report": report, "status": status}))?,
+            Output::Text => {
+                print_report(&report, "up")?;
+                if let Some(status) = &status {
+                    print_status(status)?;
+                }
+                if !ok && report.ok() {
+                    println!("tunnels not all up after {} s: see the table; `dxvpn status -c {}` reads them again", args.wait, args.config.config.display());
+                }
+            }
+        }
+        Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED) })
+    })
+}
+
+async fn wait_for_tunnels(
+    deployer: &Deployer,
+    plan: &Plan,
+    limit: Duration,
+    output: Output,
+) -> Option<Status> {
+    let bar = ProgressBar::new_spinner();
+    if output == Output::Json || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    } else {
+        bar.enable_steady_tick(Duration::from_millis(120));
+    }
+    let start = Instant::now();
+    let mut last = None;
+    let mut said = String::new();
+    loop {
+        match deployer.status(plan).await {
+            Ok(status) => {
+                let up = status.tunnels.iter().filter(|t| t.up).count();
+                let message = format!(
+                    "waiting for tunnels and BGP: {up}/{} up",
+                    status.tunnels.len()
+                );
+                if bar.is_hidden() && output == Output::Text && message != said {
+                    eprintln!("[{:>6.1}s] {message}", start.elapsed().as_secs_f64());
+                }
+                said.clone_from(&message);
+                bar.set_message(message);
+                let healthy = status.healthy();
+                last = Some(status);
+                if healthy {
+                    break;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "status not readable yet"),
+        }
+        if start.elapsed() >= limit {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    bar.finish_and_clear();
+    last
+}
+
+pub(crate) fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let (plan, deployer) = match open(&args.config, args.output).await? {
+            Ok(opened) => opened,
+            Err(code) => return Ok(code),
+        };
+        let status = match deployer.status(&plan).await {
+            Ok(status) => status,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(EXIT_FAILED));
+            }
+        };
+        match args.output {
+            Output::Json => print_json(&json!({"healthy": status.healthy(), "status": status}))?,
+            Output::Text => print_status(&status)?,
+        }
+        Ok(if status.healthy() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_FAILED)
+        })
+    })
+}
+
+pub(crate) fn down(args: DownArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let (plan, deployer) = match open(&args.config, args.output).await? {
+            Ok(opened) => opened,
+            Err(code) => return Ok(code),
+        };
+        if !args.yes
+            && interactive()
+            && !confirm(&format!(
+                "Delete every resource of deployment `{}`?",
+                plan.name
+            ))
+        {
+            eprintln!("nothing done");
+            return Ok(ExitCode::from(EXIT_FAILED));
+        }
+        let progress = Progress::new(&plan, args.output == Output::Json);
+        let listener = progress.clone();
+        let deployer = deployer.with_events(move |e| listener.event(&e.role, &e.state, e.at));
+        let report = deployer.down(plan.clone()).await;
+        progress.clear();
+        match args.output {
+            Output::Json => print_json(&json!({"ok": report.ok(), "report": report}))?,
+            Output::Text => print_report(&report, "down")?,
+        }
+        Ok(if report.ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_FAILED)
+        })
+    })
+}
+
+fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn print_diff(diff: &[Planned]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let count = |c: &str| diff.iter().filter(|p| p.change == c).count();
+    writeln!(
+        out,
+        "{} to create, {} existing, {} referenced, {} for later (DNS)",
+        count("create"),
+        count("exists"),
+        count("reference"),
+        count("later")
+    )?;
+    for p in diff.iter().filter(|p| p.change == "create") {
+        writeln!(out, "  + {:38} {}", p.role, p.name)?;
+    }
+    Ok(())
+}
+
+fn print_report(report: &Report, verb: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let done = report
+        .nodes
+        .iter()
+        .filter(|n| n.state == NodeState::Done)
+        .count();
+    let failures: Vec<_> = report.failures().collect();
+    writeln!(
+        out,
+        "{verb}: {done} resources done, {} failed, in {:.1} s",
+        failures.len(),
+        report.makespan.as_secs_f64()
+    )?;
+    for n in &failures {
+        if let NodeState::Failed(message) = &n.state {
+            writeln!(out, "  FAILED {}: {message}", n.role)?;
+        }
+    }
+    let not_started = report
+        .nodes
+        .iter()
+        .filter(|n| n.state == NodeState::NotStarted)
+        .count();
+    if not_started > 0 {
+        writeln!(
+            out,
+            "  {not_started} not started because of the failure; run `dxvpn {verb}` again once it is fixed: it resumes"
+        )?;
+    }
+    Ok(())
+}
+
+fn print_status(status: &Status) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let mut table = Table::new();
+    table.load_style(UTF8_BORDERS_ONLY).set_header([
+        "tunnel",
+        "aws outside ip",
+        "aws",
+        "aws says",
+        "azure",
+        "bgp peer",
+        "bgp",
+        "routes aws/azure",
+    ]);
+    for t in &status.tunnels {
+        table.add_row([
+            t.key.clone(),
+            t.outside_ip.clone(),
+            t.aws_status.clone(),
+            t.aws_message.clone(),
+            t.azure_status.clone(),
+            t.bgp_neighbor.clone(),
+            t.bgp_state.clone(),
+            format!("{}/{}", t.aws_accepted_routes, t.bgp_routes_received),
+        ]);
+    }
+    writeln!(out, "{table}")?;
+    for p in &status.route_propagation {
+        writeln!(
+            out,
+            "route table {}: {}",
+            p.route_table_id,
+            if p.propagates {
+                "propagates the VGW's routes"
+            } else {
+                "does NOT propagate the VGW's routes"
+            }
+        )?;
+    }
+    let up = status.tunnels.iter().filter(|t| t.up).count();
+    writeln!(out, "{up}/{} tunnels up", status.tunnels.len())?;
+    Ok(())
+}

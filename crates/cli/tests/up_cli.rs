@@ -1,0 +1,437 @@
+//! `dxvpn lab up`, `up`, `status`, `down`, `lab down` through the binary, as root: the story a
+//! user runs, on the whole lab (twins and the data plane they drive), and `up` killed after
+//! each mutating call in turn (a real process kill), each time followed by a re-run that
+//! converges without a duplicate and a `down` that leaves no orphan.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn dxvpn() -> Command {
+    Command::cargo_bin("dxvpn").unwrap()
+}
+
+/// A raw HTTP/1.1 call to a twin's `/_dxvpn/` hooks; (status, body).
+fn http(endpoint: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let addr = endpoint.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn inventory(endpoint: &str) -> Value {
+    serde_json::from_str(&http(endpoint, "GET", "/_dxvpn/inventory", "").1).unwrap()
+}
+
+fn mutating(inventory: &Value, read_only: impl Fn(&str) -> bool) -> u64 {
+    inventory["calls"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(call, _)| !read_only(call))
+        .map(|(_, n)| n.as_u64().unwrap())
+        .sum()
+}
+
+fn aws_writes(endpoint: &str) -> u64 {
+    mutating(&inventory(endpoint), |c| c.starts_with("Describe"))
+}
+
+fn azure_writes(endpoint: &str) -> u64 {
+    mutating(&inventory(endpoint), |c| {
+        c.starts_with("GET ") || c.starts_with("POST get")
+    })
+}
+
+fn aws_live(endpoint: &str, list: &str) -> usize {
+    inventory(endpoint)[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] != "deleted")
+        .count()
+}
+
+fn azure_created(endpoint: &str) -> Vec<String> {
+    inventory(endpoint)["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["seeded"] == false)
+        .map(|r| r["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Exit code 0, or both streams in the failure message.
+fn expect_ok(out: &std::process::Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The background lab comes down whatever happens to the test.
+struct LabDownOnDrop;
+
+impl Drop for LabDownOnDrop {
+    fn drop(&mut self) {
+        let _ = dxvpn().args(["lab", "down"]).output();
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dxvpn-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn netns_with(prefix: &str) -> usize {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .count()
+}
+
+fn the_story(dir: &Path, use_case: &str, tamper: bool) {
+    let config = dir.join(format!("{use_case}.toml"));
+    let out = dxvpn()
+        .args(["lab", "up", "--use-case", use_case, "--output", "json"])
+        .arg("--config-out")
+        .arg(&config)
+        .output()
+        .unwrap();
+    expect_ok(&out);
+    let _down = LabDownOnDrop;
+    let lab = json(&out);
+    let (aws, azure) = (
+        lab["aws_endpoint"].as_str().unwrap().to_owned(),
+        lab["azure_endpoint"].as_str().unwrap().to_owned(),
+    );
+    let tunnels = if use_case == "development" { 2 } else { 4 };
+
+    // Before `up`, status is honest: nothing is up, exit 1.
+    let out = dxvpn()
+        .args(["status", "--output", "json", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["healthy"], false);
+
+    let out = dxvpn()
+        .args(["up", "--yes", "--wait", "180", "--output", "json", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let up = json(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{up:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = &up["status"];
+    assert_eq!(status["tunnels"].as_array().unwrap().len(), tunnels);
+    for t in status["tunnels"].as_array().unwrap() {
+        assert_eq!(t["aws_status"], "UP", "{t}");
+        assert_eq!(t["azure_status"], "Connected", "{t}");
+        assert_eq!(t["bgp_state"], "Connected", "{t}");
+    }
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("pre_shared_key"));
+
+    // A ping crosses from the VPC host to the VNet host.
+    let lab_status = dxvpn()
+        .args(["lab", "status", "--output", "json"])
+        .output()
+        .unwrap();
+    let prefix = json(&lab_status)["prefix"].as_str().unwrap().to_owned();
+    let ping = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &format!("{prefix}-aws-host"),
+            "ping",
+            "-c",
+            "3",
+            "-W",
+            "2",
+            "10.1.1.10",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        ping.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+
+    // A second `up` writes nothing and is quick.
+    let writes = (aws_writes(&aws), azure_writes(&azure));
+    let started = Instant::now();
+    let out = dxvpn()
+        .args(["up", "--yes", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!((aws_writes(&aws), azure_writes(&azure)), writes);
+    println!("{use_case}: converged re-run of `dxvpn up` took {took:?}");
+
+    if tamper {
+        // Negative control: Azure now holds another key for tunnel c1t1. It must read DOWN.
+        let outside = status["tunnels"][0]["outside_ip"].as_str().unwrap();
+        let (code, _) = http(
+            &azure,
+            "POST",
+            "/_dxvpn/tamper",
+            &format!(r#"{{"what":"psk","outside_ip":"{outside}"}}"#),
+        );
+        assert_eq!(code, 204);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let out = dxvpn()
+                .args(["status", "--output", "json", "-c"])
+                .arg(&config)
+                .output()
+                .unwrap();
+            let s = json(&out);
+            let t = &s["status"]["tunnels"];
+            if t[0]["azure_status"] != "Connected" && t[1]["aws_status"] == "UP" {
+                assert_eq!(out.status.code(), Some(1), "status must not say healthy");
+                assert_eq!(t[0]["aws_status"], "DOWN");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{s:#}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    let out = dxvpn()
+        .args(["down", "--yes", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    expect_ok(&out);
+    for list in ["vpn_gateways", "customer_gateways", "vpn_connections"] {
+        assert_eq!(aws_live(&aws, list), 0, "{list}");
+    }
+    assert_eq!(azure_created(&azure), Vec::<String>::new());
+    let out = dxvpn().args(["lab", "down"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        netns_with(&format!("{prefix}-")),
+        0,
+        "data plane left behind"
+    );
+}
+
+#[test]
+fn lab_up_then_up_status_down_for_both_use_cases() {
+    let dir = scratch("story");
+    the_story(&dir, "development", true);
+    the_story(&dir, "high_availability", false);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Plain twins (no data plane): `lab serve` in the background for this test alone.
+struct Twins {
+    child: std::process::Child,
+    aws: String,
+    azure: String,
+    config: PathBuf,
+}
+
+impl Drop for Twins {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn twins(dir: &Path) -> Twins {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dxvpn"))
+        .args([
+            "lab",
+            "serve",
+            "--aws",
+            "127.0.0.1:0",
+            "--azure",
+            "127.0.0.1:0",
+            "--time-factor",
+            "0.0002",
+            "--output",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    let banner: Value = serde_json::from_str(&line).unwrap();
+    let (a, z) = (&banner["aws"], &banner["azure"]);
+    let rtbs: Vec<String> = a["seeded"]["route_table_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{r}"))
+        .collect();
+    let config = dir.join("kill.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "name = \"dx-kill\"\nuse_case = \"development\"\n[aws]\nregion = \"eu-south-1\"\nvpc_id = {}\nvpc_cidr = \"10.0.0.0/16\"\nroute_table_ids = [{}]\nendpoint_url = {}\n[azure]\nsubscription_id = {}\nresource_group = {}\nlocation = {}\nvnet_name = \"dxvpn-lab-vnet\"\nvnet_cidr = \"10.1.0.0/16\"\ngateway_subnet_cidr = \"10.1.255.0/27\"\nendpoint = {}\n",
+            a["seeded"]["vpc_id"], rtbs.join(", "), a["endpoint"], z["seeded"]["subscription_id"], z["seeded"]["resource_group"], z["seeded"]["location"], z["endpoint"]
+        ),
+    )
+    .unwrap();
+    Twins {
+        child,
+        aws: a["endpoint"].as_str().unwrap().to_owned(),
+        azure: z["endpoint"].as_str().unwrap().to_owned(),
+        config,
+    }
+}
+
+fn converged_once(t: &Twins) {
+    assert_eq!(aws_live(&t.aws, "vpn_gateways"), 1);
+    assert_eq!(aws_live(&t.aws, "customer_gateways"), 1);
+    assert_eq!(aws_live(&t.aws, "vpn_connections"), 1);
+    let mut created = azure_created(&t.azure);
+    created.sort();
+    assert_eq!(
+        created,
+        [
+            "Microsoft.Network/connections",
+            "Microsoft.Network/connections",
+            "Microsoft.Network/localNetworkGateways",
+            "Microsoft.Network/localNetworkGateways",
+            "Microsoft.Network/publicIPAddresses",
+            "Microsoft.Network/virtualNetworkGateways",
+        ]
+    );
+}
+
+#[test]
+fn up_killed_after_each_mutating_call_reruns_to_one_of_everything_and_down_leaves_no_orphan() {
+    let dir = scratch("kill");
+    let t = twins(&dir);
+    let up = |extra: &[&str]| {
+        dxvpn()
+            .args(["up", "--yes", "--wait", "0", "-c"])
+            .arg(&t.config)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let down = || {
+        let out = dxvpn()
+            .args(["down", "--yes", "-c"])
+            .arg(&t.config)
+            .output()
+            .unwrap();
+        expect_ok(&out);
+        assert_eq!(azure_created(&t.azure), Vec::<String>::new());
+        for list in ["vpn_gateways", "customer_gateways", "vpn_connections"] {
+            assert_eq!(aws_live(&t.aws, list), 0, "{list}");
+        }
+    };
+    // A clean run counts each cloud's mutating calls.
+    let before = (aws_writes(&t.aws), azure_writes(&t.azure));
+    assert_eq!(up(&[]).status.code(), Some(0));
+    converged_once(&t);
+    let per_up = (
+        aws_writes(&t.aws) - before.0,
+        azure_writes(&t.azure) - before.1,
+    );
+    assert!(per_up.0 >= 5 && per_up.1 >= 5, "{per_up:?}");
+    down();
+
+    let mut kills = 0;
+    for (endpoint, count, writes) in [
+        (&t.aws, per_up.0, aws_writes as fn(&str) -> u64),
+        (&t.azure, per_up.1, azure_writes as fn(&str) -> u64),
+    ] {
+        for n in 1..=count {
+            // The n-th write of this `up` takes effect and its answer never comes; then the
+            // process is killed (SIGKILL) while it waits.
+            let at = writes(endpoint) + n;
+            let (code, _) = http(
+                endpoint,
+                "POST",
+                "/_dxvpn/faults",
+                &format!(
+                    r#"{{"action":"*","at_call":{at},"kind":{{"kind":"stall"}},"after_effect":true}}"#
+                ),
+            );
+            assert_eq!(code, 204);
+            let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dxvpn"))
+                .args(["up", "--yes", "--wait", "0", "-c"])
+                .arg(&t.config)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while writes(endpoint) < at {
+                assert!(Instant::now() < deadline, "write {n} never came");
+                assert!(
+                    child.try_wait().unwrap().is_none(),
+                    "up ended before write {n}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            child.kill().unwrap();
+            child.wait().unwrap();
+            kills += 1;
+            let out = up(&[]);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "re-run after kill at write {n} of {endpoint}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            converged_once(&t);
+            down();
+        }
+    }
+    println!("{kills} kills, each followed by a converging re-run and a clean down");
+    let _ = std::fs::remove_dir_all(dir);
+}

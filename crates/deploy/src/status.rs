@@ -1,0 +1,110 @@
+//! One view of a deployment's health from both clouds' own reports (`dxvpn status`).
+
+use dxvpn_aws::PropagationState;
+use serde::Serialize;
+
+use crate::Deployer;
+use dxvpn_plan::Plan;
+
+/// The deployment as both clouds report it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// Every planned tunnel.
+    pub tunnels: Vec<TunnelHealth>,
+    /// Per route table of the plan: does it learn the VGW's routes.
+    pub route_propagation: Vec<PropagationState>,
+}
+
+impl Status {
+    /// Every tunnel up and every route table propagating.
+    pub fn healthy(&self) -> bool {
+        self.tunnels.iter().all(|t| t.up) && self.route_propagation.iter().all(|p| p.propagates)
+    }
+}
+
+/// One tunnel, seen from both ends.
+#[derive(Debug, Clone, Serialize)]
+pub struct TunnelHealth {
+    /// `c1t1`, ...
+    pub key: String,
+    /// AWS's outside address of the tunnel (empty before the VPN connection exists).
+    pub outside_ip: String,
+    /// AWS `vgwTelemetry` status: `UP`, `DOWN`, or `MISSING`.
+    pub aws_status: String,
+    /// AWS's message, e.g. `IPSEC IS DOWN`.
+    pub aws_message: String,
+    /// Routes the VGW accepted over it.
+    pub aws_accepted_routes: i32,
+    /// The Azure connection's name.
+    pub azure_connection: String,
+    /// Its `connectionStatus`.
+    pub azure_status: String,
+    /// The BGP peer (AWS's inside address) as the Azure gateway sees it.
+    pub bgp_neighbor: String,
+    /// `Connected`, `Connecting`, ... or `Missing`.
+    pub bgp_state: String,
+    /// Routes Azure received from that peer.
+    pub bgp_routes_received: i64,
+    /// AWS says UP, Azure says Connected, the BGP session is Connected, and each side has
+    /// received routes from the other.
+    pub up: bool,
+}
+
+impl Deployer {
+    /// Reads both clouds' reports for every planned tunnel.
+    pub async fn status(&self, plan: &Plan) -> Result<Status, String> {
+        let (aws, connections, peers, propagation) = tokio::join!(
+            self.aws.tunnel_states(plan),
+            self.azure.connection_states(plan),
+            self.azure.bgp_peer_states(plan),
+            self.aws.propagation_states(plan),
+        );
+        let aws = aws.map_err(|e| e.to_string())?;
+        let connections = connections.map_err(|e| e.to_string())?;
+        let peers = peers.map_err(|e| e.to_string())?;
+        let route_propagation = propagation.map_err(|e| e.to_string())?;
+        let tunnels = plan
+            .tunnels
+            .iter()
+            .map(|t| {
+                let role = format!("aws.vpn_connection.{}", t.pairing.aws_connection);
+                let a = aws
+                    .iter()
+                    .find(|a| a.connection_role == role && a.tunnel == t.pairing.aws_tunnel);
+                let z = connections.iter().find(|c| c.tunnel == t.key);
+                let neighbor = t.pairing.aws_inside_ip.to_string();
+                let peer = peers.iter().find(|p| p.neighbor == neighbor);
+                let aws_status = a.map_or("MISSING", |a| a.status.as_str()).to_owned();
+                let azure_status = z.map_or("Missing", |z| z.status.as_str()).to_owned();
+                let bgp_state = peer.map_or("Missing", |p| p.state.as_str()).to_owned();
+                // Carrying traffic: both ends up and routes learned both ways (BGP can be
+                // established before the first UPDATE arrives).
+                let routes = (
+                    a.map_or(0, |a| a.accepted_routes),
+                    peer.map_or(0, |p| p.routes_received),
+                );
+                TunnelHealth {
+                    key: t.key.clone(),
+                    outside_ip: a.map(|a| a.outside_ip.clone()).unwrap_or_default(),
+                    up: aws_status == "UP"
+                        && azure_status == "Connected"
+                        && bgp_state == "Connected"
+                        && routes.0 > 0
+                        && routes.1 > 0,
+                    aws_status,
+                    aws_message: a.map(|a| a.message.clone()).unwrap_or_default(),
+                    aws_accepted_routes: a.map_or(0, |a| a.accepted_routes),
+                    azure_connection: z.map(|z| z.name.clone()).unwrap_or_default(),
+                    azure_status,
+                    bgp_neighbor: neighbor,
+                    bgp_state,
+                    bgp_routes_received: peer.map_or(0, |p| p.routes_received),
+                }
+            })
+            .collect();
+        Ok(Status {
+            tunnels,
+            route_propagation,
+        })
+    }
+}
