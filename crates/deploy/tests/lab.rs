@@ -1,8 +1,8 @@
 //! `up` on the whole lab, as root: the real SDKs against both twins, the binder building the
 //! real data plane (strongSwan, BIRD) from what the twins hold, and both clouds' reports read
-//! back. Tunnels come up, a ping crosses, a re-run writes nothing, a key changed behind dxvpn's
-//! back (the negative control) brings exactly that tunnel DOWN in the clouds' reports, and
-//! `down` leaves both twins at their seeds and no data plane.
+//! back. Tunnels come up, a ping crosses, a re-run writes nothing, a key or a peer ASN changed
+//! behind dxvpn's back (the negative controls) brings exactly that tunnel DOWN in the clouds'
+//! reports, and `down` leaves both twins at their seeds and no data plane.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
@@ -102,6 +102,24 @@ async fn up_brings_tunnels_and_bgp_up_a_ping_crosses_and_a_tampered_key_shows_do
         assert!(!s.tunnels[0].up, "{s:#?}");
         assert_eq!(s.tunnels[0].aws_status, "DOWN");
         assert!(!s.healthy());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // Negative control: Azure now expects another ASN from tunnel 2's peer; its BGP session
+    // cannot establish, so it must not read up either.
+    let outside2: std::net::Ipv4Addr = status.tunnels[1].outside_ip.parse().unwrap();
+    assert!(lab.azure.tamper(&Tamper::PeerAsn {
+        outside_ip: outside2,
+        asn: 65010
+    }));
+    let builds = lab.state().builds;
+    lab.wait_for(CONVERGE, |s| s.builds > builds && s.prefix.is_some())
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        let s = deployer.status(&plan).await.unwrap();
+        assert!(!s.tunnels[1].up, "{s:#?}");
+        assert_ne!(s.tunnels[1].bgp_state, "Connected", "{s:#?}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
