@@ -1,6 +1,7 @@
 //! `dxvpn`: the command line. Argument parsing and output only; the work is in the library crates.
 
 mod deploy;
+mod dns;
 mod lab;
 mod render;
 mod twins;
@@ -63,6 +64,11 @@ enum Command {
         after_help = "Examples:\n  dxvpn down -c dxvpn-lab.toml --yes\n\nResources given in the config (VPC, route tables, an existing gateway) are never deleted."
     )]
     Down(deploy::DownArgs),
+    /// Run a conditional DNS forwarder: the other cloud's zones to its resolvers, the rest upstream.
+    #[command(
+        after_help = "Examples:\n  dxvpn dns-forwarder --listen 0.0.0.0:53 --forward azure.internal=10.1.0.4 --upstream 10.0.0.2\n  dxvpn dns-forwarder --config forwarder.toml   # kill -HUP re-reads it\n\nThe cheap DNS path of the development use case, on a small VM or container on each side. Exit codes: 0 stopped by SIGTERM or Ctrl-C, 2 bad input."
+    )]
+    DnsForwarder(dns::ForwarderArgs),
     /// Local twin clouds: the AWS and Azure VPN data plane in network namespaces.
     #[command(subcommand)]
     Lab(lab::LabCommand),
@@ -185,6 +191,10 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Down(args) => {
             drop(stdout);
             return deploy::down(args);
+        }
+        Command::DnsForwarder(args) => {
+            drop(stdout);
+            return dns::main(args);
         }
         Command::Lab(command) => {
             drop(stdout);
