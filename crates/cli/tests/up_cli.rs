@@ -180,24 +180,33 @@ fn the_story(dir: &Path, use_case: &str, tamper: bool) {
         .output()
         .unwrap();
     let prefix = json(&lab_status)["prefix"].as_str().unwrap().to_owned();
-    let ping = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &format!("{prefix}-aws-host"),
-            "ping",
-            "-c",
-            "3",
-            "-W",
-            "2",
-            "10.1.1.10",
-        ])
-        .output()
-        .unwrap();
+    // The clouds report tunnels up; the VNet fabric learns the way back a moment later.
+    let host = format!("{prefix}-aws-host");
+    let ping = |count: &str| {
+        std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &host,
+                "ping",
+                "-c",
+                count,
+                "-W",
+                "2",
+                "10.1.1.10",
+            ])
+            .output()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ping("1").status.success() {
+        assert!(Instant::now() < deadline, "no ping crossed in 30 s");
+    }
+    let crossed = ping("3");
     assert!(
-        ping.status.success(),
+        crossed.status.success(),
         "{}",
-        String::from_utf8_lossy(&ping.stdout)
+        String::from_utf8_lossy(&crossed.stdout)
     );
 
     // A second `up` writes nothing and is quick.

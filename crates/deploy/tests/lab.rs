@@ -73,6 +73,13 @@ async fn up_brings_tunnels_and_bgp_up_a_ping_crosses_and_a_tampered_key_shows_do
     // The data plane the twins describe carries traffic from the VPC host to the VNet host.
     let prefix = lab.state().prefix.unwrap();
     let plane = DataPlane::attach(&prefix).unwrap();
+    // The clouds report tunnels up; the VNet fabric learns the way back a moment later.
+    plane
+        .wait_for(CONVERGE, |s| {
+            s.next_hops("az-vnet") >= 1 && s.next_hops("aws-host") >= 1
+        })
+        .await
+        .unwrap();
     let vnet_host = plane.topology().azure.host_ip;
     assert_eq!(plane.ping(Side::Aws, vnet_host, 3).await, (3, 3));
     plane.detach().unwrap();

@@ -133,7 +133,8 @@ async fn up_converges_overlaps_the_clouds_reruns_quietly_and_down_returns_to_the
             (aws_before, azure_before),
             "{use_case}: a converged re-run writes nothing"
         );
-        assert!(rerun.makespan.as_secs_f64() < 2.0, "{:?}", rerun.makespan);
+        // Speed is measured, not asserted (the e2e test and `cargo xtask bench up` report it).
+        println!("{use_case}: converged re-run took {:?}", rerun.makespan);
 
         let down = c.deployer.down(c.plan.clone()).await;
         assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());

@@ -178,6 +178,27 @@ impl std::fmt::Debug for Forwarder {
     }
 }
 
+/// UDP and TCP on one address. With port 0 the free UDP port may be taken for TCP (by any
+/// outgoing connection), so a few ports are tried.
+async fn bind_both(
+    listen: SocketAddr,
+) -> Result<(tokio::net::UdpSocket, tokio::net::TcpListener, SocketAddr), ForwarderError> {
+    let bind = |addr, source| ForwarderError::Bind { addr, source };
+    let mut tries = if listen.port() == 0 { 20 } else { 1 };
+    loop {
+        tries -= 1;
+        let udp = tokio::net::UdpSocket::bind(listen)
+            .await
+            .map_err(|e| bind(listen, e))?;
+        let addr = udp.local_addr().map_err(|e| bind(listen, e))?;
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(tcp) => return Ok((udp, tcp, addr)),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries > 0 => continue,
+            Err(e) => return Err(bind(addr, e)),
+        }
+    }
+}
+
 /// How long a TCP client may stay silent before the connection is closed.
 const TCP_IDLE: Duration = Duration::from_secs(10);
 
@@ -186,14 +207,7 @@ impl Forwarder {
     /// serves.
     pub async fn start(config: &ForwarderConfig) -> Result<Self, ForwarderError> {
         let current = Arc::new(RwLock::new(Arc::new(catalog(config)?)));
-        let bind = |addr, source| ForwarderError::Bind { addr, source };
-        let udp = tokio::net::UdpSocket::bind(config.listen)
-            .await
-            .map_err(|e| bind(config.listen, e))?;
-        let addr = udp.local_addr().map_err(|e| bind(config.listen, e))?;
-        let tcp = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| bind(addr, e))?;
+        let (udp, tcp, addr) = bind_both(config.listen).await?;
         let mut server = Server::new(Current(current.clone()));
         server.register_socket(udp);
         server.register_listener(tcp, TCP_IDLE, 64);

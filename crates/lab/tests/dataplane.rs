@@ -394,7 +394,11 @@ async fn without_route_propagation_the_vpc_host_has_no_route() {
     topology.aws.route_propagation = false;
     let vnet_host = topology.azure.host_ip;
     let mut plane = DataPlane::build(topology).await.unwrap();
-    converged(&plane, |s| s.all_up() && s.next_hops("aws-vgw") == 2).await;
+    // The way back too: the VNet fabric learns the VPC over iBGP a moment after the tunnels.
+    converged(&plane, |s| {
+        s.all_up() && s.next_hops("aws-vgw") == 2 && s.next_hops("az-vnet") >= 1
+    })
+    .await;
     assert_eq!(plane.status().await.next_hops("aws-host"), 0);
     assert_eq!(
         plane.ping(Side::Aws, vnet_host, 3).await,
