@@ -80,6 +80,11 @@ pub(crate) fn main(args: ForwarderArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => return Err(e.into()),
         };
+        // Listening before the banner: a supervisor may signal as soon as it reads it.
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
         println!(
             "dxvpn dns-forwarder on {} (udp and tcp): {} forwarded zones, {} local, {} upstreams",
             forwarder.addr,
@@ -87,12 +92,9 @@ pub(crate) fn main(args: ForwarderArgs) -> anyhow::Result<ExitCode> {
             config.local.len(),
             config.upstream.len()
         );
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut hup = signal(SignalKind::hangup())?;
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
+                _ = interrupt.recv() => break,
                 _ = term.recv() => break,
                 _ = hup.recv() => match configure(&args) {
                     // The address stays; everything else follows the file.

@@ -460,6 +460,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    // Listening for Ctrl-C before the banner: a client may signal as soon as it reads it.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut out = std::io::stdout().lock();
     if args.output == Output::Json {
         writeln!(out, "{banner}")?;
@@ -468,7 +470,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     drop(out);
-    tokio::signal::ctrl_c().await?;
+    interrupt.recv().await;
     if let Some(twin) = aws {
         twin.stop().await;
     }

@@ -216,6 +216,10 @@ pub(crate) async fn serve(bind: Bind) -> anyhow::Result<ExitCode> {
         config: std::path::absolute(&config)?,
         time_factor: bind.time_factor,
     };
+    // Listening before anyone can know the pid: `lab down` may signal right after the record.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     println!(
         "AWS twin {}, Azure twin {}; config {}; the data plane follows the twins. Ctrl-C stops it.",
         record.aws_endpoint,
@@ -228,9 +232,8 @@ pub(crate) async fn serve(bind: Bind) -> anyhow::Result<ExitCode> {
         std::fs::write(&partial, serde_json::to_string(&record)?)?;
         std::fs::rename(&partial, path)?;
     }
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        _ = interrupt.recv() => {}
         _ = term.recv() => {}
     }
     lab.stop().await;

@@ -34,33 +34,12 @@ async fn clouds(use_case: &str) -> Clouds {
     )
     .await
     .unwrap();
-    let (a, z) = (&aws.seeded, &azure.seeded);
-    let config = format!(
-        r#"name = "dx-deploy"
-use_case = "{use_case}"
-[aws]
-region = "eu-south-1"
-vpc_id = "{vpc}"
-vpc_cidr = "10.0.0.0/16"
-route_table_ids = ["{rtb0}", "{rtb1}"]
-endpoint_url = "{aws_endpoint}"
-[azure]
-subscription_id = "{sub}"
-resource_group = "{rg}"
-location = "{location}"
-vnet_name = "dxvpn-lab-vnet"
-vnet_cidr = "10.1.0.0/16"
-gateway_subnet_cidr = "10.1.255.0/27"
-endpoint = "{azure_endpoint}"
-"#,
-        vpc = a.vpc_id,
-        rtb0 = a.route_table_ids[0],
-        rtb1 = a.route_table_ids[1],
-        aws_endpoint = aws.endpoint,
-        sub = z.subscription_id,
-        rg = z.resource_group,
-        location = z.location,
-        azure_endpoint = azure.endpoint,
+    let config = dxvpn_lab::binding::lab_config(
+        "dx-deploy",
+        use_case,
+        &dxvpn_lab::LabScenario::default(),
+        &aws,
+        &azure,
     );
     let plan = Arc::new(dxvpn_plan::plan_from_toml(&config).unwrap());
     let deployer = Deployer::connect(&plan).await.unwrap();
