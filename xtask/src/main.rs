@@ -221,6 +221,9 @@ fn demo() -> Result {
                     "ping",
                     "-c",
                     "3",
+                    // The VNet fabric may learn the way back a moment after the tunnels are up.
+                    "-w",
+                    "20",
                     to,
                 ],
                 &[],
