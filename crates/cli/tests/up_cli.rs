@@ -116,17 +116,6 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn netns_with(prefix: &str) -> usize {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with(prefix))
-        .count()
-}
-
 fn the_story(dir: &Path, use_case: &str, tamper: bool) {
     let config = dir.join(format!("{use_case}.toml"));
     let out = dxvpn()
@@ -264,8 +253,8 @@ fn the_story(dir: &Path, use_case: &str, tamper: bool) {
     let out = dxvpn().args(["lab", "down"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
-        netns_with(&format!("{prefix}-")),
-        0,
+        dxvpn_lab::run::namespaces_with_prefix_blocking(&format!("{prefix}-")),
+        Vec::<String>::new(),
         "data plane left behind"
     );
 }

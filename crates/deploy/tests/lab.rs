@@ -35,17 +35,6 @@ async fn wait_status(
     }
 }
 
-fn namespaces_of(prefix: &str) -> usize {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with(&format!("{prefix}-")))
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_brings_tunnels_and_bgp_up_a_ping_crosses_and_a_tampered_key_shows_down() {
     let lab = Lab::start(
@@ -148,7 +137,10 @@ async fn up_brings_tunnels_and_bgp_up_a_ping_crosses_and_a_tampered_key_shows_do
     lab.wait_for(CONVERGE, |s| s.prefix.is_none())
         .await
         .unwrap();
-    assert_eq!(namespaces_of(&prefix), 0);
+    assert_eq!(
+        dxvpn_lab::run::namespaces_with_prefix_blocking(&format!("{prefix}-")),
+        Vec::<String>::new()
+    );
     assert!(!LabRun::list().contains(&prefix));
     lab.stop().await;
 }

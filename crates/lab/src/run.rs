@@ -277,7 +277,8 @@ fn stop_pids_blocking(pids: &[u32], owner: Owner) {
     }
 }
 
-fn namespaces_with_prefix_blocking(prefix: &str) -> Vec<String> {
+/// Network namespaces whose names start with `prefix` (blocking: one `ip netns list`).
+pub fn namespaces_with_prefix_blocking(prefix: &str) -> Vec<String> {
     let out = std::process::Command::new("ip")
         .args(["netns", "list"])
         .output();

@@ -225,13 +225,14 @@ async fn bind(
 ) {
     let mut plane: Option<(DataPlane, Bound)> = None;
     // A change is built once it has been seen twice in a row: deploys write tunnels one by one.
-    let mut pending: Option<u64> = None;
+    // The change seen on the last poll: Some(None) is "no tunnels at all".
+    let mut pending: Option<Option<u64>> = None;
     loop {
         let wanted = topology(&aws.lab_view(), &azure.lab_view());
         let current = plane.as_ref().map(|(_, b)| b.fingerprint);
         let wanted_print = wanted.as_ref().map(|b| b.fingerprint);
         if current != wanted_print {
-            if pending == Some(wanted_print.unwrap_or(0)) {
+            if pending == Some(wanted_print) {
                 pending = None;
                 if let Some((old, _)) = plane.take() {
                     old.teardown().await;
@@ -239,7 +240,7 @@ async fn bind(
                 report(&aws, &azure, None);
                 plane = rebuild(wanted, &state).await;
             } else {
-                pending = Some(wanted_print.unwrap_or(0));
+                pending = Some(wanted_print);
             }
         } else if let (Some((p, _)), Some(w)) = (plane.as_mut(), wanted.as_ref()) {
             pending = None;
