@@ -1,4 +1,4 @@
-//! The AWS half of a dxvpn deployment, on aws-sdk-ec2.
+//! The AWS half of a dxvpn deployment, on aws-sdk-ec2 and aws-sdk-route53resolver.
 //!
 //! For each AWS resource of a [`Plan`] this crate can `observe` it (find it by its
 //! `dxvpn:deployment` and `dxvpn:role` tags), `ensure` it (create it only if it is missing, then
@@ -22,6 +22,7 @@
 //! # Ok(()) }
 //! ```
 
+mod dns;
 mod status;
 
 use std::time::{Duration, Instant};
@@ -99,6 +100,7 @@ fn api<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug
 #[derive(Debug, Clone)]
 pub struct Aws {
     ec2: Client,
+    resolver: aws_sdk_route53resolver::Client,
 }
 
 impl Aws {
@@ -121,14 +123,16 @@ impl Aws {
                 ));
             }
         }
+        let config = loader.load().await;
         Aws {
-            ec2: Client::new(&loader.load().await),
+            ec2: Client::new(&config),
+            resolver: aws_sdk_route53resolver::Client::new(&config),
         }
     }
 
-    /// Uses an existing client (tests, or a caller with its own configuration).
-    pub fn from_client(ec2: Client) -> Self {
-        Aws { ec2 }
+    /// Uses existing clients (tests, or a caller with its own configuration).
+    pub fn from_clients(ec2: Client, resolver: aws_sdk_route53resolver::Client) -> Self {
+        Aws { ec2, resolver }
     }
 
     /// The live (pending or available) resource of this deployment with this role.
@@ -166,6 +170,9 @@ impl Aws {
         outputs: &mut Outputs,
     ) -> Result<bool, AwsError> {
         let role = resource.role.as_str();
+        if let Some(found) = self.observe_dns(plan, resource, outputs).await? {
+            return Ok(found);
+        }
         match &resource.spec {
             Spec::VpnGateway { .. } => Ok(match self.find_vgw(plan, role).await? {
                 Some(id) => {
@@ -386,7 +393,7 @@ impl Aws {
                     .await
                     .map_err(api(role, "CreateVpnConnection"))?;
             }
-            _ => {}
+            _ => self.create_dns(plan, resource, outputs).await?,
         }
         Ok(())
     }
@@ -416,7 +423,7 @@ impl Aws {
                 }
                 Ok(())
             }
-            _ => Ok(()),
+            _ => self.wait_dns(plan, resource, outputs).await,
         }
     }
 
@@ -507,7 +514,7 @@ impl Aws {
                         .await?;
                 }
             }
-            _ => {}
+            _ => self.delete_dns(plan, resource).await?,
         }
         outputs.forget(role);
         Ok(())

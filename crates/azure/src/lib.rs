@@ -1,11 +1,13 @@
-//! The Azure half of a dxvpn deployment, on azure_mgmt_network and azure_identity.
+//! The Azure half of a dxvpn deployment, on azure_mgmt_network, azure_mgmt_dnsresolver and
+//! azure_identity.
 //!
 //! For each Azure resource of a [`Plan`] this crate can `observe` it (read it by name and check
 //! its `dxvpn:deployment` tag), `ensure` it (write it only when it is missing or differs from the
 //! plan, then wait until Azure has provisioned it), and `delete` it (and wait until it is gone).
 //! The cloud is the state: nothing is kept on disk. An existing VPN gateway (`existing_gateway_id`)
 //! is read and used; dxvpn only adds the custom APIPA addresses its connections need, and never
-//! deletes it.
+//! deletes it. Cross-cloud DNS adds two delegated subnets, the DNS private resolver, its
+//! endpoints, a forwarding ruleset with its rules and the ruleset's VNet link.
 //!
 //! Long-running operations are polled here, not by the SDK's `.await`: that way progress can be
 //! shown, and when Azure fails an operation its error code and message reach the user.
@@ -24,6 +26,7 @@
 
 mod body;
 mod credential;
+mod dns;
 mod lro;
 mod status;
 
@@ -153,6 +156,13 @@ enum Kind {
     Gateway,
     LocalGateway,
     Connection,
+    Subnet,
+    DnsResolver,
+    InboundEndpoint,
+    OutboundEndpoint,
+    Ruleset,
+    ForwardingRule,
+    VnetLink,
 }
 
 impl Kind {
@@ -162,6 +172,13 @@ impl Kind {
             Spec::VirtualNetworkGateway { .. } => Some(Kind::Gateway),
             Spec::LocalNetworkGateway { .. } => Some(Kind::LocalGateway),
             Spec::GatewayConnection { .. } => Some(Kind::Connection),
+            Spec::Subnet { .. } => Some(Kind::Subnet),
+            Spec::DnsResolver { .. } => Some(Kind::DnsResolver),
+            Spec::DnsInboundEndpoint { .. } => Some(Kind::InboundEndpoint),
+            Spec::DnsOutboundEndpoint { .. } => Some(Kind::OutboundEndpoint),
+            Spec::DnsForwardingRuleset { .. } => Some(Kind::Ruleset),
+            Spec::DnsForwardingRule { .. } => Some(Kind::ForwardingRule),
+            Spec::DnsVnetLink { .. } => Some(Kind::VnetLink),
             _ => None,
         }
     }
@@ -172,7 +189,22 @@ impl Kind {
             Kind::Gateway => "virtualNetworkGateways",
             Kind::LocalGateway => "localNetworkGateways",
             Kind::Connection => "connections",
+            Kind::Subnet => "virtualNetworks/subnets",
+            Kind::DnsResolver => "dnsResolvers",
+            Kind::InboundEndpoint => "dnsResolvers/inboundEndpoints",
+            Kind::OutboundEndpoint => "dnsResolvers/outboundEndpoints",
+            Kind::Ruleset => "dnsForwardingRulesets",
+            Kind::ForwardingRule => "dnsForwardingRulesets/forwardingRules",
+            Kind::VnetLink => "dnsForwardingRulesets/virtualNetworkLinks",
         }
+    }
+
+    /// Whether the typed client is azure_mgmt_network's gateway family (`get(rg, name, sub)`).
+    fn is_gateway_family(self) -> bool {
+        matches!(
+            self,
+            Kind::PublicIp | Kind::Gateway | Kind::LocalGateway | Kind::Connection
+        )
     }
 }
 
@@ -205,6 +237,7 @@ macro_rules! per_kind {
                 let $client = $self.network.virtual_network_gateway_connections_client();
                 $call
             }
+            _ => unreachable!("DNS kinds go through the dns module"),
         }
     };
 }
@@ -215,6 +248,7 @@ type Progress = Arc<dyn Fn(&str, &str) + Send + Sync>;
 #[derive(Clone)]
 pub struct Azure {
     network: NetworkClient,
+    dns: azure_mgmt_dnsresolver::package_2022_07::Client,
     poller: Poller,
     subscription: String,
     resource_group: String,
@@ -264,9 +298,22 @@ impl Azure {
             .scopes(&[ARM_SCOPE])
             .build()
             .map_err(api("azure", "connect"))?;
+        let dns = azure_mgmt_dnsresolver::package_2022_07::Client::builder(credential.clone())
+            .endpoint(
+                azure_core::Url::parse(endpoint).map_err(|e| AzureError::Api {
+                    role: "azure".into(),
+                    operation: "connect".into(),
+                    code: "InvalidEndpoint".into(),
+                    message: format!("azure.endpoint `{endpoint}`: {e}"),
+                })?,
+            )
+            .scopes(&[ARM_SCOPE])
+            .build()
+            .map_err(api("azure", "connect"))?;
         let local = plan.azure.endpoint.is_some();
         Ok(Azure {
             network,
+            dns,
             poller: Poller {
                 http: azure_core::new_http_client(),
                 credential,
@@ -307,8 +354,14 @@ impl Azure {
         }
     }
 
-    /// Resource group and name of a resource, from its ARM id or the plan's resource group.
-    fn locate(&self, kind: Kind, resource: &Resource) -> (String, String) {
+    /// Resource group, parent (a child resource's VNet, resolver or ruleset) and name of a
+    /// resource, from its ARM id or the plan.
+    fn locate(&self, plan: &Plan, kind: Kind, resource: &Resource) -> (String, String, String) {
+        let (rg, name) = self.locate_top(kind, resource);
+        (rg, dns::parent(plan, kind), name)
+    }
+
+    fn locate_top(&self, kind: Kind, resource: &Resource) -> (String, String) {
         if kind == Kind::Gateway && resource.action == Action::Reference {
             let parts: Vec<&str> = resource.name.split('/').collect();
             let rg = parts
@@ -326,16 +379,19 @@ impl Azure {
     async fn read(
         &self,
         kind: Kind,
-        rg: &str,
-        name: &str,
+        (rg, parent, name): (&str, &str, &str),
         role: &str,
     ) -> Result<Option<Value>, AzureError> {
         let sub = self.subscription.as_str();
         let operation = format!("GET {}", kind.type_path());
-        let result = per_kind!(self, kind, |client, _Model| client
-            .get(rg, name, sub)
-            .await
-            .map(|m| serde_json::to_value(m).unwrap_or_default()));
+        let result = if kind.is_gateway_family() {
+            per_kind!(self, kind, |client, _Model| client
+                .get(rg, name, sub)
+                .await
+                .map(|m| serde_json::to_value(m).unwrap_or_default()))
+        } else {
+            self.dns_get(kind, rg, parent, name).await
+        };
         match result {
             Ok(v) => Ok(Some(v)),
             Err(e) if is_not_found(&e) => Ok(None),
@@ -347,8 +403,7 @@ impl Azure {
     async fn write(
         &self,
         kind: Kind,
-        rg: &str,
-        name: &str,
+        (rg, parent, name): (&str, &str, &str),
         role: &str,
         body: Value,
     ) -> Result<(), AzureError> {
@@ -361,16 +416,22 @@ impl Azure {
             message: e.to_string(),
         };
         self.report(role, "writing");
-        let response = per_kind!(self, kind, |client, Model| client
-            .create_or_update(
-                rg,
-                name,
-                serde_json::from_value::<Model>(body).map_err(invalid)?,
-                sub
-            )
-            .send()
-            .await
-            .map(|r| r.into_raw_response()))
+        let response = if kind.is_gateway_family() {
+            per_kind!(self, kind, |client, Model| client
+                .create_or_update(
+                    rg,
+                    name,
+                    serde_json::from_value::<Model>(body).map_err(invalid)?,
+                    sub
+                )
+                .send()
+                .await
+                .map(|r| r.into_raw_response()))
+        } else {
+            self.dns_put(kind, rg, parent, name, body)
+                .await
+                .map_err(invalid)?
+        }
         .map_err(api(role, &operation))?;
         match Poll::from_headers(response.headers()) {
             Some(poll) => self.finish(role, &operation, poll).await,
@@ -414,10 +475,13 @@ impl Azure {
 
     /// Checks that an existing resource is this deployment's.
     fn owned(plan: &Plan, resource: &Resource, found: &Value) -> Result<(), AzureError> {
+        // Tracked resources carry tags; forwarding rules and VNet links only metadata; a
+        // subnet only the name of its delegation.
         let tag = found
             .pointer("/tags/dxvpn:deployment")
+            .or_else(|| found.pointer("/properties/metadata/dxvpn:deployment"))
             .and_then(Value::as_str);
-        if tag == Some(plan.name.as_str()) {
+        if tag == Some(plan.name.as_str()) || dns::delegated_by(plan, found) {
             return Ok(());
         }
         Err(AzureError::NotOurs {
@@ -472,8 +536,9 @@ impl Azure {
             // The VNet and the DNS resources are not this crate's to observe yet.
             return Ok(matches!(resource.spec, Spec::VirtualNetwork { .. }));
         };
-        let (rg, name) = self.locate(kind, resource);
-        let Some(found) = self.read(kind, &rg, &name, &resource.role).await? else {
+        let (rg, parent, name) = self.locate(plan, kind, resource);
+        let at = (rg.as_str(), parent.as_str(), name.as_str());
+        let Some(found) = self.read(kind, at, &resource.role).await? else {
             return Ok(false);
         };
         if resource.action == Action::Create {
@@ -541,6 +606,7 @@ impl Azure {
                     &key,
                 )
             }
+            _ => dns::body(plan, resource, &self.ids, outputs)?,
         })
     }
 
@@ -651,8 +717,9 @@ impl Azure {
             return Ok(());
         };
         let role = resource.role.as_str();
-        let (rg, name) = self.locate(kind, resource);
-        let found = self.read(kind, &rg, &name, role).await?;
+        let (rg, parent, name) = self.locate(plan, kind, resource);
+        let at = (rg.as_str(), parent.as_str(), name.as_str());
+        let found = self.read(kind, at, role).await?;
         if let Some(found) = &found
             && resource.action == Action::Create
         {
@@ -674,17 +741,17 @@ impl Azure {
         match difference {
             Some(why) => {
                 tracing::info!(%role, %why, "writing");
-                self.write(kind, &rg, &name, role, wanted).await?;
+                self.write(kind, at, role, wanted).await?;
             }
             None if state == "Succeeded" => {}
             None => {
                 // A run before this one started it; wait for Azure to finish.
                 self.report(role, &format!("waiting ({state})"));
-                self.wait_provisioned(kind, &rg, &name, role).await?;
+                self.wait_provisioned(kind, at, role).await?;
             }
         }
         let found = self
-            .read(kind, &rg, &name, role)
+            .read(kind, at, role)
             .await?
             .ok_or_else(|| AzureError::Api {
                 role: role.to_owned(),
@@ -700,13 +767,12 @@ impl Azure {
     async fn wait_provisioned(
         &self,
         kind: Kind,
-        rg: &str,
-        name: &str,
+        at: (&str, &str, &str),
         role: &str,
     ) -> Result<(), AzureError> {
         let started = Instant::now();
         loop {
-            let found = self.read(kind, rg, name, role).await?;
+            let found = self.read(kind, at, role).await?;
             let state = found
                 .as_ref()
                 .and_then(|f| f.pointer("/properties/provisioningState"))
@@ -754,8 +820,9 @@ impl Azure {
             return Ok(());
         };
         let role = resource.role.as_str();
-        let (rg, name) = self.locate(kind, resource);
-        let Some(found) = self.read(kind, &rg, &name, role).await? else {
+        let (rg, parent, name) = self.locate(plan, kind, resource);
+        let at = (rg.as_str(), parent.as_str(), name.as_str());
+        let Some(found) = self.read(kind, at, role).await? else {
             outputs.forget(role);
             return Ok(());
         };
@@ -763,18 +830,22 @@ impl Azure {
         let operation = format!("DELETE {}", kind.type_path());
         let sub = self.subscription.as_str();
         self.report(role, "deleting");
-        let response = per_kind!(self, kind, |client, _Model| client
-            .delete(&rg, &name, sub)
-            .send()
-            .await
-            .map(|r| r.into_raw_response()))
+        let response = if kind.is_gateway_family() {
+            per_kind!(self, kind, |client, _Model| client
+                .delete(&rg, &name, sub)
+                .send()
+                .await
+                .map(|r| r.into_raw_response()))
+        } else {
+            self.dns_delete(kind, at).await
+        }
         .map_err(api(role, &operation))?;
         if let Some(poll) = Poll::from_headers(response.headers()) {
             self.finish(role, &operation, poll).await?;
         }
         // Gone means a 404 on the resource itself.
         let started = Instant::now();
-        while self.read(kind, &rg, &name, role).await?.is_some() {
+        while self.read(kind, at, role).await?.is_some() {
             if started.elapsed() > WAIT_LIMIT {
                 return Err(AzureError::Timeout {
                     role: role.to_owned(),

@@ -38,8 +38,10 @@ impl Azure {
             let Spec::GatewayConnection { tunnel, .. } = &r.spec else {
                 continue;
             };
-            let (rg, name) = self.locate(Kind::Connection, r);
-            let found = self.read(Kind::Connection, &rg, &name, &r.role).await?;
+            let (rg, name) = self.locate_top(Kind::Connection, r);
+            let found = self
+                .read(Kind::Connection, (&rg, "", &name), &r.role)
+                .await?;
             let status = found
                 .as_ref()
                 .and_then(|v| v.pointer("/properties/connectionStatus"))
@@ -64,9 +66,9 @@ impl Azure {
         let Some(gateway) = plan.resource("azure.vpn_gateway") else {
             return Ok(Vec::new());
         };
-        let (rg, name) = self.locate(Kind::Gateway, gateway);
+        let (rg, name) = self.locate_top(Kind::Gateway, gateway);
         if self
-            .read(Kind::Gateway, &rg, &name, &gateway.role)
+            .read(Kind::Gateway, (&rg, "", &name), &gateway.role)
             .await?
             .is_none()
         {

@@ -132,7 +132,7 @@ impl Progress {
             NodeState::Waiting => "waiting".to_owned(),
             NodeState::Working => "working".to_owned(),
             NodeState::Done => "done".to_owned(),
-            NodeState::Skipped(_) => "skipped (later)".to_owned(),
+            NodeState::Skipped(why) => format!("yours: {why}"),
             NodeState::Failed(_) => "FAILED".to_owned(),
             NodeState::NotStarted => "not started".to_owned(),
         };
@@ -322,11 +322,11 @@ fn print_diff(diff: &[Planned]) -> anyhow::Result<()> {
     let count = |c: &str| diff.iter().filter(|p| p.change == c).count();
     writeln!(
         out,
-        "{} to create, {} existing, {} referenced, {} for later (DNS)",
+        "{} to create, {} existing, {} referenced, {} yours to run (DNS forwarder hosts)",
         count("create"),
         count("exists"),
         count("reference"),
-        count("later")
+        count("yours")
     )?;
     for p in diff.iter().filter(|p| p.change == "create") {
         writeln!(out, "  + {:38} {}", p.role, p.name)?;

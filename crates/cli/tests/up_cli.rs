@@ -52,7 +52,10 @@ fn mutating(inventory: &Value, read_only: impl Fn(&str) -> bool) -> u64 {
 }
 
 fn aws_writes(endpoint: &str) -> u64 {
-    mutating(&inventory(endpoint), |c| c.starts_with("Describe"))
+    // Reads: EC2's Describe*, Route 53 Resolver's Get* and List*.
+    mutating(&inventory(endpoint), |c| {
+        ["Describe", "Get", "List"].iter().any(|p| c.starts_with(p))
+    })
 }
 
 fn azure_writes(endpoint: &str) -> u64 {

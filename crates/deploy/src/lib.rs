@@ -184,26 +184,21 @@ impl std::fmt::Debug for Deployer {
     }
 }
 
-/// Whether this version writes resources of this kind.
+/// Whether dxvpn writes resources of this kind. A forwarder host (the development DNS path) is
+/// described, not created: the user runs `dxvpn dns-forwarder` on a small VM or container.
 fn handled(resource: &Resource) -> bool {
-    !matches!(
-        resource.spec,
-        Spec::SecurityGroup { .. }
-            | Spec::ResolverEndpoint { .. }
-            | Spec::ResolverRule { .. }
-            | Spec::ResolverRuleAssociation { .. }
-            | Spec::DnsForwarder { .. }
-            | Spec::Subnet { .. }
-            | Spec::DnsResolver { .. }
-            | Spec::DnsInboundEndpoint { .. }
-            | Spec::DnsOutboundEndpoint { .. }
-            | Spec::DnsForwardingRuleset { .. }
-            | Spec::DnsForwardingRule { .. }
-            | Spec::DnsVnetLink { .. }
-    )
+    !matches!(resource.spec, Spec::DnsForwarder { .. })
 }
 
-const NOT_YET: &str = "cross-cloud DNS resources are not deployed by this version";
+/// What the user runs for a resource dxvpn does not create.
+fn yours_to_run(resource: &Resource) -> String {
+    match &resource.spec {
+        Spec::DnsForwarder { ip, upstream, .. } => format!(
+            "run `dxvpn dns-forwarder` on a VM or container at {ip}, upstream {upstream} (docs/dns.md)"
+        ),
+        _ => "not created by dxvpn".into(),
+    }
+}
 
 impl Deployer {
     /// Connects to both clouds with their standard credentials (or the lab's twins).
@@ -261,7 +256,7 @@ impl Deployer {
                     .any(|p: &Planned| p.role == *d && p.change == "create")
             });
             let change = if !handled(r) {
-                "later"
+                "yours"
             } else if needs_new && r.action == Action::Create {
                 // Made from something that does not exist yet: it cannot exist either.
                 "create"
@@ -358,11 +353,12 @@ impl Deployer {
                     }
                     let at = started.elapsed();
                     if !handled(r) {
+                        let why = yours_to_run(r);
                         states.insert(
                             r.role.clone(),
-                            (NodeState::Skipped(NOT_YET.into()), at, Duration::ZERO),
+                            (NodeState::Skipped(why.clone()), at, Duration::ZERO),
                         );
-                        self.emit(started, &r.role, NodeState::Skipped(NOT_YET.into()));
+                        self.emit(started, &r.role, NodeState::Skipped(why));
                         finished.insert(r.role.clone());
                         continue;
                     }

@@ -110,17 +110,37 @@ async fn garbage_on_udp_and_tcp_does_not_stop_it_answering() {
     let forwarder = start(&local("aws.internal", "vm1", "10.0.1.10")).await;
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    for round in 0..500 {
-        // xorshift: reproducible garbage of lengths 0 to 599 bytes.
-        let len = (round * 37) % 600;
-        let packet: Vec<u8> = (0..len)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed.to_le_bytes()[0]
-            })
-            .collect();
+    // A well-formed query for vm1.aws.internal A, to mutate: header, name, type, class.
+    let mut valid = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in ["vm1", "aws", "internal"] {
+        valid.push(label.len() as u8);
+        valid.extend(label.bytes());
+    }
+    valid.extend([0, 0, 1, 0, 1]);
+    let mut next = || {
+        // xorshift: reproducible garbage.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..1000 {
+        let packet: Vec<u8> = if round % 2 == 0 {
+            // Random bytes, 0 to 599 of them.
+            let len = (round * 37) % 600;
+            (0..len).map(|_| next().to_le_bytes()[0]).collect()
+        } else {
+            // A valid query with 1 to 4 bytes changed, or cut short: parsers meet these.
+            let mut p = valid.clone();
+            for _ in 0..=(next() % 4) {
+                let at = (next() as usize) % p.len();
+                p[at] = next().to_le_bytes()[1];
+            }
+            if round % 7 == 0 {
+                p.truncate((next() as usize) % p.len());
+            }
+            p
+        };
         socket.send_to(&packet, forwarder.addr).await.unwrap();
     }
     let mut tcp = tokio::net::TcpStream::connect(forwarder.addr)

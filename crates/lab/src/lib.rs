@@ -35,6 +35,7 @@ pub mod binding;
 mod daemons;
 mod dataplane;
 mod faults;
+pub mod resolvers;
 pub mod run;
 mod scenario;
 mod serve;

@@ -353,6 +353,20 @@ fn build_dns(b: &mut Builder<'_>) -> DnsPlan {
                 },
             );
             ("azure.dns_inbound_endpoint", ip)
+        } else if let Some(ip) = c.azure_forwarder_ip {
+            // The user's own forwarder host, in a subnet that exists already.
+            b.add(
+                Cloud::Azure,
+                "azure.dns_forwarder",
+                "dns-forwarder",
+                &["azure.vnet"],
+                Spec::DnsForwarder {
+                    ip,
+                    subnet: String::new(),
+                    upstream: c.azure.azure_resolver_ip,
+                },
+            );
+            ("azure.dns_forwarder", ip)
         } else {
             let ip = nth_host(receive_subnet, 4).unwrap_or(receive_subnet.network());
             b.add(

@@ -123,6 +123,10 @@ pub struct DnsConfig {
     /// Forwarder mode: address of the AWS forwarder host (default: 10th host of the first private subnet).
     #[serde(default)]
     pub aws_forwarder_ip: Option<String>,
+    /// Forwarder mode: address of a forwarder host you already run in the VNet (default: dxvpn
+    /// plans one in a new /28 subnet for an Azure container).
+    #[serde(default)]
+    pub azure_forwarder_ip: Option<String>,
 }
 
 /// `[tunnels]`

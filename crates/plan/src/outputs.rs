@@ -102,4 +102,31 @@ impl Outputs {
             }
         }
     }
+
+    /// Planned addresses (a list output is comma-separated), resolved against the outputs.
+    pub fn resolve_ips(
+        &self,
+        role: &str,
+        value: &Deferred<Vec<Ipv4Addr>>,
+    ) -> Result<Vec<Ipv4Addr>, MissingInput> {
+        match value {
+            Deferred::Known(ips) => Ok(ips.clone()),
+            Deferred::After { from, output } => {
+                let missing = || MissingInput {
+                    role: role.to_owned(),
+                    from: from.clone(),
+                    output: (*output).to_owned(),
+                };
+                let text = self.need(role, from, output)?;
+                let ips = text
+                    .split(',')
+                    .map(|ip| ip.trim().parse().map_err(|_| missing()))
+                    .collect::<Result<Vec<Ipv4Addr>, _>>()?;
+                if ips.is_empty() {
+                    return Err(missing());
+                }
+                Ok(ips)
+            }
+        }
+    }
 }

@@ -43,6 +43,8 @@ pub(crate) struct Checked {
     pub tunnels: Vec<Tunnel>,
     pub dns_mode: DnsMode,
     pub aws_forwarder_ip: Ipv4Addr,
+    /// The Azure forwarder host the user already runs, if any (else one in a new subnet).
+    pub azure_forwarder_ip: Option<Ipv4Addr>,
     /// Free /28s for the Azure DNS side: [0] receives queries (inbound endpoint or forwarder),
     /// [1] sends them (outbound endpoint).
     pub azure_dns_subnets: Vec<Ipv4Net>,
@@ -224,6 +226,35 @@ pub(crate) fn check(config: Config) -> Result<Checked, Problems> {
         config.dns.aws_forwarder_ip.as_deref(),
         &subnet_cidrs,
     );
+    let azure_forwarder_ip = config.dns.azure_forwarder_ip.as_deref().and_then(|text| {
+        let path = "dns.azure_forwarder_ip";
+        match text.parse::<Ipv4Addr>() {
+            Ok(ip)
+                if vnet_cidr.is_some_and(|v| v.contains(&ip))
+                    && !gateway_subnet.is_some_and(|g| g.contains(&ip)) =>
+            {
+                Some(ip)
+            }
+            Ok(ip) => {
+                p.add(
+                    path,
+                    "forwarder-in-vnet",
+                    format!("{ip} is not in azure.vnet_cidr outside the GatewaySubnet"),
+                    "give the address of the forwarder VM or container in the VNet",
+                );
+                None
+            }
+            Err(_) => {
+                p.add(
+                    path,
+                    "ip-format",
+                    format!("`{text}` is not an IPv4 address"),
+                    "write it as a.b.c.d",
+                );
+                None
+            }
+        }
+    });
     let mut azure_dns_subnets = Vec::new();
     if any_dns && let Some(vnet) = vnet_cidr {
         let mut blocked = used_subnets.clone();
@@ -310,6 +341,7 @@ pub(crate) fn check(config: Config) -> Result<Checked, Problems> {
         tunnels,
         dns_mode,
         aws_forwarder_ip: aws_forwarder_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+        azure_forwarder_ip,
         azure_dns_subnets,
         tags: config.tags.clone(),
         prices,

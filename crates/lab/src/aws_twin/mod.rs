@@ -1,5 +1,6 @@
 //! The AWS twin: an HTTP server speaking the EC2 Query protocol (API 2016-11-15) for the VPN
-//! subset dxvpn uses, wire-compatible with aws-sdk-ec2 pointed at it with `endpoint_url`.
+//! subset dxvpn uses and Route 53 Resolver's awsJson1_1 (API 2018-04-01) on the same port,
+//! wire-compatible with aws-sdk-ec2 and aws-sdk-route53resolver pointed at it with `endpoint_url`.
 //!
 //! It enforces AWS's documented rules and error codes (cloud-apis.md section 1), scales real
 //! operation durations by a time factor, and accepts injected faults. `GET /_dxvpn/inventory`
@@ -7,6 +8,7 @@
 
 mod model;
 mod query;
+mod resolver;
 mod xml;
 
 use std::net::SocketAddr;
@@ -19,6 +21,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 pub use model::{AwsScenario, SeededIds, TunnelTelemetry};
+pub use resolver::AwsDnsView;
+use resolver::{Resolver, ResolverError};
 
 use crate::LabError;
 pub use crate::faults::{Fault, FaultKind, Tamper};
@@ -30,7 +34,21 @@ use query::Params;
 #[derive(Debug)]
 struct TwinState {
     ec2: Ec2,
+    resolver: Resolver,
     faults: FaultBook,
+}
+
+impl TwinState {
+    fn inventory(&self) -> serde_json::Value {
+        let mut inventory = self.ec2.inventory();
+        if let (Some(all), serde_json::Value::Object(dns)) =
+            (inventory.as_object_mut(), self.resolver.inventory())
+        {
+            all.extend(dns);
+        }
+        inventory["calls"] = serde_json::json!(self.faults.calls);
+        inventory
+    }
 }
 
 type Shared = Arc<Mutex<TwinState>>;
@@ -65,6 +83,7 @@ impl AwsTwin {
         let seeded = ec2.seeded.clone();
         let state: Shared = Arc::new(Mutex::new(TwinState {
             ec2,
+            resolver: Resolver::new(&scenario.region, time_factor),
             faults: FaultBook::default(),
         }));
         let app = Router::new()
@@ -89,15 +108,19 @@ impl AwsTwin {
 
     /// Everything the twin holds now (no keys), and the calls it has answered.
     pub fn inventory(&self) -> serde_json::Value {
-        let state = lock(&self.state);
-        let mut inventory = state.ec2.inventory();
-        inventory["calls"] = serde_json::json!(state.faults.calls);
-        inventory
+        lock(&self.state).inventory()
     }
 
-    /// How many calls of mutating actions (everything but Describe*) the twin has answered.
+    /// How many calls of mutating actions (everything but Describe*, Get*, List*) the twin has
+    /// answered.
     pub fn mutating_calls(&self) -> u32 {
         lock(&self.state).faults.mutating_calls(is_mutating)
+    }
+
+    /// The DNS endpoints and forwarding rules Route 53 Resolver applies to the seeded VPC now.
+    pub fn dns_view(&self) -> AwsDnsView {
+        let state = lock(&self.state);
+        state.resolver.lab_view(&state.ec2.seeded.vpc_id)
     }
 
     /// The tunnels as AWS holds them, keys included, for the data plane (in memory only).
@@ -125,10 +148,7 @@ impl AwsTwin {
 }
 
 async fn inventory(State(state): State<Shared>) -> Json<serde_json::Value> {
-    let state = lock(&state);
-    let mut inventory = state.ec2.inventory();
-    inventory["calls"] = serde_json::json!(state.faults.calls);
-    Json(inventory)
+    Json(lock(&state).inventory())
 }
 
 async fn tamper(State(state): State<Shared>, Json(tamper): Json<Tamper>) -> StatusCode {
@@ -165,15 +185,9 @@ async fn ec2_call(
     body: Bytes,
 ) -> Response {
     let id = request_id();
-    if headers.contains_key("x-amz-target") {
-        return ec2_error(
-            &id,
-            Ec2Error {
-                status: 400,
-                code: "UnknownOperationException".into(),
-                message: "Route 53 Resolver is not served by this twin yet".into(),
-            },
-        );
+    if let Some(target) = headers.get("x-amz-target") {
+        let target = target.to_str().unwrap_or_default().to_owned();
+        return resolver_call(&state, &id, &target, &body);
     }
     let params = if method == Method::GET {
         Params::parse(query.unwrap_or_default().as_bytes())
@@ -196,7 +210,19 @@ async fn ec2_call(
         tracing::debug!(%action, ?fault, "injected fault");
         return fault_response(&id, &fault.kind);
     }
-    let result = state.ec2.handle(&action, &params);
+    let result = if action == "DeleteSecurityGroup"
+        && let Some(endpoint) = params
+            .get("GroupId")
+            .and_then(|g| state.resolver.uses_security_group(g))
+    {
+        Err(Ec2Error {
+            status: 400,
+            code: "DependencyViolation".into(),
+            message: format!("resource sg has a dependent object: {endpoint}"),
+        })
+    } else {
+        state.ec2.handle(&action, &params)
+    };
     drop(state);
     if let Some(fault) = fault {
         tracing::debug!(%action, ?fault, "injected fault after the effect");
@@ -220,6 +246,94 @@ async fn ec2_call(
         )
             .into_response(),
         Err(e) => ec2_error(&id, e),
+    }
+}
+
+/// One Route 53 Resolver call: `X-Amz-Target: Route53Resolver.<Operation>`, JSON in and out.
+fn resolver_call(state: &Shared, id: &str, target: &str, body: &[u8]) -> Response {
+    let Some(action) = target.strip_prefix("Route53Resolver.") else {
+        return resolver_error(
+            id,
+            400,
+            &ResolverError {
+                code: "UnknownOperationException",
+                message: format!("{target} is not served by the dxvpn AWS twin"),
+            },
+        );
+    };
+    let body: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return resolver_error(
+                id,
+                400,
+                &ResolverError {
+                    code: "SerializationException",
+                    message: e.to_string(),
+                },
+            );
+        }
+    };
+    let mut state = lock(state);
+    let fault = state.faults.on_call(action, resolver::is_mutating);
+    if let Some(fault) = fault.as_ref().filter(|f| !f.after_effect) {
+        tracing::debug!(%action, ?fault, "injected fault");
+        return resolver_fault(id, &fault.kind);
+    }
+    let TwinState { ec2, resolver, .. } = &mut *state;
+    let result = resolver.handle(action, &body, ec2);
+    drop(state);
+    if let Some(fault) = fault {
+        return resolver_fault(id, &fault.kind);
+    }
+    match result {
+        Ok(out) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/x-amz-json-1.1"),
+                (header::HeaderName::from_static("x-amzn-requestid"), id),
+            ],
+            out.to_string(),
+        )
+            .into_response(),
+        Err(e) => resolver_error(id, 400, &e),
+    }
+}
+
+fn resolver_error(id: &str, status: u16, e: &ResolverError) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        [
+            (header::CONTENT_TYPE, "application/x-amz-json-1.1"),
+            (header::HeaderName::from_static("x-amzn-requestid"), id),
+        ],
+        serde_json::json!({"__type": e.code, "message": e.message}).to_string(),
+    )
+        .into_response()
+}
+
+fn resolver_fault(id: &str, kind: &FaultKind) -> Response {
+    let error = |code: &'static str, message: &str| ResolverError {
+        code,
+        message: message.to_owned(),
+    };
+    match kind {
+        FaultKind::Error { message, .. } | FaultKind::LroFailed { message, .. } => {
+            resolver_error(id, 400, &error("InvalidRequestException", message))
+        }
+        // Route 53 Resolver documents every error as a 400, throttling and internal ones too.
+        FaultKind::ServerError => resolver_error(
+            id,
+            400,
+            &error("InternalServiceErrorException", "internal error (injected)"),
+        ),
+        FaultKind::Throttle => resolver_error(
+            id,
+            400,
+            &error("ThrottlingException", "Rate exceeded (injected)"),
+        ),
+        FaultKind::Drop => dropped_response(),
+        FaultKind::Stall => stalled_response(),
     }
 }
 

@@ -16,6 +16,8 @@ use serde::Serialize;
 use super::query::Params;
 use super::xml::Xml;
 
+mod groups;
+
 /// An EC2 error: HTTP status, code, message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Ec2Error {
@@ -220,13 +222,14 @@ pub(crate) struct Ec2 {
     vgws: Vec<Vgw>,
     cgws: Vec<Cgw>,
     vpns: Vec<Vpn>,
+    security_groups: Vec<groups::SecurityGroup>,
     outside_ips: BTreeSet<Ipv4Addr>,
     pub(crate) seeded: SeededIds,
 }
 
 /// Actions that change the inventory (for "a converged re-run makes no mutating call").
 pub(crate) fn is_mutating(action: &str) -> bool {
-    !action.starts_with("Describe")
+    !(action.starts_with("Describe") || action.starts_with("Get") || action.starts_with("List"))
 }
 
 impl Ec2 {
@@ -242,6 +245,7 @@ impl Ec2 {
             vgws: Vec::new(),
             cgws: Vec::new(),
             vpns: Vec::new(),
+            security_groups: Vec::new(),
             outside_ips: BTreeSet::new(),
             seeded: SeededIds {
                 vpc_id: String::new(),
@@ -327,6 +331,10 @@ impl Ec2 {
             "DescribeRouteTables" => self.describe_route_tables(p),
             "DescribeVpcs" => self.describe_vpcs(p),
             "DescribeSubnets" => self.describe_subnets(p),
+            "CreateSecurityGroup" => self.create_security_group(p),
+            "DescribeSecurityGroups" => self.describe_security_groups(p),
+            "AuthorizeSecurityGroupIngress" => self.authorize_ingress(p),
+            "DeleteSecurityGroup" => self.delete_security_group(p),
             "CreateTags" => self.create_tags(p, true),
             "DeleteTags" => self.create_tags(p, false),
             other => Err(err(
@@ -1084,6 +1092,9 @@ impl Ec2 {
         if let Some(v) = self.vpns.iter_mut().find(|v| v.id == id) {
             return Some(&mut v.tags);
         }
+        if let Some(g) = self.security_groups.iter_mut().find(|g| g.id == id) {
+            return Some(&mut g.tags);
+        }
         if let Some(r) = self.route_tables.iter_mut().find(|r| r.id == id) {
             return Some(&mut r.tags);
         }
@@ -1103,6 +1114,7 @@ impl Ec2 {
             "vpcs": self.vpcs,
             "subnets": self.subnets,
             "route_tables": self.route_tables,
+            "security_groups": self.security_groups,
             "vpn_gateways": self.vgws.iter().filter(|v| live(v.life.state())).map(|v| serde_json::json!({
                 "id": v.id, "state": v.life.state(), "asn": v.asn, "tags": v.tags,
                 "attachments": v.attachments.iter().filter(|a| a.state() != "detached").map(|a| serde_json::json!({"vpc_id": a.vpc_id, "state": a.state()})).collect::<Vec<_>>(),
@@ -1115,6 +1127,23 @@ impl Ec2 {
                 "tunnels": v.tunnels.iter().map(|t| serde_json::json!({"outside_ip": t.outside_ip, "inside_cidr": t.inside_cidr})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })
+    }
+}
+
+impl super::resolver::Network for Ec2 {
+    fn subnet(&self, id: &str) -> Option<(String, Ipv4Net)> {
+        self.subnets
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| (s.vpc_id.clone(), s.cidr))
+    }
+
+    fn security_group_exists(&self, id: &str) -> bool {
+        self.security_groups.iter().any(|g| g.id == id)
+    }
+
+    fn vpc_exists(&self, id: &str) -> bool {
+        self.vpcs.iter().any(|v| v.id == id)
     }
 }
 

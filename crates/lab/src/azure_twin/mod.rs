@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use dxvpn_cidr::Ipv4Net;
-pub use model::{AzureScenario, AzureSeeded, SeedGateway, SeedSubnet, Telemetry};
+pub use model::{AzureDnsView, AzureScenario, AzureSeeded, SeedGateway, SeedSubnet, Telemetry};
 use serde_json::{Value, json};
 
 use crate::LabError;
@@ -166,6 +166,11 @@ impl AzureTwin {
     /// (in memory only).
     pub fn lab_view(&self) -> crate::binding::AzureView {
         lock(&self.state).arm.lab_view()
+    }
+
+    /// The DNS endpoints and forwarding rules Azure's DNS applies to the seeded VNet now.
+    pub fn dns_view(&self) -> AzureDnsView {
+        lock(&self.state).arm.dns_view()
     }
 
     /// Applies a test hook; false when no live connection points at that outside address.

@@ -21,6 +21,9 @@ pub(crate) struct ArmError {
     pub(crate) message: String,
 }
 
+mod dns_view;
+pub use dns_view::AzureDnsView;
+
 pub(crate) fn bad(code: &str, message: impl Into<String>) -> ArmError {
     ArmError {
         status: 400,
@@ -2519,9 +2522,11 @@ impl Arm {
         let vnet_id = self.seeded.vnet_id.clone();
         if let Some(vnet) = self.live(&vnet_id) {
             view.vnet_cidr = ipv4(vnet.props().pointer("/addressSpace/addressPrefixes/0"));
+            // The host lives in a seeded workload subnet, not one a deployment adds (DNS).
             view.host_subnet = self
                 .children_of(&vnet_id, Kind::Subnet)
                 .filter(|s| !s.name().eq_ignore_ascii_case("GatewaySubnet"))
+                .filter(|s| self.seed_ids.contains(&key_of(&s.id)))
                 .find_map(|s| ipv4(s.props().get("addressPrefix")));
         }
         let Some(gateway) = self

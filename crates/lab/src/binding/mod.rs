@@ -6,7 +6,8 @@
 //! from them (a changed key, ASN or address means new daemons, as a cloud renegotiates); route
 //! propagation changes in place. Then it reads the daemons and writes AWS `vgwTelemetry`,
 //! Azure `connectionStatus`, `getBgpPeerStatus` and `getLearnedRoutes`. A tunnel configured on
-//! one side only, or on none, stays DOWN.
+//! one side only, or on none, stays DOWN. With the data plane come both clouds' resolvers
+//! ([`crate::resolvers`]), which apply the DNS endpoints and rules the twins hold at each poll.
 
 mod views;
 
@@ -25,6 +26,7 @@ pub use views::{
 
 use crate::aws_twin::{AwsTwin, TunnelTelemetry};
 use crate::azure_twin::{AzureTwin, Telemetry};
+use crate::resolvers::{AZURE_RESOLVER_IP, CloudResolver, DnsRules, LAB_AWS_ZONE, LAB_AZURE_ZONE};
 use crate::{DataPlane, DataPlaneStatus, LabError, LabScenario};
 
 const POLL: Duration = Duration::from_millis(250);
@@ -189,17 +191,27 @@ pub fn lab_config(
         .filter(|s| !s.name.eq_ignore_ascii_case("GatewaySubnet"))
         .map(|s| s.cidr)
         .collect();
+    // Development uses forwarder hosts: in the lab the VPC and VNet hosts play them.
+    let forwarder_hosts = match (aws.subnet_cidrs.first(), used.first()) {
+        (Some(vpc), Some(vnet)) if use_case == "development" => format!(
+            "\n[dns]\naws_forwarder_ip = \"{}\"\nazure_forwarder_ip = \"{}\"\n",
+            host_ip(*vpc),
+            host_ip(*vnet)
+        ),
+        _ => String::new(),
+    };
     format!(
         "# dxvpn config for the local lab (written by `dxvpn lab up`): the twins' seeded VPC\n\
          # and VNet. Try: dxvpn plan -c THIS; dxvpn up -c THIS --yes; dxvpn status -c THIS\n\
          name = \"{name}\"\nuse_case = \"{use_case}\"\n\n\
          [aws]\nregion = \"{region}\"\nvpc_id = \"{vpc}\"\nvpc_cidr = \"{vpc_cidr}\"\n\
          route_table_ids = [{rtbs}]\nprivate_subnet_ids = [{subnets}]\n\
-         private_subnet_cidrs = [{subnet_cidrs}]\nendpoint_url = \"{aws_endpoint}\"\n\n\
+         private_subnet_cidrs = [{subnet_cidrs}]\nprivate_dns_zones = [\"{aws_zone}\"]\n\
+         endpoint_url = \"{aws_endpoint}\"\n\n\
          [azure]\nsubscription_id = \"{sub}\"\nresource_group = \"{rg}\"\n\
          location = \"{location}\"\nvnet_name = \"{vnet}\"\nvnet_cidr = \"{vnet_cidr}\"\n\
          gateway_subnet_cidr = \"{gateway_subnet}\"\nused_subnet_cidrs = [{used}]\n\
-         endpoint = \"{azure_endpoint}\"\n",
+         private_dns_zones = [\"{azure_zone}\"]\nendpoint = \"{azure_endpoint}\"\n{dns}",
         region = aws.region,
         vpc = a.vpc_id,
         vpc_cidr = aws.vpc_cidr,
@@ -214,6 +226,9 @@ pub fn lab_config(
         vnet_cidr = azure.vnet_cidr,
         used = strings(&used),
         azure_endpoint = azure_twin.endpoint,
+        aws_zone = LAB_AWS_ZONE,
+        azure_zone = LAB_AZURE_ZONE,
+        dns = forwarder_hosts,
     )
 }
 
@@ -224,6 +239,7 @@ async fn bind(
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut plane: Option<(DataPlane, Bound)> = None;
+    let mut dns: Option<(CloudResolver, CloudResolver)> = None;
     // A change is built once it has been seen twice in a row: deploys write tunnels one by one.
     // The change seen on the last poll: Some(None) is "no tunnels at all".
     let mut pending: Option<Option<u64>> = None;
@@ -234,11 +250,24 @@ async fn bind(
         if current != wanted_print {
             if pending == Some(wanted_print) {
                 pending = None;
+                if let Some((a, z)) = dns.take() {
+                    a.stop();
+                    z.stop();
+                }
                 if let Some((old, _)) = plane.take() {
                     old.teardown().await;
                 }
                 report(&aws, &azure, None);
                 plane = rebuild(wanted, &state).await;
+                if let Some((p, _)) = &plane {
+                    dns = match start_dns(p).await {
+                        Ok(d) => Some(d),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "lab resolvers not started");
+                            None
+                        }
+                    };
+                }
             } else {
                 pending = Some(wanted_print);
             }
@@ -249,6 +278,26 @@ async fn bind(
                 && let Err(e) = p.set_route_propagation(on).await
             {
                 tracing::warn!(error = %e, "route propagation not applied");
+            }
+        }
+        if let Some((a, z)) = dns.as_mut() {
+            let av = aws.dns_view();
+            let zv = azure.dns_view();
+            let applied = a
+                .apply(&DnsRules {
+                    inbound_ips: av.inbound_ips,
+                    forwards: av.forwards,
+                })
+                .await
+                .and(
+                    z.apply(&DnsRules {
+                        inbound_ips: zv.inbound_ips,
+                        forwards: zv.forwards,
+                    })
+                    .await,
+                );
+            if let Err(e) = applied {
+                tracing::warn!(error = %e, "lab DNS not applied");
             }
         }
         let status = match &plane {
@@ -269,10 +318,40 @@ async fn bind(
             _ = stopped.changed() => break,
         }
     }
+    if let Some((a, z)) = dns.take() {
+        a.stop();
+        z.stop();
+    }
     if let Some((p, _)) = plane.take() {
         p.teardown().await;
     }
     state.lock().unwrap_or_else(|p| p.into_inner()).prefix = None;
+}
+
+/// Both clouds' resolvers in the host namespaces, each answering its seeded private zone.
+async fn start_dns(plane: &DataPlane) -> Result<(CloudResolver, CloudResolver), LabError> {
+    let t = plane.topology();
+    let run = plane.run();
+    let vpc_resolver = Ipv4Addr::from(u32::from(t.aws.vpc_cidr.network()) + 2);
+    let aws = CloudResolver::start(
+        &run.ns("aws-host"),
+        &run.ns("aws-vgw"),
+        t.aws.host_ip,
+        vpc_resolver,
+        LAB_AWS_ZONE,
+        BTreeMap::from([("vm1".to_owned(), t.aws.host_ip)]),
+    )
+    .await?;
+    let azure = CloudResolver::start(
+        &run.ns("az-host"),
+        &run.ns("az-vnet"),
+        t.azure.host_ip,
+        AZURE_RESOLVER_IP,
+        LAB_AZURE_ZONE,
+        BTreeMap::from([("vm1".to_owned(), t.azure.host_ip)]),
+    )
+    .await?;
+    Ok((aws, azure))
 }
 
 async fn rebuild(wanted: Option<Bound>, state: &Mutex<BinderState>) -> Option<(DataPlane, Bound)> {

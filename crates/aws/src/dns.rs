@@ -1,0 +1,519 @@
+//! The AWS half of cross-cloud DNS: the security group for DNS, Route 53 Resolver endpoints,
+//! FORWARD rules and their VPC associations (aws-sdk-route53resolver).
+//!
+//! Route 53 Resolver resources have no tags filter, so dxvpn finds them again by their
+//! `CreatorRequestId`, `dxvpn:<deployment>:<role>`, which a retried create reuses: a create
+//! whose answer was lost is found, not duplicated.
+
+use std::time::Duration;
+
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType};
+use aws_sdk_route53resolver::types::{
+    Filter as RFilter, IpAddressRequest, ResolverEndpointDirection, RuleTypeOption, Tag,
+    TargetAddress,
+};
+use dxvpn_plan::Plan;
+use dxvpn_plan::model::{EndpointDirection, Resource, Spec};
+
+use crate::{Aws, AwsError, Outputs, api};
+
+/// The id a resource of this deployment is created with and found by.
+fn creator_id(plan: &Plan, role: &str) -> String {
+    format!("dxvpn:{}:{role}", plan.name)
+}
+
+fn by_creator(plan: &Plan, role: &str) -> RFilter {
+    RFilter::builder()
+        .name("CreatorRequestId")
+        .values(creator_id(plan, role))
+        .build()
+}
+
+fn tags(resource: &Resource) -> Vec<Tag> {
+    resource
+        .tags
+        .iter()
+        .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+        .collect()
+}
+
+fn invalid(role: &str, action: &'static str, message: String) -> AwsError {
+    AwsError::Api {
+        role: role.to_owned(),
+        action,
+        code: "InvalidInput".into(),
+        message,
+    }
+}
+
+/// Both DNS protocols on port 53.
+const DNS_PROTOCOLS: [&str; 2] = ["tcp", "udp"];
+
+impl Aws {
+    /// Finds a DNS resource and records its outputs; `None` when `resource` is not one.
+    pub(crate) async fn observe_dns(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        outputs: &mut Outputs,
+    ) -> Result<Option<bool>, AwsError> {
+        let role = resource.role.as_str();
+        let found = match &resource.spec {
+            Spec::SecurityGroup { .. } => self.find_security_group(plan, role).await?,
+            Spec::ResolverEndpoint { .. } => {
+                let Some((id, _)) = self.find_endpoint(plan, role).await? else {
+                    return Ok(Some(false));
+                };
+                let ips = self.endpoint_ips(role, &id).await?;
+                if !ips.is_empty() {
+                    outputs.set(role, "ip_addresses", &ips.join(","));
+                }
+                Some(id)
+            }
+            Spec::ResolverRule { .. } => self.find_rule(plan, role).await?,
+            Spec::ResolverRuleAssociation { vpc_id, rule } => {
+                let Some(rule_id) = self.find_rule(plan, rule).await? else {
+                    return Ok(Some(false));
+                };
+                self.find_association(role, &rule_id, vpc_id)
+                    .await?
+                    .map(|(id, _)| id)
+            }
+            _ => return Ok(None),
+        };
+        if let Some(id) = &found {
+            outputs.set(role, "id", id);
+        }
+        Ok(Some(found.is_some()))
+    }
+
+    /// Creates a DNS resource (one call, never retried by the SDK).
+    pub(crate) async fn create_dns(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        outputs: &Outputs,
+    ) -> Result<(), AwsError> {
+        let role = resource.role.as_str();
+        match &resource.spec {
+            Spec::SecurityGroup { vpc_id, .. } => {
+                tracing::info!(%role, "creating security group");
+                self.ec2
+                    .create_security_group()
+                    .group_name(&resource.name)
+                    .description("dxvpn: DNS (TCP and UDP 53) from both networks")
+                    .vpc_id(vpc_id)
+                    .tag_specifications(Self::tag_spec(resource, ResourceType::SecurityGroup))
+                    .send()
+                    .await
+                    .map_err(api(role, "CreateSecurityGroup"))?;
+            }
+            Spec::ResolverEndpoint {
+                direction,
+                subnet_ids,
+            } => {
+                let group = outputs.need(role, "aws.dns_security_group", "id")?;
+                // Route 53 needs two addresses; with one subnet both go there.
+                let subnets: Vec<&String> = match subnet_ids.as_slice() {
+                    [one] => vec![one, one],
+                    more => more.iter().take(2).collect(),
+                };
+                if subnets.len() < 2 {
+                    return Err(invalid(
+                        role,
+                        "CreateResolverEndpoint",
+                        "aws.private_subnet_ids: a resolver endpoint needs at least one subnet"
+                            .into(),
+                    ));
+                }
+                let mut request = self
+                    .resolver
+                    .create_resolver_endpoint()
+                    .creator_request_id(creator_id(plan, role))
+                    .name(&resource.name)
+                    .security_group_ids(group)
+                    .direction(match direction {
+                        EndpointDirection::Inbound => ResolverEndpointDirection::Inbound,
+                        EndpointDirection::Outbound => ResolverEndpointDirection::Outbound,
+                    })
+                    .set_tags(Some(tags(resource)));
+                for subnet in subnets {
+                    let ip = IpAddressRequest::builder()
+                        .subnet_id(subnet)
+                        .build()
+                        .map_err(|e| invalid(role, "CreateResolverEndpoint", e.to_string()))?;
+                    request = request.ip_addresses(ip);
+                }
+                tracing::info!(%role, ?direction, "creating Route 53 Resolver endpoint");
+                request
+                    .send()
+                    .await
+                    .map_err(api(role, "CreateResolverEndpoint"))?;
+            }
+            Spec::ResolverRule {
+                domain_name,
+                target_ips,
+            } => {
+                let endpoint = outputs.need(role, "aws.resolver_endpoint.outbound", "id")?;
+                let targets = outputs.resolve_ips(role, target_ips)?;
+                let mut request = self
+                    .resolver
+                    .create_resolver_rule()
+                    .creator_request_id(creator_id(plan, role))
+                    .name(&resource.name)
+                    .rule_type(RuleTypeOption::Forward)
+                    .domain_name(domain_name)
+                    .resolver_endpoint_id(endpoint)
+                    .set_tags(Some(tags(resource)));
+                for ip in targets {
+                    request = request
+                        .target_ips(TargetAddress::builder().ip(ip.to_string()).port(53).build());
+                }
+                tracing::info!(%role, %domain_name, "creating Route 53 Resolver rule");
+                request
+                    .send()
+                    .await
+                    .map_err(api(role, "CreateResolverRule"))?;
+            }
+            Spec::ResolverRuleAssociation { vpc_id, rule } => {
+                let rule_id = outputs.need(role, rule, "id")?;
+                tracing::info!(%role, %rule_id, %vpc_id, "associating resolver rule");
+                self.resolver
+                    .associate_resolver_rule()
+                    .resolver_rule_id(rule_id)
+                    .vpc_id(vpc_id)
+                    .name(&resource.name)
+                    .send()
+                    .await
+                    .map_err(api(role, "AssociateResolverRule"))?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Waits until a DNS resource works: ingress rules in place, endpoint OPERATIONAL with
+    /// its addresses known, association COMPLETE.
+    pub(crate) async fn wait_dns(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        outputs: &mut Outputs,
+    ) -> Result<(), AwsError> {
+        let role = resource.role.as_str();
+        match &resource.spec {
+            Spec::SecurityGroup { ingress_cidrs, .. } => {
+                let id = outputs.need(role, role, "id")?;
+                self.allow_dns(role, &id, ingress_cidrs).await
+            }
+            Spec::ResolverEndpoint { .. } => {
+                self.wait(role, "OPERATIONAL", || async {
+                    let status = self.find_endpoint(plan, role).await?.map(|(_, s)| s);
+                    match status.as_deref() {
+                        Some("OPERATIONAL") => Ok(true),
+                        // Field notes: endpoints can pass through ACTION_NEEDED; keep waiting.
+                        Some("CREATING" | "UPDATING" | "AUTO_RECOVERING" | "ACTION_NEEDED") => {
+                            Ok(false)
+                        }
+                        other => Err(AwsError::Api {
+                            role: role.to_owned(),
+                            action: "GetResolverEndpoint",
+                            code: other.unwrap_or("gone").to_owned(),
+                            message: "the endpoint is not being created; run `dxvpn up` again"
+                                .into(),
+                        }),
+                    }
+                })
+                .await?;
+                self.observe_dns(plan, resource, outputs).await.map(|_| ())
+            }
+            Spec::ResolverRuleAssociation { vpc_id, rule } => {
+                let rule_id = outputs.need(role, rule, "id")?;
+                self.wait(role, "COMPLETE", || async {
+                    let status = self
+                        .find_association(role, &rule_id, vpc_id)
+                        .await?
+                        .map(|(_, s)| s);
+                    Ok(status.as_deref() == Some("COMPLETE"))
+                })
+                .await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Deletes a DNS resource of this deployment and waits until it is gone.
+    pub(crate) async fn delete_dns(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+    ) -> Result<(), AwsError> {
+        let role = resource.role.as_str();
+        match &resource.spec {
+            Spec::ResolverRuleAssociation { vpc_id, rule } => {
+                let Some(rule_id) = self.find_rule(plan, rule).await? else {
+                    return Ok(());
+                };
+                if let Some((_, status)) = self.find_association(role, &rule_id, vpc_id).await?
+                    && status != "DELETING"
+                {
+                    tracing::info!(%role, "disassociating resolver rule");
+                    self.resolver
+                        .disassociate_resolver_rule()
+                        .resolver_rule_id(&rule_id)
+                        .vpc_id(vpc_id)
+                        .send()
+                        .await
+                        .map_err(api(role, "DisassociateResolverRule"))?;
+                }
+                self.wait(role, "disassociated", || async {
+                    Ok(self
+                        .find_association(role, &rule_id, vpc_id)
+                        .await?
+                        .is_none())
+                })
+                .await
+            }
+            Spec::ResolverRule { .. } => {
+                if let Some(id) = self.find_rule(plan, role).await? {
+                    tracing::info!(%role, %id, "deleting resolver rule");
+                    self.resolver
+                        .delete_resolver_rule()
+                        .resolver_rule_id(&id)
+                        .send()
+                        .await
+                        .map_err(api(role, "DeleteResolverRule"))?;
+                    self.wait(role, "deleted", || async {
+                        Ok(self.find_rule(plan, role).await?.is_none())
+                    })
+                    .await?;
+                }
+                Ok(())
+            }
+            Spec::ResolverEndpoint { .. } => {
+                if let Some((id, status)) = self.find_endpoint(plan, role).await? {
+                    if status != "DELETING" {
+                        tracing::info!(%role, %id, "deleting resolver endpoint");
+                        self.resolver
+                            .delete_resolver_endpoint()
+                            .resolver_endpoint_id(&id)
+                            .send()
+                            .await
+                            .map_err(api(role, "DeleteResolverEndpoint"))?;
+                    }
+                    self.wait(role, "deleted", || async {
+                        Ok(self.find_endpoint(plan, role).await?.is_none())
+                    })
+                    .await?;
+                }
+                Ok(())
+            }
+            Spec::SecurityGroup { .. } => {
+                if let Some(id) = self.find_security_group(plan, role).await? {
+                    tracing::info!(%role, %id, "deleting security group");
+                    // An endpoint's network interfaces let go of the group a little after
+                    // the endpoint is gone: DependencyViolation is worth a few retries.
+                    let mut tries = 0;
+                    loop {
+                        let result = self
+                            .ec2
+                            .delete_security_group()
+                            .group_id(&id)
+                            .send()
+                            .await
+                            .map_err(api(role, "DeleteSecurityGroup"));
+                        match result {
+                            Ok(_) => break,
+                            Err(AwsError::Api { code, .. })
+                                if code == "DependencyViolation" && tries < 20 =>
+                            {
+                                tries += 1;
+                                tokio::time::sleep(Duration::from_millis(500)).await;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn find_security_group(
+        &self,
+        plan: &Plan,
+        role: &str,
+    ) -> Result<Option<String>, AwsError> {
+        let out = self
+            .ec2
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name("tag:dxvpn:deployment")
+                    .values(&plan.name)
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .name("tag:dxvpn:role")
+                    .values(role)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(api(role, "DescribeSecurityGroups"))?;
+        Ok(out
+            .security_groups()
+            .first()
+            .and_then(|g| g.group_id())
+            .map(str::to_owned))
+    }
+
+    /// Authorizes TCP and UDP 53 from each CIDR that the group does not allow yet.
+    async fn allow_dns(
+        &self,
+        role: &str,
+        group: &str,
+        cidrs: &[dxvpn_cidr::Ipv4Net],
+    ) -> Result<(), AwsError> {
+        let out = self
+            .ec2
+            .describe_security_groups()
+            .group_ids(group)
+            .send()
+            .await
+            .map_err(api(role, "DescribeSecurityGroups"))?;
+        let existing = out
+            .security_groups()
+            .first()
+            .map(|g| g.ip_permissions().to_vec())
+            .unwrap_or_default();
+        let allowed = |protocol: &str, cidr: &str| {
+            existing.iter().any(|p| {
+                p.ip_protocol() == Some(protocol)
+                    && p.from_port() == Some(53)
+                    && p.to_port() == Some(53)
+                    && p.ip_ranges().iter().any(|r| r.cidr_ip() == Some(cidr))
+            })
+        };
+        let mut request = self.ec2.authorize_security_group_ingress().group_id(group);
+        let mut missing = 0;
+        for protocol in DNS_PROTOCOLS {
+            let ranges: Vec<IpRange> = cidrs
+                .iter()
+                .map(ToString::to_string)
+                .filter(|c| !allowed(protocol, c))
+                .map(|c| {
+                    IpRange::builder()
+                        .cidr_ip(c)
+                        .description("dxvpn: cross-cloud DNS")
+                        .build()
+                })
+                .collect();
+            if ranges.is_empty() {
+                continue;
+            }
+            missing += ranges.len();
+            request = request.ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol(protocol)
+                    .from_port(53)
+                    .to_port(53)
+                    .set_ip_ranges(Some(ranges))
+                    .build(),
+            );
+        }
+        if missing > 0 {
+            tracing::info!(%role, missing, "allowing DNS in the security group");
+            request
+                .send()
+                .await
+                .map_err(api(role, "AuthorizeSecurityGroupIngress"))?;
+        }
+        Ok(())
+    }
+
+    /// The endpoint of this role (id, status), unless it is gone.
+    async fn find_endpoint(
+        &self,
+        plan: &Plan,
+        role: &str,
+    ) -> Result<Option<(String, String)>, AwsError> {
+        let out = self
+            .resolver
+            .list_resolver_endpoints()
+            .filters(by_creator(plan, role))
+            .send()
+            .await
+            .map_err(api(role, "ListResolverEndpoints"))?;
+        Ok(out.resolver_endpoints().first().and_then(|e| {
+            Some((
+                e.id()?.to_owned(),
+                e.status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+            ))
+        }))
+    }
+
+    async fn endpoint_ips(&self, role: &str, id: &str) -> Result<Vec<String>, AwsError> {
+        let out = self
+            .resolver
+            .list_resolver_endpoint_ip_addresses()
+            .resolver_endpoint_id(id)
+            .send()
+            .await
+            .map_err(api(role, "ListResolverEndpointIpAddresses"))?;
+        Ok(out
+            .ip_addresses()
+            .iter()
+            .filter_map(|a| a.ip().map(str::to_owned))
+            .collect())
+    }
+
+    async fn find_rule(&self, plan: &Plan, role: &str) -> Result<Option<String>, AwsError> {
+        let out = self
+            .resolver
+            .list_resolver_rules()
+            .filters(by_creator(plan, role))
+            .send()
+            .await
+            .map_err(api(role, "ListResolverRules"))?;
+        Ok(out
+            .resolver_rules()
+            .first()
+            .and_then(|r| r.id())
+            .map(str::to_owned))
+    }
+
+    /// The association of `rule_id` with `vpc_id` (id, status), unless it is gone.
+    async fn find_association(
+        &self,
+        role: &str,
+        rule_id: &str,
+        vpc_id: &str,
+    ) -> Result<Option<(String, String)>, AwsError> {
+        let out = self
+            .resolver
+            .list_resolver_rule_associations()
+            .filters(
+                RFilter::builder()
+                    .name("ResolverRuleId")
+                    .values(rule_id)
+                    .build(),
+            )
+            .filters(RFilter::builder().name("VPCId").values(vpc_id).build())
+            .send()
+            .await
+            .map_err(api(role, "ListResolverRuleAssociations"))?;
+        Ok(out.resolver_rule_associations().first().and_then(|a| {
+            Some((
+                a.id()?.to_owned(),
+                a.status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+            ))
+        }))
+    }
+}
