@@ -3,9 +3,12 @@
 //! - `test`: installs what the tests need (Node.js + npm, the pinned Mermaid parser,
 //!   cargo-nextest) and runs every test of the workspace, doctests included. The README's test
 //!   command.
-//! - `bench [plan|lab]`: runs the benchmarks; with no name, all of them, written to BENCHMARKS.md.
+//! - `bench [plan|lab|up|dns]`: runs the benchmarks; with no name, all of them, written to
+//!   BENCHMARKS.md.
 //! - `demo`: the README's demo command.
 //! - `lab ...`: `dxvpn lab ...` with the packages the lab needs installed first.
+
+mod bench_dns;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -51,10 +54,34 @@ fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
+/// A command for `program`. For a nested cargo, without the variables `cargo run` set for this
+/// xtask (`CARGO_PKG_NAME=xtask`, ...): build scripts such as ring's rerun when they change, so
+/// a build from here would otherwise rebuild half the tree that a plain `cargo build` made.
+fn command(program: &str) -> Command {
+    let mut command = Command::new(program);
+    if program == "cargo" {
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_MANIFEST_")
+                || [
+                    "CARGO_CRATE_NAME",
+                    "CARGO_BIN_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                ]
+                .contains(&key.as_ref())
+            {
+                command.env_remove(key.as_ref());
+            }
+        }
+    }
+    command
+}
+
 /// Runs a command in the workspace root, echoing it first so the user can repeat it.
 fn run(program: &str, args: &[&str], envs: &[(&str, &Path)]) -> Result {
     eprintln!("$ {program} {}", args.join(" "));
-    let status = Command::new(program)
+    let status = command(program)
         .args(args)
         .envs(envs.iter().map(|(k, v)| (k, v.as_os_str())))
         .current_dir(root())
@@ -138,7 +165,7 @@ fn ensure_mermaid() -> Result<PathBuf> {
 fn test() -> Result {
     ensure_debian_packages(LAB_PACKAGES)?;
     let mermaid = ensure_mermaid()?;
-    if !Command::new("cargo")
+    if !command("cargo")
         .args(["nextest", "--version"])
         .stdout(Stdio::null())
         .status()
@@ -252,13 +279,15 @@ fn bench(which: Option<&str>) -> Result {
             sections.push(bench_plan()?);
             sections.push(bench_lab()?);
             sections.push(bench_up()?);
+            sections.push(bench_dns::bench_dns()?);
         }
+        Some("dns") => sections.push(bench_dns::bench_dns()?),
         Some("plan") => sections.push(bench_plan()?),
         Some("lab") => sections.push(bench_lab()?),
         Some("up") => sections.push(bench_up()?),
         Some(other) => {
             return Err(format!(
-                "unknown benchmark {other:?}; available: plan, lab, up"
+                "unknown benchmark {other:?}; available: plan, lab, up, dns"
             ));
         }
     }
@@ -323,7 +352,7 @@ fn bench_plan() -> Result<String> {
 /// path of the measured durations (the best any schedule could do) and a sequential apply.
 fn bench_up() -> Result<String> {
     let factor = 1.0 / 120.0;
-    let out = Command::new("cargo")
+    let out = command("cargo")
         .args([
             "run",
             "-q",

@@ -110,6 +110,13 @@ pub(crate) fn body(
     })
 }
 
+/// Sends a request builder and keeps the raw response (its headers carry the LRO contract).
+macro_rules! raw {
+    ($builder:expr) => {
+        $builder.send().await.map(|r| r.into_raw_response())
+    };
+}
+
 fn to_value<T: serde::Serialize>(m: T) -> Value {
     serde_json::to_value(m).unwrap_or_default()
 }
@@ -176,65 +183,54 @@ impl Azure {
         name: &str,
         body: Value,
     ) -> Result<azure_core::Result<azure_core::Response>, serde_json::Error> {
-        let sub = self.subscription.as_str();
-        let d = &self.dns;
+        let (sub, d) = (self.subscription.as_str(), &self.dns);
         Ok(match kind {
             Kind::Subnet => {
                 let m: net_models::Subnet = serde_json::from_value(body)?;
-                self.network
-                    .subnets_client()
-                    .create_or_update(rg, parent, name, m, sub)
-                    .send()
-                    .await
-                    .map(|r| r.into_raw_response())
+                raw!(
+                    self.network
+                        .subnets_client()
+                        .create_or_update(rg, parent, name, m, sub)
+                )
             }
             Kind::DnsResolver => {
                 let m: dns_models::DnsResolver = serde_json::from_value(body)?;
-                d.dns_resolvers_client()
-                    .create_or_update(sub, rg, name, m)
-                    .send()
-                    .await
-                    .map(|r| r.into_raw_response())
+                raw!(d.dns_resolvers_client().create_or_update(sub, rg, name, m))
             }
             Kind::InboundEndpoint => {
                 let m: dns_models::InboundEndpoint = serde_json::from_value(body)?;
-                d.inbound_endpoints_client()
-                    .create_or_update(sub, rg, parent, name, m)
-                    .send()
-                    .await
-                    .map(|r| r.into_raw_response())
+                raw!(
+                    d.inbound_endpoints_client()
+                        .create_or_update(sub, rg, parent, name, m)
+                )
             }
             Kind::OutboundEndpoint => {
                 let m: dns_models::OutboundEndpoint = serde_json::from_value(body)?;
-                d.outbound_endpoints_client()
-                    .create_or_update(sub, rg, parent, name, m)
-                    .send()
-                    .await
-                    .map(|r| r.into_raw_response())
+                raw!(
+                    d.outbound_endpoints_client()
+                        .create_or_update(sub, rg, parent, name, m)
+                )
             }
             Kind::Ruleset => {
                 let m: dns_models::DnsForwardingRuleset = serde_json::from_value(body)?;
-                d.dns_forwarding_rulesets_client()
-                    .create_or_update(sub, rg, name, m)
-                    .send()
-                    .await
-                    .map(|r| r.into_raw_response())
+                raw!(
+                    d.dns_forwarding_rulesets_client()
+                        .create_or_update(sub, rg, name, m)
+                )
             }
             Kind::ForwardingRule => {
                 let m: dns_models::ForwardingRule = serde_json::from_value(body)?;
-                d.forwarding_rules_client()
-                    .create_or_update(sub, rg, parent, name, m)
-                    .send()
-                    .await
-                    .map(|r| r.into_raw_response())
+                raw!(
+                    d.forwarding_rules_client()
+                        .create_or_update(sub, rg, parent, name, m)
+                )
             }
             Kind::VnetLink => {
                 let m: dns_models::VirtualNetworkLink = serde_json::from_value(body)?;
-                d.virtual_network_links_client()
-                    .create_or_update(sub, rg, parent, name, m)
-                    .send()
-                    .await
-                    .map(|r| r.into_raw_response())
+                raw!(
+                    d.virtual_network_links_client()
+                        .create_or_update(sub, rg, parent, name, m)
+                )
             }
             _ => {
                 return Err(serde::de::Error::custom(
@@ -250,52 +246,22 @@ impl Azure {
         kind: Kind,
         (rg, parent, name): (&str, &str, &str),
     ) -> azure_core::Result<azure_core::Response> {
-        let sub = self.subscription.as_str();
-        let d = &self.dns;
+        let (sub, d) = (self.subscription.as_str(), &self.dns);
         match kind {
-            Kind::Subnet => self
-                .network
-                .subnets_client()
-                .delete(rg, parent, name, sub)
-                .send()
-                .await
-                .map(|r| r.into_raw_response()),
-            Kind::DnsResolver => d
-                .dns_resolvers_client()
-                .delete(sub, rg, name)
-                .send()
-                .await
-                .map(|r| r.into_raw_response()),
-            Kind::InboundEndpoint => d
-                .inbound_endpoints_client()
-                .delete(sub, rg, parent, name)
-                .send()
-                .await
-                .map(|r| r.into_raw_response()),
-            Kind::OutboundEndpoint => d
-                .outbound_endpoints_client()
-                .delete(sub, rg, parent, name)
-                .send()
-                .await
-                .map(|r| r.into_raw_response()),
-            Kind::Ruleset => d
-                .dns_forwarding_rulesets_client()
-                .delete(sub, rg, name)
-                .send()
-                .await
-                .map(|r| r.into_raw_response()),
-            Kind::ForwardingRule => d
-                .forwarding_rules_client()
-                .delete(sub, rg, parent, name)
-                .send()
-                .await
-                .map(|r| r.into_raw_response()),
-            Kind::VnetLink => d
-                .virtual_network_links_client()
-                .delete(sub, rg, parent, name)
-                .send()
-                .await
-                .map(|r| r.into_raw_response()),
+            Kind::Subnet => raw!(self.network.subnets_client().delete(rg, parent, name, sub)),
+            Kind::DnsResolver => raw!(d.dns_resolvers_client().delete(sub, rg, name)),
+            Kind::InboundEndpoint => {
+                raw!(d.inbound_endpoints_client().delete(sub, rg, parent, name))
+            }
+            Kind::OutboundEndpoint => {
+                raw!(d.outbound_endpoints_client().delete(sub, rg, parent, name))
+            }
+            Kind::Ruleset => raw!(d.dns_forwarding_rulesets_client().delete(sub, rg, name)),
+            Kind::ForwardingRule => raw!(d.forwarding_rules_client().delete(sub, rg, parent, name)),
+            Kind::VnetLink => raw!(
+                d.virtual_network_links_client()
+                    .delete(sub, rg, parent, name)
+            ),
             _ => Err(azure_core::Error::message(
                 azure_core::error::ErrorKind::Other,
                 "not a DNS resource type",

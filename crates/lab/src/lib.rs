@@ -6,10 +6,12 @@
 //! instance), and the state the daemons report. When the parameters the two clouds hold for a
 //! tunnel disagree (key, inside addresses, ASNs), the tunnel or its BGP session stays down, as in
 //! the clouds. Everything it creates carries a per-run prefix and is removed on every exit path.
-//! It also owns the twins of the clouds' APIs, [`aws_twin`] (EC2) and [`azure_twin`] (Resource
-//! Manager), which the real SDK clients talk to over HTTP on loopback, and [`Lab`], both twins
-//! with a binder that keeps the data plane equal to what they hold and reports its real state
-//! back to them.
+//! It also owns the twins of the clouds' APIs, [`aws_twin`] (EC2 and Route 53 Resolver) and
+//! [`azure_twin`] (Resource Manager, network and DNS private resolver), which the real SDK
+//! clients talk to over HTTP on loopback, each cloud's DNS ([`resolvers`]: the resolver that
+//! applies the endpoints and forwarding rules the twin holds), and [`Lab`], both twins with a
+//! binder that keeps the data plane and the resolvers equal to what they hold and reports the
+//! real state back to them.
 //!
 //! The data plane needs root, and the Debian packages `strongswan-charon strongswan-swanctl
 //! libcharon-extra-plugins bird2 nftables iproute2 iputils-ping`.

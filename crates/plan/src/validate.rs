@@ -227,33 +227,16 @@ pub(crate) fn check(config: Config) -> Result<Checked, Problems> {
         &subnet_cidrs,
     );
     let azure_forwarder_ip = config.dns.azure_forwarder_ip.as_deref().and_then(|text| {
-        let path = "dns.azure_forwarder_ip";
-        match text.parse::<Ipv4Addr>() {
-            Ok(ip)
-                if vnet_cidr.is_some_and(|v| v.contains(&ip))
-                    && !gateway_subnet.is_some_and(|g| g.contains(&ip)) =>
-            {
-                Some(ip)
-            }
-            Ok(ip) => {
-                p.add(
-                    path,
-                    "forwarder-in-vnet",
-                    format!("{ip} is not in azure.vnet_cidr outside the GatewaySubnet"),
-                    "give the address of the forwarder VM or container in the VNet",
-                );
-                None
-            }
-            Err(_) => {
-                p.add(
-                    path,
-                    "ip-format",
-                    format!("`{text}` is not an IPv4 address"),
-                    "write it as a.b.c.d",
-                );
-                None
-            }
-        }
+        address_in(
+            &mut p,
+            ("dns.azure_forwarder_ip", "forwarder-in-vnet", text),
+            |ip| {
+                vnet_cidr.is_some_and(|v| v.contains(ip))
+                    && !gateway_subnet.is_some_and(|g| g.contains(ip))
+            },
+            |ip| format!("{ip} is not in azure.vnet_cidr outside the GatewaySubnet"),
+            "give the address of the forwarder VM or container in the VNet",
+        )
     });
     let mut azure_dns_subnets = Vec::new();
     if any_dns && let Some(vnet) = vnet_cidr {
@@ -752,16 +735,27 @@ fn check_forwarder_ip(
     let Some(text) = given else {
         return first_subnet.and_then(|s| nth_host(s, 10));
     };
-    let path = "dns.aws_forwarder_ip";
+    address_in(
+        p,
+        ("dns.aws_forwarder_ip", "forwarder-in-private-subnet", text),
+        |ip| subnets.iter().flatten().any(|s| s.contains(ip)),
+        |ip| format!("{ip} is in none of aws.private_subnet_cidrs"),
+        "pick a free address in one of the private subnets",
+    )
+}
+
+/// An address that must parse and satisfy `inside`; a problem at `path` otherwise.
+fn address_in(
+    p: &mut Problems,
+    (path, rule, text): (&str, &'static str, &str),
+    inside: impl Fn(&Ipv4Addr) -> bool,
+    outside: impl Fn(Ipv4Addr) -> String,
+    fix: &str,
+) -> Option<Ipv4Addr> {
     match text.parse::<Ipv4Addr>() {
-        Ok(ip) if subnets.iter().flatten().any(|s| s.contains(&ip)) => Some(ip),
+        Ok(ip) if inside(&ip) => Some(ip),
         Ok(ip) => {
-            p.add(
-                path,
-                "forwarder-in-private-subnet",
-                format!("{ip} is in none of aws.private_subnet_cidrs"),
-                "pick a free address in one of the private subnets",
-            );
+            p.add(path, rule, outside(ip), fix);
             None
         }
         Err(_) => {

@@ -178,6 +178,21 @@ fn text<'a>(body: &'a Value, field: &str) -> Result<&'a str, ResolverError> {
         .ok_or_else(|| invalid(field, format!("{field} is required")))
 }
 
+/// The items every filter of the request keeps.
+fn listed<'a, T>(
+    body: &Value,
+    items: &'a [T],
+    field: impl Fn(&T, &str) -> Option<String>,
+) -> Result<Vec<&'a T>, ResolverError> {
+    let mut kept = Vec::new();
+    for item in items {
+        if filtered(body, |name| field(item, name))? {
+            kept.push(item);
+        }
+    }
+    Ok(kept)
+}
+
 /// `Filters: [{Name, Values}]`: every filter must match one of its values.
 fn filtered(body: &Value, field: impl Fn(&str) -> Option<String>) -> Result<bool, ResolverError> {
     for f in body
@@ -243,22 +258,17 @@ impl Resolver {
                 Ok(json!({ "ResolverEndpoint": self.endpoint_json(e) }))
             }
             "ListResolverEndpoints" => {
-                let mut items = Vec::new();
-                for e in &self.endpoints {
-                    let keep = filtered(body, |name| {
-                        Some(match name {
-                            "CreatorRequestId" => e.creator_request_id.clone(),
-                            "Name" => e.name.clone(),
-                            "Direction" => e.direction.clone(),
-                            "HostVPCId" => e.vpc_id.clone(),
-                            "Status" => e.status().to_owned(),
-                            _ => return None,
-                        })
-                    })?;
-                    if keep {
-                        items.push(self.endpoint_json(e));
-                    }
-                }
+                let items = listed(body, &self.endpoints, |e, name| {
+                    Some(match name {
+                        "CreatorRequestId" => e.creator_request_id.clone(),
+                        "Name" => e.name.clone(),
+                        "Direction" => e.direction.clone(),
+                        "HostVPCId" => e.vpc_id.clone(),
+                        "Status" => e.status().to_owned(),
+                        _ => return None,
+                    })
+                })?;
+                let items: Vec<Value> = items.into_iter().map(|e| self.endpoint_json(e)).collect();
                 Ok(json!({ "ResolverEndpoints": items, "MaxResults": 100 }))
             }
             "ListResolverEndpointIpAddresses" => {
@@ -286,23 +296,22 @@ impl Resolver {
                 Ok(json!({ "ResolverRule": self.rule_json(r) }))
             }
             "ListResolverRules" => {
-                let mut items = Vec::new();
-                for r in self.rules.iter().filter(|r| !r.deleted) {
-                    let keep = filtered(body, |name| {
-                        Some(match name {
-                            "CreatorRequestId" => r.creator_request_id.clone(),
-                            "DomainName" => r.domain_name.clone(),
-                            "Name" => r.name.clone(),
-                            "ResolverEndpointId" => r.endpoint_id.clone(),
-                            "Status" => "COMPLETE".into(),
-                            "Type" => "FORWARD".into(),
-                            _ => return None,
-                        })
-                    })?;
-                    if keep {
-                        items.push(self.rule_json(r));
-                    }
-                }
+                let items = listed(body, &self.rules, |r, name| {
+                    Some(match name {
+                        "CreatorRequestId" => r.creator_request_id.clone(),
+                        "DomainName" => r.domain_name.clone(),
+                        "Name" => r.name.clone(),
+                        "ResolverEndpointId" => r.endpoint_id.clone(),
+                        "Status" => "COMPLETE".into(),
+                        "Type" => "FORWARD".into(),
+                        _ => return None,
+                    })
+                })?;
+                let items: Vec<Value> = items
+                    .into_iter()
+                    .filter(|r| !r.deleted)
+                    .map(|r| self.rule_json(r))
+                    .collect();
                 Ok(json!({ "ResolverRules": items, "MaxResults": 100 }))
             }
             "DeleteResolverRule" => self.delete_rule(body),
@@ -317,21 +326,16 @@ impl Resolver {
                 Ok(json!({ "ResolverRuleAssociation": association_json(a) }))
             }
             "ListResolverRuleAssociations" => {
-                let mut items = Vec::new();
-                for a in &self.associations {
-                    let keep = filtered(body, |name| {
-                        Some(match name {
-                            "ResolverRuleId" => a.rule_id.clone(),
-                            "VPCId" => a.vpc_id.clone(),
-                            "Name" => a.name.clone(),
-                            "Status" => a.status().to_owned(),
-                            _ => return None,
-                        })
-                    })?;
-                    if keep {
-                        items.push(association_json(a));
-                    }
-                }
+                let items = listed(body, &self.associations, |a, name| {
+                    Some(match name {
+                        "ResolverRuleId" => a.rule_id.clone(),
+                        "VPCId" => a.vpc_id.clone(),
+                        "Name" => a.name.clone(),
+                        "Status" => a.status().to_owned(),
+                        _ => return None,
+                    })
+                })?;
+                let items: Vec<Value> = items.into_iter().map(association_json).collect();
                 Ok(json!({ "ResolverRuleAssociations": items, "MaxResults": 100 }))
             }
             "DisassociateResolverRule" => self.disassociate(body),
