@@ -30,7 +30,8 @@ pub const LAB_AZURE_ZONE: &str = "azure.internal";
 /// Azure's resolver address, the same in every VNet.
 pub const AZURE_RESOLVER_IP: Ipv4Addr = Ipv4Addr::new(168, 63, 129, 16);
 
-/// What a side's resolver applies: inbound addresses and forwarded zones with their targets.
+/// What a side's resolver applies, as its twin reads it from the DNS resources: inbound
+/// addresses and forwarded zones with their targets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DnsRules {
     /// Inbound endpoint addresses answering queries from the other cloud.

@@ -21,7 +21,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 pub use model::{AwsScenario, SeededIds, TunnelTelemetry};
-pub use resolver::AwsDnsView;
 use resolver::{Resolver, ResolverError};
 
 use crate::LabError;
@@ -118,7 +117,7 @@ impl AwsTwin {
     }
 
     /// The DNS endpoints and forwarding rules Route 53 Resolver applies to the seeded VPC now.
-    pub fn dns_view(&self) -> AwsDnsView {
+    pub fn dns_view(&self) -> crate::resolvers::DnsRules {
         let state = lock(&self.state);
         state.resolver.lab_view(&state.ec2.seeded.vpc_id)
     }

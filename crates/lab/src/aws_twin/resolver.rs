@@ -9,6 +9,8 @@ use std::time::{Duration, Instant, SystemTime};
 use dxvpn_cidr::Ipv4Net;
 use serde_json::{Value, json};
 
+use crate::resolvers::DnsRules;
+
 /// Real durations (field notes: an endpoint takes minutes), scaled by the time factor.
 const ENDPOINT_CREATE: Duration = Duration::from_secs(180);
 const ENDPOINT_DELETE: Duration = Duration::from_secs(60);
@@ -74,6 +76,17 @@ impl Life {
     fn ready(&self) -> bool {
         self.deleted.is_none() && self.created.elapsed() >= self.ready_after
     }
+
+    /// DELETING, `ready` once created, else CREATING.
+    fn status(&self, ready: &'static str) -> &'static str {
+        if self.deleting() {
+            "DELETING"
+        } else if self.ready() {
+            ready
+        } else {
+            "CREATING"
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -98,13 +111,7 @@ struct Endpoint {
 
 impl Endpoint {
     fn status(&self) -> &'static str {
-        if self.life.deleting() {
-            "DELETING"
-        } else if self.life.ready() {
-            "OPERATIONAL"
-        } else {
-            "CREATING"
-        }
+        self.life.status("OPERATIONAL")
     }
 }
 
@@ -131,24 +138,8 @@ struct Association {
 
 impl Association {
     fn status(&self) -> &'static str {
-        if self.life.deleting() {
-            "DELETING"
-        } else if self.life.ready() {
-            "COMPLETE"
-        } else {
-            "CREATING"
-        }
+        self.life.status("COMPLETE")
     }
-}
-
-/// What the lab's VPC resolver applies: its inbound addresses and the zones it forwards.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AwsDnsView {
-    /// Addresses of OPERATIONAL inbound endpoints: they answer queries from the other cloud.
-    pub inbound_ips: Vec<Ipv4Addr>,
-    /// Zones forwarded by COMPLETE associations of FORWARD rules whose outbound endpoint is
-    /// OPERATIONAL, with their targets.
-    pub forwards: Vec<(String, Vec<Ipv4Addr>)>,
 }
 
 /// The twin's Route 53 Resolver inventory.
@@ -743,7 +734,7 @@ impl Resolver {
     }
 
     /// What the lab's resolver for `vpc_id` applies now.
-    pub(crate) fn lab_view(&self, vpc_id: &str) -> AwsDnsView {
+    pub(crate) fn lab_view(&self, vpc_id: &str) -> DnsRules {
         let operational = |id: &str| {
             self.endpoints
                 .iter()
@@ -770,7 +761,7 @@ impl Resolver {
                 )
             })
             .collect();
-        AwsDnsView {
+        DnsRules {
             inbound_ips,
             forwards,
         }

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use dxvpn_cidr::Ipv4Net;
-pub use model::{AzureDnsView, AzureScenario, AzureSeeded, SeedGateway, SeedSubnet, Telemetry};
+pub use model::{AzureScenario, AzureSeeded, SeedGateway, SeedSubnet, Telemetry};
 use serde_json::{Value, json};
 
 use crate::LabError;
@@ -169,7 +169,7 @@ impl AzureTwin {
     }
 
     /// The DNS endpoints and forwarding rules Azure's DNS applies to the seeded VNet now.
-    pub fn dns_view(&self) -> AzureDnsView {
+    pub fn dns_view(&self) -> crate::resolvers::DnsRules {
         lock(&self.state).arm.dns_view()
     }
 

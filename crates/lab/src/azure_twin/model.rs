@@ -22,7 +22,6 @@ pub(crate) struct ArmError {
 }
 
 mod dns_view;
-pub use dns_view::AzureDnsView;
 
 pub(crate) fn bad(code: &str, message: impl Into<String>) -> ArmError {
     ArmError {

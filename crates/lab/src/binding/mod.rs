@@ -26,7 +26,7 @@ pub use views::{
 
 use crate::aws_twin::{AwsTwin, TunnelTelemetry};
 use crate::azure_twin::{AzureTwin, Telemetry};
-use crate::resolvers::{AZURE_RESOLVER_IP, CloudResolver, DnsRules, LAB_AWS_ZONE, LAB_AZURE_ZONE};
+use crate::resolvers::{AZURE_RESOLVER_IP, CloudResolver, LAB_AWS_ZONE, LAB_AZURE_ZONE};
 use crate::{DataPlane, DataPlaneStatus, LabError, LabScenario};
 
 const POLL: Duration = Duration::from_millis(250);
@@ -281,21 +281,10 @@ async fn bind(
             }
         }
         if let Some((a, z)) = dns.as_mut() {
-            let av = aws.dns_view();
-            let zv = azure.dns_view();
             let applied = a
-                .apply(&DnsRules {
-                    inbound_ips: av.inbound_ips,
-                    forwards: av.forwards,
-                })
+                .apply(&aws.dns_view())
                 .await
-                .and(
-                    z.apply(&DnsRules {
-                        inbound_ips: zv.inbound_ips,
-                        forwards: zv.forwards,
-                    })
-                    .await,
-                );
+                .and(z.apply(&azure.dns_view()).await);
             if let Err(e) = applied {
                 tracing::warn!(error = %e, "lab DNS not applied");
             }

@@ -26,6 +26,16 @@ pub(super) struct SecurityGroup {
     pub(super) tags: BTreeMap<String, String>,
 }
 
+/// A parameter the action cannot do without.
+fn required(p: &Params, name: &str) -> Result<String, Ec2Error> {
+    p.get(name).map(str::to_owned).ok_or_else(|| {
+        err(
+            "MissingParameter",
+            format!("The request must contain the parameter {name}"),
+        )
+    })
+}
+
 fn permissions(p: &Params) -> Result<Vec<Permission>, Ec2Error> {
     let mut out = Vec::new();
     for entry in p.entries("IpPermissions") {
@@ -74,24 +84,8 @@ fn permissions(p: &Params) -> Result<Vec<Permission>, Ec2Error> {
 
 impl Ec2 {
     pub(super) fn create_security_group(&mut self, p: &Params) -> Result<Xml, Ec2Error> {
-        let name = p
-            .get("GroupName")
-            .ok_or_else(|| {
-                err(
-                    "MissingParameter",
-                    "The request must contain the parameter GroupName",
-                )
-            })?
-            .to_owned();
-        let description = p
-            .get("GroupDescription")
-            .ok_or_else(|| {
-                err(
-                    "MissingParameter",
-                    "The request must contain the parameter GroupDescription",
-                )
-            })?
-            .to_owned();
+        let name = required(p, "GroupName")?;
+        let description = required(p, "GroupDescription")?;
         let vpc_id = p
             .get("VpcId")
             .ok_or_else(|| err("VPCIdNotSpecified", "No default VPC for this user"))?
@@ -165,15 +159,7 @@ impl Ec2 {
     }
 
     pub(super) fn authorize_ingress(&mut self, p: &Params) -> Result<Xml, Ec2Error> {
-        let id = p
-            .get("GroupId")
-            .ok_or_else(|| {
-                err(
-                    "MissingParameter",
-                    "The request must contain the parameter GroupId",
-                )
-            })?
-            .to_owned();
+        let id = required(p, "GroupId")?;
         let wanted = permissions(p)?;
         let group = self
             .security_groups
@@ -211,15 +197,7 @@ impl Ec2 {
     }
 
     pub(super) fn delete_security_group(&mut self, p: &Params) -> Result<Xml, Ec2Error> {
-        let id = p
-            .get("GroupId")
-            .ok_or_else(|| {
-                err(
-                    "MissingParameter",
-                    "The request must contain the parameter GroupId",
-                )
-            })?
-            .to_owned();
+        let id = required(p, "GroupId")?;
         let before = self.security_groups.len();
         self.security_groups.retain(|g| g.id != id);
         if self.security_groups.len() == before {

@@ -5,16 +5,7 @@ use std::net::Ipv4Addr;
 use serde_json::Value;
 
 use super::{Arm, Kind, Phase, Record, key_of, ref_id};
-
-/// What the lab's VNet resolver applies: its inbound addresses and the zones it forwards.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AzureDnsView {
-    /// Private addresses of provisioned inbound endpoints of a resolver in the VNet.
-    pub inbound_ips: Vec<Ipv4Addr>,
-    /// Enabled rules of rulesets that are linked to the VNet and send through a provisioned
-    /// outbound endpoint: (zone without the final dot, targets).
-    pub forwards: Vec<(String, Vec<Ipv4Addr>)>,
-}
+use crate::resolvers::DnsRules;
 
 fn ready(r: &&Record) -> bool {
     r.phase() == Phase::Succeeded
@@ -30,7 +21,7 @@ fn ips(values: Option<&Value>, field: &str) -> Vec<Ipv4Addr> {
 }
 
 impl Arm {
-    pub(crate) fn dns_view(&mut self) -> AzureDnsView {
+    pub(crate) fn dns_view(&mut self) -> DnsRules {
         self.sweep();
         let vnet = key_of(&self.seeded.vnet_id);
         let in_vnet = |r: &Record| {
@@ -41,7 +32,7 @@ impl Arm {
             .filter(ready)
             .filter(|r| in_vnet(r))
             .collect();
-        let mut view = AzureDnsView::default();
+        let mut view = DnsRules::default();
         let mut outbound = Vec::new();
         for resolver in &resolvers {
             for e in self
