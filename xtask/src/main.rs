@@ -3,12 +3,13 @@
 //! - `test`: installs what the tests need (Node.js + npm, the pinned Mermaid parser,
 //!   cargo-nextest) and runs every test of the workspace, doctests included. The README's test
 //!   command.
-//! - `bench [plan|lab|up|dns]`: runs the benchmarks; with no name, all of them, written to
+//! - `bench [plan|lab|up|validate|dns]`: runs the benchmarks; with no name, all of them, written to
 //!   BENCHMARKS.md.
 //! - `demo`: the README's demo command.
 //! - `lab ...`: `dxvpn lab ...` with the packages the lab needs installed first.
 
 mod bench_dns;
+mod bench_validate;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -24,7 +25,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("lab") => lab(&args[1..]),
         _ => Err(
-            "usage: cargo xtask test | bench [plan] | demo | lab up|status|cut|restore|down ..."
+            "usage: cargo xtask test | bench [plan|lab|up|validate|dns] | demo | lab up|status|cut|restore|down ..."
                 .into(),
         ),
     };
@@ -216,20 +217,7 @@ fn demo() -> Result {
         &["graph", "-c", "examples/high_availability.toml"],
         &[],
     )?;
-    let config = std::env::temp_dir().join("dxvpn-demo-lab.toml");
-    let config = config.to_string_lossy().into_owned();
-    run(
-        &dxvpn,
-        &[
-            "lab",
-            "up",
-            "--use-case",
-            "high_availability",
-            "--config-out",
-            &config,
-        ],
-        &[],
-    )?;
+    let config = lab_up(&dxvpn, "high_availability", "dxvpn-demo-lab.toml")?;
     let story = (|| {
         run(&dxvpn, &["plan", "-c", &config], &[])?;
         run(&dxvpn, &["up", "-c", &config, "--yes"], &[])?;
@@ -265,6 +253,19 @@ fn demo() -> Result {
     story
 }
 
+/// `dxvpn lab up --use-case USE_CASE` (both twins in the background, and the data plane that
+/// follows them), its config written to a temporary file named `file`, whose path is returned.
+fn lab_up(dxvpn: &str, use_case: &str, file: &str) -> Result<String> {
+    let config = std::env::temp_dir().join(file);
+    let config = config.to_string_lossy().into_owned();
+    run(
+        dxvpn,
+        &["lab", "up", "--use-case", use_case, "--config-out", &config],
+        &[],
+    )?;
+    Ok(config)
+}
+
 /// Sorted durations -> (median, 99th percentile).
 fn median_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
     samples.sort();
@@ -279,15 +280,17 @@ fn bench(which: Option<&str>) -> Result {
             sections.push(bench_plan()?);
             sections.push(bench_lab()?);
             sections.push(bench_up()?);
+            sections.push(bench_validate::bench_validate()?);
             sections.push(bench_dns::bench_dns()?);
         }
+        Some("validate") => sections.push(bench_validate::bench_validate()?),
         Some("dns") => sections.push(bench_dns::bench_dns()?),
         Some("plan") => sections.push(bench_plan()?),
         Some("lab") => sections.push(bench_lab()?),
         Some("up") => sections.push(bench_up()?),
         Some(other) => {
             return Err(format!(
-                "unknown benchmark {other:?}; available: plan, lab, up, dns"
+                "unknown benchmark {other:?}; available: plan, lab, up, validate, dns"
             ));
         }
     }

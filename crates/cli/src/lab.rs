@@ -310,7 +310,7 @@ async fn build_and_wait(
 }
 
 /// The run to act on: the one given, or the only one running.
-fn pick_run(given: Option<String>) -> Result<String, ExitCode> {
+pub(crate) fn pick_run(given: Option<String>) -> Result<String, ExitCode> {
     if let Some(run) = given {
         return Ok(run);
     }
@@ -541,8 +541,17 @@ async fn down(args: DownArgs) -> anyhow::Result<ExitCode> {
     let runs = if args.all {
         LabRun::list()
     } else {
-        match pick_run(args.run) {
-            Ok(run) => vec![run],
+        match pick_run(args.run.clone()) {
+            // Unless named, a run that another live process holds is that process's to stop.
+            Ok(run) => match LabRun::owner_pid(&run) {
+                Some(pid) if args.run.is_none() => {
+                    eprintln!(
+                        "error: lab {run} belongs to running process {pid} (a test, or `dxvpn lab serve`)\n  fix: stop that process, or name the run with --run {run}"
+                    );
+                    return Ok(ExitCode::from(EXIT_FAILED));
+                }
+                _ => vec![run],
+            },
             Err(code) => return Ok(code),
         }
     };

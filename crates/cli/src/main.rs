@@ -5,6 +5,7 @@ mod dns;
 mod lab;
 mod render;
 mod twins;
+mod validate;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -59,6 +60,11 @@ enum Command {
         after_help = "Examples:\n  dxvpn status -c dxvpn-lab.toml\n  dxvpn status -c dxvpn.toml --output json | jq '.status.tunnels[] | {key, up}'\n\nExit codes: 0 every tunnel up, 1 otherwise, 2 bad input."
     )]
     Status(deploy::StatusArgs),
+    /// Prove the clouds are joined: pings, DNS lookups and TCP connects across, both clouds' reports, and the cause of any failure.
+    #[command(
+        after_help = "Examples:\n  dxvpn validate -c dxvpn-lab.toml --from aws\n  dxvpn validate -c dxvpn-lab.toml --from azure --output json | jq '.findings'\n  dxvpn validate -c dxvpn.toml --target 10.51.1.4 --target vm1.azure.internal --target 10.51.1.4:22   # on an EC2 instance\n\nTargets come from [[validate.targets]] in the config (those in the other cloud) or --target. Pings need root, CAP_NET_RAW or net.ipv4.ping_group_range.\nExit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 bad input."
+    )]
+    Validate(validate::ValidateArgs),
     /// Delete everything this deployment created (tagged dxvpn:deployment), dependents first.
     #[command(
         after_help = "Examples:\n  dxvpn down -c dxvpn-lab.toml --yes\n\nResources given in the config (VPC, route tables, an existing gateway) are never deleted."
@@ -187,6 +193,10 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => {
             drop(stdout);
             return deploy::status(args);
+        }
+        Command::Validate(args) => {
+            drop(stdout);
+            return validate::validate(args);
         }
         Command::Down(args) => {
             drop(stdout);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use dxvpn_deploy::Deployer;
 use dxvpn_lab::resolvers::AZURE_RESOLVER_IP;
-use dxvpn_lab::{DataPlane, Lab, LabScenario};
+use dxvpn_lab::{DataPlane, DataPlaneStatus, Lab};
 use dxvpn_plan::{Outputs, Plan};
 
 const CONVERGE: Duration = Duration::from_secs(120);
@@ -61,14 +61,7 @@ fn resource<'a>(plan: &'a Plan, role: &str) -> &'a dxvpn_plan::Resource {
 }
 
 async fn names_resolve_across_and_not_without_their_rules(use_case: &str) {
-    let lab = Lab::start(
-        "127.0.0.1:0".parse().unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-        &LabScenario::default(),
-        0.0005,
-    )
-    .await
-    .unwrap();
+    let lab = Lab::start_on_loopback(0.0005).await.unwrap();
     let plan = Arc::new(
         dxvpn_plan::plan_from_toml(&lab.config(&format!("dx-dns-{}", &use_case[..3]), use_case))
             .unwrap(),
@@ -81,9 +74,7 @@ async fn names_resolve_across_and_not_without_their_rules(use_case: &str) {
     let prefix = lab.state().prefix.unwrap();
     let plane = DataPlane::attach(&prefix).unwrap();
     plane
-        .wait_for(CONVERGE, |s| {
-            s.next_hops("az-vnet") >= 1 && s.next_hops("aws-host") >= 1
-        })
+        .wait_for(CONVERGE, DataPlaneStatus::routes_across)
         .await
         .unwrap();
     let topology = plane.topology().clone();

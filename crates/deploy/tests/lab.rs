@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use dxvpn_deploy::{Deployer, Status};
 use dxvpn_lab::run::LabRun;
-use dxvpn_lab::{DataPlane, Lab, LabScenario, Side, Tamper};
+use dxvpn_lab::{DataPlane, DataPlaneStatus, Lab, Side, Tamper};
 
 const CONVERGE: Duration = Duration::from_secs(120);
 
@@ -37,14 +37,7 @@ async fn wait_status(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_brings_tunnels_and_bgp_up_a_ping_crosses_and_a_tampered_key_shows_down() {
-    let lab = Lab::start(
-        "127.0.0.1:0".parse().unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-        &LabScenario::default(),
-        0.0005,
-    )
-    .await
-    .unwrap();
+    let lab = Lab::start_on_loopback(0.0005).await.unwrap();
     let plan =
         Arc::new(dxvpn_plan::plan_from_toml(&lab.config("dx-lab-e2e", "development")).unwrap());
     let deployer = Deployer::connect(&plan).await.unwrap();
@@ -64,9 +57,7 @@ async fn up_brings_tunnels_and_bgp_up_a_ping_crosses_and_a_tampered_key_shows_do
     let plane = DataPlane::attach(&prefix).unwrap();
     // The clouds report tunnels up; the VNet fabric learns the way back a moment later.
     plane
-        .wait_for(CONVERGE, |s| {
-            s.next_hops("az-vnet") >= 1 && s.next_hops("aws-host") >= 1
-        })
+        .wait_for(CONVERGE, DataPlaneStatus::routes_across)
         .await
         .unwrap();
     let vnet_host = plane.topology().azure.host_ip;

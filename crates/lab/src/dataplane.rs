@@ -1041,6 +1041,12 @@ impl DataPlaneStatus {
             .map_or(0, |r| r.next_hops)
     }
 
+    /// Traffic can cross both ways: the VPC host and the VNet fabric each have a route to the
+    /// other cloud (the fabric learns it a moment after the tunnels are up).
+    pub fn routes_across(&self) -> bool {
+        self.next_hops("az-vnet") >= 1 && self.next_hops("aws-host") >= 1
+    }
+
     /// Every tunnel up.
     pub fn all_up(&self) -> bool {
         self.tunnels.iter().all(TunnelStatus::up)

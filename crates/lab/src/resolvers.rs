@@ -106,19 +106,11 @@ impl CloudResolver {
         };
         let (commands, mut inbox) = mpsc::unbounded_channel::<Command>();
         let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
-        let ns_path = format!("/run/netns/{host_ns}");
+        let host_ns_owned = host_ns.to_owned();
         let thread = std::thread::Builder::new()
             .name(format!("dns-{host_ns}"))
             .spawn(move || {
-                let entered = std::fs::File::open(&ns_path)
-                    .map_err(|e| format!("{ns_path}: {e}"))
-                    .and_then(|f| {
-                        rustix::thread::move_into_link_name_space(
-                            std::os::fd::AsFd::as_fd(&f),
-                            Some(rustix::thread::LinkNameSpaceType::Network),
-                        )
-                        .map_err(|e| format!("setns {ns_path}: {e}"))
-                    });
+                let entered = crate::run::enter_namespace(&host_ns_owned);
                 let runtime = entered.and_then(|()| {
                     tokio::runtime::Builder::new_current_thread()
                         .enable_all()

@@ -74,6 +74,17 @@ impl LabRun {
         runs
     }
 
+    /// The live process that owns run `prefix` (a test, `dxvpn lab serve`), if any; None for a
+    /// detached run or one whose owner is gone.
+    pub fn owner_pid(prefix: &str) -> Option<u32> {
+        std::fs::read_to_string(Path::new(RUNS_DIR).join(prefix).join("owner"))
+            .ok()?
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    }
+
     /// The per-run prefix.
     pub fn prefix(&self) -> &str {
         &self.prefix
@@ -89,8 +100,13 @@ impl LabRun {
         format!("{}-{role}", self.prefix)
     }
 
-    /// Keeps everything running after this handle is dropped (`dxvpn lab up`).
+    /// Keeps everything running after this handle is dropped (`dxvpn lab up`). A run reopened
+    /// by [`LabRun::open`] is already detached from this handle, and its owner record stays: a
+    /// test that looks into a lab it started must not make that lab immune to the reaper.
     pub fn detach(&mut self) -> Result<(), LabError> {
+        if self.detached {
+            return Ok(());
+        }
         std::fs::write(self.dir.join("owner"), "detached")
             .map_err(|e| LabError::io(&self.dir, e))?;
         self.detached = true;
@@ -184,11 +200,7 @@ pub async fn reap_stale_runs() {
     for prefix in LabRun::list() {
         let dir = Path::new(RUNS_DIR).join(&prefix);
         let owner = std::fs::read_to_string(dir.join("owner")).unwrap_or_default();
-        let alive = owner.trim() == "detached"
-            || owner
-                .trim()
-                .parse::<u32>()
-                .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        let alive = owner.trim() == "detached" || LabRun::owner_pid(&prefix).is_some();
         if !alive {
             tracing::warn!(%prefix, "removing the leftovers of a lab run whose owner is gone");
             teardown_dir(&prefix, &dir, Owner::Other).await;
@@ -341,4 +353,45 @@ pub async fn run_with_input(args: &[&str], input: Option<&str>) -> Result<String
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Moves the calling thread into network namespace `name` (`/run/netns/<name>`): sockets it
+/// opens afterwards live there. Only for a thread of its own, which never leaves again.
+pub fn enter_namespace(name: &str) -> Result<(), String> {
+    let path = format!("/run/netns/{name}");
+    let file = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+    rustix::thread::move_into_link_name_space(
+        std::os::fd::AsFd::as_fd(&file),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    )
+    .map_err(|e| format!("setns {path}: {e}"))
+}
+
+/// Runs `work` to completion inside network namespace `name`, on a thread of its own with a
+/// current-thread runtime, so that every socket it opens is in that namespace: what a process
+/// on that host would see.
+pub async fn run_in_namespace<T, F, Fut>(name: &str, work: F) -> Result<T, LabError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<Result<T, String>>();
+    let ns = name.to_owned();
+    std::thread::Builder::new()
+        .name(format!("in-{ns}"))
+        .spawn(move || {
+            let result = enter_namespace(&ns).and_then(|()| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())
+            });
+            let _ = done_tx.send(result.map(|runtime| runtime.block_on(work())));
+        })
+        .map_err(|e| LabError::Topology(format!("thread for {name}: {e}")))?;
+    done_rx
+        .await
+        .unwrap_or_else(|_| Err("the namespace thread ended early".into()))
+        .map_err(|e| LabError::Topology(format!("in namespace {name}: {e}")))
 }

@@ -276,6 +276,7 @@ pub(crate) fn build(checked: Checked) -> Plan {
         dns,
         cost,
         warnings: checked.warnings.errors.clone(),
+        validate_targets: checked.validate_targets.clone(),
     }
 }
 

@@ -33,6 +33,9 @@ pub struct Config {
     /// Overrides of the price table, by item key (USD per hour or per month, as the table says).
     #[serde(default)]
     pub prices: BTreeMap<String, f64>,
+    /// What `dxvpn validate` checks across the clouds.
+    #[serde(default)]
+    pub validate: ValidateConfig,
 }
 
 /// `[aws]`
@@ -127,6 +130,39 @@ pub struct DnsConfig {
     /// plans one in a new /28 subnet for an Azure container).
     #[serde(default)]
     pub azure_forwarder_ip: Option<String>,
+}
+
+/// `[validate]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateConfig {
+    /// Hosts to reach from the other cloud: `[[validate.targets]]`.
+    #[serde(default)]
+    pub targets: Vec<TargetConfig>,
+}
+
+/// `[[validate.targets]]`: a host in one cloud that the other cloud must reach.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// The cloud the host lives in: `aws` or `azure`; it is checked from the other one.
+    pub cloud: crate::model::Cloud,
+    /// Its private address: pinged, and the answer `name` must give.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Its private DNS name, resolved from the other cloud.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// TCP ports that must accept a connection at `address`.
+    #[serde(default)]
+    pub tcp_ports: Vec<u16>,
+    /// Ping `address` (default true; false where ICMP is filtered on purpose).
+    #[serde(default = "yes")]
+    pub ping: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `[tunnels]`

@@ -37,6 +37,9 @@ pub struct Plan {
     pub cost: CostEstimate,
     /// Things that work but deserve attention.
     pub warnings: Vec<Problem>,
+    /// Hosts `dxvpn validate` reaches across, from `[[validate.targets]]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub validate_targets: Vec<ValidateTarget>,
 }
 
 impl Plan {
@@ -118,6 +121,21 @@ pub struct ExistingGateway {
     pub public_ips: Vec<Ipv4Addr>,
 }
 
+/// A host in one cloud that the other must reach (`[[validate.targets]]`, checked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValidateTarget {
+    /// The cloud it lives in; it is checked from the other one.
+    pub cloud: Cloud,
+    /// Its private address.
+    pub address: Option<Ipv4Addr>,
+    /// Its private DNS name (lower case, no final dot).
+    pub name: Option<String>,
+    /// TCP ports that must accept a connection at `address`.
+    pub tcp_ports: Vec<u16>,
+    /// Ping `address`.
+    pub ping: bool,
+}
+
 /// One tunnel of the plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct Tunnel {
@@ -144,7 +162,9 @@ pub enum PskSource {
 }
 
 /// Which cloud a resource lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Cloud {
     /// Amazon Web Services.

@@ -12,9 +12,11 @@ use dxvpn_tunnel::asn::{self, AsnError};
 use dxvpn_tunnel::psk::{PresharedKey, PskError};
 use dxvpn_tunnel::{UseCase, pair_tunnels};
 
-use crate::config::{Config, DnsMode};
+use crate::config::{Config, DnsMode, TargetConfig};
 use crate::cost::PriceTable;
-use crate::model::{AwsSide, AwsSubnet, AzureSide, ExistingGateway, PskSource, Tunnel};
+use crate::model::{
+    AwsSide, AwsSubnet, AzureSide, Cloud, ExistingGateway, PskSource, Tunnel, ValidateTarget,
+};
 use crate::problem::Problems;
 
 /// Tags dxvpn sets itself on every resource: `dxvpn:deployment`, `dxvpn:role`, and `Name` on AWS.
@@ -51,6 +53,7 @@ pub(crate) struct Checked {
     pub tags: BTreeMap<String, String>,
     pub prices: PriceTable,
     pub warnings: Problems,
+    pub validate_targets: Vec<ValidateTarget>,
 }
 
 pub(crate) fn check(config: Config) -> Result<Checked, Problems> {
@@ -261,6 +264,13 @@ pub(crate) fn check(config: Config) -> Result<Checked, Problems> {
         );
     }
 
+    let validate_targets = check_validate_targets(
+        &mut p,
+        &mut warnings,
+        &config.validate.targets,
+        [(vpc_cidr, &aws_zones), (vnet_cidr, &azure_zones)],
+    );
+
     // Tunnels
     let tunnels = check_tunnels(&mut p, &mut warnings, &config, use_case);
     check_tags(&mut p, &config.tags);
@@ -329,6 +339,7 @@ pub(crate) fn check(config: Config) -> Result<Checked, Problems> {
         tags: config.tags.clone(),
         prices,
         warnings,
+        validate_targets,
     })
 }
 
@@ -681,15 +692,7 @@ fn zones(p: &mut Problems, path: &str, names: &[String]) -> Vec<String> {
     for (i, name) in names.iter().enumerate() {
         let path = format!("{path}[{i}]");
         let zone = name.trim_end_matches('.').to_ascii_lowercase();
-        let labels_ok = !zone.is_empty()
-            && zone.len() <= 253
-            && zone.split('.').all(|l| {
-                (1..=63).contains(&l.len())
-                    && !l.starts_with('-')
-                    && !l.ends_with('-')
-                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            });
-        if !labels_ok {
+        if !is_dns_name(&zone) {
             p.add(
                 &path,
                 "dns-zone-name",
@@ -705,6 +708,117 @@ fn zones(p: &mut Problems, path: &str, names: &[String]) -> Vec<String> {
             );
         } else {
             out.push(zone);
+        }
+    }
+    out
+}
+
+/// Labels of letters, digits and '-' (not at either end), 1 to 63 long, 253 in all.
+fn is_dns_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            (1..=63).contains(&l.len())
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// `[[validate.targets]]`: each host inside its cloud's network, each name well formed and
+/// (a warning otherwise) inside a zone of that cloud that the other cloud forwards.
+/// `sides` is (network, zones) of AWS then Azure.
+fn check_validate_targets(
+    p: &mut Problems,
+    warnings: &mut Problems,
+    targets: &[TargetConfig],
+    sides: [(Option<Ipv4Net>, &[String]); 2],
+) -> Vec<ValidateTarget> {
+    let mut out = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        let path = format!("validate.targets[{i}]");
+        let (network, zones) = match t.cloud {
+            Cloud::Aws => sides[0],
+            Cloud::Azure => sides[1],
+        };
+        let network_key = match t.cloud {
+            Cloud::Aws => "aws.vpc_cidr",
+            Cloud::Azure => "azure.vnet_cidr",
+        };
+        let before = p.errors.len();
+        if t.address.is_none() && t.name.is_none() {
+            p.add(
+                &path,
+                "target-empty",
+                "a target needs an address, a name, or both",
+                "add address = \"10.1.1.10\" (pinged) and/or name = \"vm1.azure.internal\" (resolved)",
+            );
+        }
+        let address = t.address.as_deref().and_then(|text| {
+            address_in(
+                p,
+                (&format!("{path}.address"), "target-in-cloud", text),
+                |ip| network.is_none_or(|n| n.contains(ip)),
+                |ip| {
+                    format!(
+                        "{ip} is not in {network_key}, so it is not in {}",
+                        t.cloud.as_str()
+                    )
+                },
+                &format!("give a private address of a host in {network_key}, or change `cloud`"),
+            )
+        });
+        let name = t
+            .name
+            .as_deref()
+            .map(|n| n.trim_end_matches('.').to_ascii_lowercase());
+        if let Some(n) = &name {
+            if !is_dns_name(n) {
+                p.add(
+                    format!("{path}.name"),
+                    "dns-name",
+                    format!("`{n}` is not a DNS name"),
+                    "use labels of letters, digits and '-' separated by dots, e.g. vm1.azure.internal",
+                );
+            } else if !zones
+                .iter()
+                .any(|z| n == z || n.ends_with(&format!(".{z}")))
+            {
+                warnings.add(
+                    format!("{path}.name"),
+                    "name-outside-forwarded-zones",
+                    format!(
+                        "`{n}` is in none of {}.private_dns_zones, so the other cloud does not forward it",
+                        t.cloud.as_str()
+                    ),
+                    format!("add its zone to {}.private_dns_zones, or expect this lookup to fail", t.cloud.as_str()),
+                );
+            }
+        }
+        if !t.tcp_ports.is_empty() && t.address.is_none() {
+            p.add(
+                format!("{path}.tcp_ports"),
+                "tcp-needs-address",
+                "TCP ports are checked at the target's address, and none is given",
+                "add address = \"...\" to this target",
+            );
+        }
+        if let Some(j) = t.tcp_ports.iter().position(|port| *port == 0) {
+            p.add(
+                format!("{path}.tcp_ports[{j}]"),
+                "port-range",
+                "port 0 cannot be connected to",
+                "use a port from 1 to 65535 that the host listens on, e.g. 22",
+            );
+        }
+        if p.errors.len() == before {
+            out.push(ValidateTarget {
+                cloud: t.cloud,
+                address,
+                name,
+                tcp_ports: t.tcp_ports.clone(),
+                ping: t.ping,
+            });
         }
     }
     out

@@ -72,6 +72,8 @@ fn boundary_values_that_both_clouds_accept() {
             ("azure.vnet_cidr", Some("\"10.51.0.0/26\"")),
             ("azure.gateway_subnet_cidr", Some("\"10.51.0.0/27\"")),
             ("azure.used_subnet_cidrs", Some("[]")),
+            // The example's Azure target is outside so small a VNet.
+            ("validate", None),
         ],
         &[(
             "tunnels.inside_cidrs",
@@ -422,4 +424,52 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn validate_targets_are_checked_and_carried_into_the_plan() {
+    let plan = plan_with(&[]);
+    assert_eq!(plan.validate_targets.len(), 2);
+    let azure = &plan.validate_targets[1];
+    assert_eq!(azure.cloud, dxvpn_plan::Cloud::Azure);
+    assert_eq!(azure.address, Some("10.51.1.4".parse().unwrap()));
+    assert_eq!(azure.name.as_deref(), Some("vm1.azure.internal"));
+    assert_eq!(azure.tcp_ports, vec![22]);
+    assert!(azure.ping);
+
+    // A name outside the cloud's forwarded zones works but is warned about.
+    let plan = plan_with(&[(
+        "validate.targets",
+        Some(r#"[{ cloud = "azure", name = "vm1.example.org", ping = false }]"#),
+    )]);
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.rule == "name-outside-forwarded-zones"
+                && w.path == "validate.targets[0].name"),
+        "{:#?}",
+        plan.warnings
+    );
+
+    // Negative controls: an address of the wrong cloud, a malformed name, port 0.
+    let text = config_with(&[(
+        "validate.targets",
+        Some(
+            r#"[{ cloud = "aws", address = "10.51.1.4" }, { cloud = "azure", name = "bad..name" }, { cloud = "azure", address = "10.51.1.4", tcp_ports = [0] }]"#,
+        ),
+    )]);
+    let problems = plan_from_toml(&text).unwrap_err();
+    let found: Vec<(&str, &str)> = problems
+        .errors
+        .iter()
+        .map(|p| (p.path.as_str(), p.rule))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("validate.targets[0].address", "target-in-cloud"),
+            ("validate.targets[1].name", "dns-name"),
+            ("validate.targets[2].tcp_ports[0]", "port-range"),
+        ]
+    );
 }

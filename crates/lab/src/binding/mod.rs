@@ -61,6 +61,12 @@ pub struct Lab {
 }
 
 impl Lab {
+    /// Both twins on free loopback ports with the default scenario: what tests and examples want.
+    pub async fn start_on_loopback(time_factor: f64) -> Result<Self, LabError> {
+        let any_port = SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
+        Self::start(any_port, any_port, &LabScenario::default(), time_factor).await
+    }
+
     /// Starts both twins (port 0 picks free ports) with `scenario`, and the binder.
     pub async fn start(
         aws_addr: SocketAddr,
@@ -200,6 +206,22 @@ pub fn lab_config(
         ),
         _ => String::new(),
     };
+    // `dxvpn validate` reaches each host from the other cloud: ping, its name, and TCP 53 (the
+    // host's own DNS listener, standing for a service on a VM).
+    let targets: String = [
+        ("aws", aws.subnet_cidrs.first(), LAB_AWS_ZONE),
+        ("azure", used.first(), LAB_AZURE_ZONE),
+    ]
+    .iter()
+    .filter_map(|(cloud, subnet, zone)| {
+        subnet.map(|s| {
+            format!(
+                "\n[[validate.targets]]\ncloud = \"{cloud}\"\naddress = \"{}\"\nname = \"vm1.{zone}\"\ntcp_ports = [53]\n",
+                host_ip(*s)
+            )
+        })
+    })
+    .collect();
     format!(
         "# dxvpn config for the local lab (written by `dxvpn lab up`): the twins' seeded VPC\n\
          # and VNet. Try: dxvpn plan -c THIS; dxvpn up -c THIS --yes; dxvpn status -c THIS\n\
@@ -211,7 +233,7 @@ pub fn lab_config(
          [azure]\nsubscription_id = \"{sub}\"\nresource_group = \"{rg}\"\n\
          location = \"{location}\"\nvnet_name = \"{vnet}\"\nvnet_cidr = \"{vnet_cidr}\"\n\
          gateway_subnet_cidr = \"{gateway_subnet}\"\nused_subnet_cidrs = [{used}]\n\
-         private_dns_zones = [\"{azure_zone}\"]\nendpoint = \"{azure_endpoint}\"\n{dns}",
+         private_dns_zones = [\"{azure_zone}\"]\nendpoint = \"{azure_endpoint}\"\n{dns}{targets}",
         region = aws.region,
         vpc = a.vpc_id,
         vpc_cidr = aws.vpc_cidr,

@@ -1,0 +1,175 @@
+//! The control-plane checks: what both clouds report about the deployment (tunnels, BGP,
+//! route propagation, every planned resource present), read through the deploy crate.
+
+use std::time::Instant;
+
+use dxvpn_deploy::{Deployer, Planned, Status, TunnelHealth};
+use dxvpn_plan::Plan;
+use serde::Serialize;
+
+use crate::{CheckResult, Verdict};
+
+/// Both clouds' reports, as read once per validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct ControlFacts {
+    /// Tunnels, BGP and route propagation; an error when a cloud could not be read.
+    pub status: Result<Status, String>,
+    /// Planned resources missing from the clouds (what `dxvpn up` would create).
+    pub missing: Result<Vec<Planned>, String>,
+    /// How long reading took, in ms.
+    pub millis: f64,
+}
+
+impl ControlFacts {
+    /// Reads both clouds: status and the plan's diff, at once.
+    pub async fn read(deployer: &Deployer, plan: &Plan) -> Self {
+        let started = Instant::now();
+        let (status, diff) = tokio::join!(deployer.status(plan), deployer.diff(plan));
+        ControlFacts {
+            status,
+            missing: diff.map(|d| d.into_iter().filter(|p| p.change == "create").collect()),
+            millis: started.elapsed().as_secs_f64() * 1000.0,
+        }
+    }
+
+    /// The tunnels, when the status could be read.
+    pub fn tunnels(&self) -> &[TunnelHealth] {
+        self.status.as_ref().map_or(&[], |s| s.tunnels.as_slice())
+    }
+
+    /// Route tables that do not propagate the VGW's routes.
+    pub fn not_propagating(&self) -> Vec<&str> {
+        self.status.as_ref().map_or(Vec::new(), |s| {
+            s.route_propagation
+                .iter()
+                .filter(|p| !p.propagates)
+                .map(|p| p.route_table_id.as_str())
+                .collect()
+        })
+    }
+
+    /// Missing planned resources (empty when unknown).
+    pub fn missing(&self) -> &[Planned] {
+        self.missing.as_deref().unwrap_or(&[])
+    }
+}
+
+/// Why a tunnel does not carry traffic, in the words of the layer that fails first; None when
+/// it is up.
+pub fn tunnel_problem(t: &TunnelHealth) -> Option<String> {
+    if t.up {
+        return None;
+    }
+    Some(
+        if t.aws_status == "MISSING" || t.azure_status == "Missing" {
+            format!(
+                "not created (AWS {}, Azure {})",
+                t.aws_status, t.azure_status
+            )
+        } else if t.aws_status != "UP" || t.azure_status != "Connected" {
+            let message = if t.aws_message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", t.aws_message)
+            };
+            format!(
+                "IPsec down (AWS {}{message}, Azure {})",
+                t.aws_status, t.azure_status
+            )
+        } else if t.bgp_state != "Connected" {
+            format!("IPsec up, BGP {} with {}", t.bgp_state, t.bgp_neighbor)
+        } else {
+            format!(
+                "BGP up but routes missing (AWS accepted {}, Azure received {})",
+                t.aws_accepted_routes, t.bgp_routes_received
+            )
+        },
+    )
+}
+
+/// One check per tunnel, per route table and for the plan's resources. A tunnel down while
+/// another carries traffic is a warning (redundancy lost); every tunnel down is a failure.
+pub fn control_checks(facts: &ControlFacts) -> Vec<CheckResult> {
+    let mut checks = Vec::new();
+    let control = |kind: &'static str, target: String, verdict, evidence: String| CheckResult {
+        kind,
+        target,
+        verdict,
+        millis: facts.millis,
+        evidence,
+        probe: None,
+        outcome: None,
+    };
+    match &facts.status {
+        Err(e) => checks.push(control(
+            "status",
+            "clouds".into(),
+            // The data plane is what validation proves; a VM without cloud credentials can
+            // still prove it.
+            Verdict::Warn,
+            format!("cannot read the clouds' status: {e}"),
+        )),
+        Ok(status) => {
+            let any_up = status.tunnels.iter().any(|t| t.up);
+            for t in &status.tunnels {
+                let (verdict, evidence) = match tunnel_problem(t) {
+                    None => (
+                        Verdict::Pass,
+                        format!(
+                            "AWS UP ({} routes), Azure Connected, BGP Connected ({} routes)",
+                            t.aws_accepted_routes, t.bgp_routes_received
+                        ),
+                    ),
+                    Some(why) if any_up => (Verdict::Warn, format!("{why}; redundancy lost")),
+                    Some(why) => (Verdict::Fail, why),
+                };
+                checks.push(control("tunnel", t.key.clone(), verdict, evidence));
+            }
+            for p in &status.route_propagation {
+                checks.push(if p.propagates {
+                    control(
+                        "propagation",
+                        p.route_table_id.clone(),
+                        Verdict::Pass,
+                        "learns the VPN gateway's routes".into(),
+                    )
+                } else {
+                    control(
+                        "propagation",
+                        p.route_table_id.clone(),
+                        Verdict::Fail,
+                        "does not propagate the VPN gateway's routes".into(),
+                    )
+                });
+            }
+        }
+    }
+    match &facts.missing {
+        Err(e) => checks.push(control(
+            "resources",
+            "plan".into(),
+            Verdict::Warn,
+            format!("cannot compare the clouds with the plan: {e}"),
+        )),
+        Ok(missing) if missing.is_empty() => checks.push(control(
+            "resources",
+            "plan".into(),
+            Verdict::Pass,
+            "every planned resource exists".into(),
+        )),
+        Ok(missing) => checks.push(control(
+            "resources",
+            "plan".into(),
+            Verdict::Fail,
+            format!(
+                "missing: {}",
+                missing
+                    .iter()
+                    .map(|p| p.role.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+    checks
+}

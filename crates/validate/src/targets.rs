@@ -1,0 +1,128 @@
+//! What to check: the plan's `[[validate.targets]]` seen from one cloud, or `--target` values,
+//! turned into probes.
+
+use std::net::{IpAddr, SocketAddr};
+
+use dxvpn_plan::model::ValidateTarget;
+use dxvpn_plan::{Cloud, Plan};
+
+use crate::probe::{Probe, RecordKind};
+
+/// The resolver a host of `from` asks by default: the VPC resolver (VPC base + 2) on AWS,
+/// 168.63.129.16 on Azure; None (this machine's resolver configuration) elsewhere.
+pub fn default_dns_server(plan: &Plan, from: Option<Cloud>) -> Option<SocketAddr> {
+    match from? {
+        Cloud::Aws => Some(SocketAddr::from((plan.aws.vpc_resolver_ip, 53))),
+        Cloud::Azure => Some(SocketAddr::from((plan.azure.azure_resolver_ip, 53))),
+    }
+}
+
+/// The probes for `targets` from `from`: targets in the other cloud only (every target when
+/// `from` is None), each pinged, its name resolved through `dns_server` (expecting its
+/// address) and its TCP ports connected to.
+pub fn probes_for_targets(
+    targets: &[ValidateTarget],
+    from: Option<Cloud>,
+    dns_server: Option<SocketAddr>,
+) -> Vec<Probe> {
+    let mut probes = Vec::new();
+    for t in targets.iter().filter(|t| Some(t.cloud) != from) {
+        if let (Some(ip), true) = (t.address, t.ping) {
+            probes.push(Probe::Ping {
+                target: IpAddr::V4(ip),
+            });
+        }
+        if let Some(name) = &t.name {
+            probes.push(Probe::Dns {
+                name: name.clone(),
+                server: dns_server,
+                record: RecordKind::A,
+                expect: t.address.map(IpAddr::V4).into_iter().collect(),
+            });
+        }
+        if let Some(ip) = t.address {
+            probes.extend(t.tcp_ports.iter().map(|port| Probe::Tcp {
+                target: SocketAddr::from((ip, *port)),
+            }));
+        }
+    }
+    probes
+}
+
+/// Reads one `--target`: `IP` (pinged), `IP:PORT` (TCP connect) or a DNS name (resolved
+/// through `dns_server`). The error says which forms are accepted.
+pub fn parse_target(text: &str, dns_server: Option<SocketAddr>) -> Result<Probe, String> {
+    let text = text.trim();
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(Probe::Ping { target: ip });
+    }
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        if addr.port() == 0 {
+            return Err(format!("`{text}`: port 0 cannot be connected to"));
+        }
+        return Ok(Probe::Tcp { target: addr });
+    }
+    let name = text.trim_end_matches('.');
+    let labels_ok = !name.is_empty()
+        && name.len() <= 253
+        && name.contains(|c: char| c.is_ascii_alphabetic())
+        && name.split('.').all(|l| {
+            (1..=63).contains(&l.len())
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if labels_ok {
+        Ok(Probe::Dns {
+            name: name.to_ascii_lowercase(),
+            server: dns_server,
+            record: RecordKind::A,
+            expect: Vec::new(),
+        })
+    } else {
+        Err(format!(
+            "`{text}` is neither an IP address, an IP:PORT nor a DNS name"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_forms() {
+        let server = Some(SocketAddr::from(([10, 0, 0, 2], 53)));
+        assert_eq!(
+            parse_target("10.1.1.10", server),
+            Ok(Probe::Ping {
+                target: "10.1.1.10".parse().unwrap()
+            })
+        );
+        assert_eq!(
+            parse_target("10.1.1.10:22", server),
+            Ok(Probe::Tcp {
+                target: "10.1.1.10:22".parse().unwrap()
+            })
+        );
+        assert_eq!(
+            parse_target("VM1.Azure.Internal.", server),
+            Ok(Probe::Dns {
+                name: "vm1.azure.internal".into(),
+                server,
+                record: RecordKind::A,
+                expect: vec![]
+            })
+        );
+        for bad in [
+            "",
+            "10.1.1.10:0",
+            "10.1.1.300",
+            "-bad.example",
+            "a..b",
+            "10.1.1",
+        ] {
+            assert!(parse_target(bad, server).is_err(), "{bad} was accepted");
+        }
+    }
+}

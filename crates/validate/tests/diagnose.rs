@@ -1,0 +1,253 @@
+//! The diagnosis on its own: the same failed checks read differently depending on what the
+//! clouds report, and each story names one cause.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use std::net::{IpAddr, SocketAddr};
+
+use dxvpn_aws::PropagationState;
+use dxvpn_deploy::{Planned, Status, TunnelHealth};
+use dxvpn_plan::{Cloud, Plan};
+use dxvpn_validate::probe::{Outcome, Probe, RecordKind};
+use dxvpn_validate::{CheckResult, ControlFacts, Report, Verdict};
+
+fn plan() -> Plan {
+    dxvpn_plan::plan_from_toml(include_str!("../../../examples/high_availability.toml")).unwrap()
+}
+
+fn tunnel(key: &str, up: bool) -> TunnelHealth {
+    TunnelHealth {
+        key: key.into(),
+        outside_ip: "198.18.0.1".into(),
+        aws_status: if up { "UP" } else { "DOWN" }.into(),
+        aws_message: if up { "" } else { "IPSEC IS DOWN" }.into(),
+        aws_accepted_routes: i32::from(up),
+        azure_connection: format!("conn-{key}"),
+        azure_status: if up { "Connected" } else { "Connecting" }.into(),
+        bgp_neighbor: "169.254.21.1".into(),
+        bgp_state: if up { "Connected" } else { "Connecting" }.into(),
+        bgp_routes_received: i64::from(up),
+        up,
+    }
+}
+
+/// Facts: tunnels up or not, propagation per route table, missing roles.
+fn facts(up: &[bool], propagates: bool, missing: &[&str]) -> ControlFacts {
+    let keys = ["c1t1", "c1t2", "c2t1", "c2t2"];
+    ControlFacts {
+        status: Ok(Status {
+            tunnels: up.iter().zip(keys).map(|(u, k)| tunnel(k, *u)).collect(),
+            route_propagation: vec![PropagationState {
+                route_table_id: "rtb-0a1b2c3d4e5f60001".into(),
+                propagates,
+            }],
+        }),
+        missing: Ok(missing
+            .iter()
+            .map(|role| Planned {
+                role: (*role).into(),
+                cloud: Cloud::Aws,
+                name: format!("dx-{role}"),
+                change: "create",
+            })
+            .collect()),
+        millis: 50.0,
+    }
+}
+
+fn probe(probe: Probe, outcome: Outcome) -> CheckResult {
+    let verdict = match &outcome {
+        Outcome::Replies { sent, received, .. } if received == sent => Verdict::Pass,
+        Outcome::Answer { .. } | Outcome::Connected => Verdict::Pass,
+        _ => Verdict::Fail,
+    };
+    CheckResult {
+        kind: match probe {
+            Probe::Ping { .. } => "ping",
+            Probe::Dns { .. } => "dns",
+            Probe::Tcp { .. } => "tcp",
+        },
+        target: dxvpn_validate::probe::describe(&probe),
+        verdict,
+        millis: 1.0,
+        evidence: String::new(),
+        probe: Some(probe),
+        outcome: Some(outcome),
+    }
+}
+
+const HOST: [u8; 4] = [10, 51, 1, 4];
+
+fn ping(received: u16) -> CheckResult {
+    probe(
+        Probe::Ping {
+            target: IpAddr::from(HOST),
+        },
+        Outcome::Replies {
+            sent: 3,
+            received,
+            rtt_ms: None,
+        },
+    )
+}
+
+fn tcp(outcome: Outcome) -> CheckResult {
+    probe(
+        Probe::Tcp {
+            target: SocketAddr::from((HOST, 22)),
+        },
+        outcome,
+    )
+}
+
+fn lookup(outcome: Outcome) -> CheckResult {
+    probe(
+        Probe::Dns {
+            name: "vm1.azure.internal".into(),
+            server: Some(SocketAddr::from(([10, 1, 0, 2], 53))),
+            record: RecordKind::A,
+            expect: vec![IpAddr::from(HOST)],
+        },
+        outcome,
+    )
+}
+
+fn ids(report: &Report) -> Vec<&'static str> {
+    report.findings.iter().map(|f| f.id).collect()
+}
+
+fn assemble(results: Vec<CheckResult>, facts: &ControlFacts) -> Report {
+    Report::assemble(&plan(), Some(Cloud::Aws), results, facts, 10.0)
+}
+
+fn all_pass() -> Vec<CheckResult> {
+    vec![
+        ping(3),
+        tcp(Outcome::Connected),
+        lookup(Outcome::Answer {
+            records: vec!["10.51.1.4".into()],
+        }),
+    ]
+}
+
+fn all_silent() -> Vec<CheckResult> {
+    vec![
+        ping(0),
+        tcp(Outcome::TimedOut),
+        lookup(Outcome::DnsRefusal {
+            code: "SERVFAIL".into(),
+        }),
+    ]
+}
+
+#[test]
+fn all_well_is_a_pass_with_no_finding() {
+    let report = assemble(all_pass(), &facts(&[true; 4], true, &[]));
+    assert_eq!(report.verdict, Verdict::Pass);
+    assert!(report.findings.is_empty());
+}
+
+#[test]
+fn one_tunnel_down_while_traffic_flows_is_a_warning() {
+    let report = assemble(all_pass(), &facts(&[false, true, true, true], true, &[]));
+    assert_eq!(report.verdict, Verdict::Warn);
+    assert_eq!(ids(&report), ["redundancy-lost"]);
+    assert!(
+        report.findings[0]
+            .message
+            .starts_with("3 of 4 tunnels carry traffic")
+    );
+}
+
+#[test]
+fn every_tunnel_down_explains_the_silence_once() {
+    let report = assemble(all_silent(), &facts(&[false; 4], true, &[]));
+    assert_eq!(report.verdict, Verdict::Fail);
+    // Not also "DNS target silent" or "no path": the tunnels explain both.
+    assert_eq!(ids(&report), ["tunnels-down"]);
+    assert!(report.findings[0].message.contains("IPsec down"));
+}
+
+#[test]
+fn propagation_off_with_tunnels_up_names_the_route_table() {
+    let report = assemble(
+        all_silent(),
+        &facts(
+            &[true; 4],
+            false,
+            &["aws.route_propagation.rtb-0a1b2c3d4e5f60001"],
+        ),
+    );
+    assert_eq!(ids(&report), ["propagation-off"]);
+    let message = &report.findings[0].message;
+    assert!(message.contains("all tunnels UP and 10.51.0.0/16 learned by the VPN gateway"));
+    assert!(message.contains("rtb-0a1b2c3d4e5f60001"));
+}
+
+#[test]
+fn icmp_dropped_on_a_host_that_answers_tcp_is_a_filter() {
+    let results = vec![ping(0), tcp(Outcome::Connected)];
+    let report = assemble(results, &facts(&[true; 4], true, &[]));
+    assert_eq!(ids(&report), ["icmp-filtered"]);
+    // Negative control: with nothing answering at all, it is not called a filter.
+    let report = assemble(
+        vec![ping(0), tcp(Outcome::TimedOut)],
+        &facts(&[true; 4], true, &[]),
+    );
+    assert_eq!(ids(&report), ["no-path"]);
+}
+
+#[test]
+fn a_missing_rule_explains_a_refused_lookup() {
+    let results = vec![
+        ping(3),
+        lookup(Outcome::DnsRefusal {
+            code: "NXDOMAIN".into(),
+        }),
+    ];
+    let report = assemble(
+        results.clone(),
+        &facts(
+            &[true; 4],
+            true,
+            &["aws.resolver_rule_association.azure.internal"],
+        ),
+    );
+    assert_eq!(ids(&report), ["dns-rule-missing"]);
+    assert!(
+        report.findings[0]
+            .message
+            .contains("aws.resolver_rule_association.azure.internal")
+    );
+    // With every resource present, the same answer points at the zone list instead.
+    let report = assemble(results, &facts(&[true; 4], true, &[]));
+    assert_eq!(ids(&report), ["dns-not-forwarded"]);
+}
+
+#[test]
+fn a_refused_connection_means_the_path_works() {
+    let report = assemble(
+        vec![ping(3), tcp(Outcome::Refused)],
+        &facts(&[true; 4], true, &[]),
+    );
+    assert_eq!(ids(&report), ["tcp-refused"]);
+}
+
+#[test]
+fn no_icmp_permission_says_how_to_grant_it() {
+    let results = vec![probe(
+        Probe::Ping {
+            target: IpAddr::from(HOST),
+        },
+        Outcome::NoIcmpPermission {
+            error: "Operation not permitted".into(),
+        },
+    )];
+    let report = assemble(results, &facts(&[true; 4], true, &[]));
+    assert_eq!(ids(&report)[0], "icmp-permission");
+    let fix = &report.findings[0].fix;
+    assert!(
+        fix.contains("cap_net_raw") && fix.contains("ping_group_range"),
+        "{fix}"
+    );
+}
