@@ -5,11 +5,13 @@
 //!   command.
 //! - `bench [plan|lab|up|validate|dns]`: runs the benchmarks; with no name, all of them, written to
 //!   BENCHMARKS.md.
-//! - `demo`: the README's demo command.
+//! - `demo [--use-case development|high_availability] [--keep]`: the README's demo command,
+//!   the whole story on the lab with each command printed before it runs.
 //! - `lab ...`: `dxvpn lab ...` with the packages the lab needs installed first.
 
 mod bench_dns;
 mod bench_validate;
+mod demo;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -22,10 +24,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("bench") => bench(args.get(1).map(String::as_str)),
-        Some("demo") => demo(),
+        Some("demo") => demo::demo(&args[1..]),
         Some("lab") => lab(&args[1..]),
         _ => Err(
-            "usage: cargo xtask test | bench [plan|lab|up|validate|dns] | demo | lab up|status|cut|restore|down ..."
+            "usage: cargo xtask test | bench [plan|lab|up|validate|dns] | demo [--use-case development|high_availability] [--keep] | lab up|status|cut|restore|down ..."
                 .into(),
         ),
     };
@@ -198,59 +200,6 @@ fn lab(args: &[String]) -> Result {
     let mut full = vec!["lab"];
     full.extend(args.iter().map(String::as_str));
     run(&dxvpn, &full, &[])
-}
-
-/// The story so far, each command printed before it runs: plan and draw the high-availability
-/// example; start the lab (both cloud twins, and a data plane that follows them); `dxvpn up` on
-/// it until every tunnel is UP with BGP; ping across both ways; show both clouds' view and the
-/// daemons'; `dxvpn down`; stop the lab.
-fn demo() -> Result {
-    ensure_debian_packages(LAB_PACKAGES)?;
-    let dxvpn = dxvpn_binary()?;
-    run(
-        &dxvpn,
-        &["plan", "-c", "examples/high_availability.toml"],
-        &[],
-    )?;
-    run(
-        &dxvpn,
-        &["graph", "-c", "examples/high_availability.toml"],
-        &[],
-    )?;
-    let config = lab_up(&dxvpn, "high_availability", "dxvpn-demo-lab.toml")?;
-    let story = (|| {
-        run(&dxvpn, &["plan", "-c", &config], &[])?;
-        run(&dxvpn, &["up", "-c", &config, "--yes"], &[])?;
-        let prefix = std::fs::read_dir("/tmp/dxvpn-lab")
-            .map_err(|e| e.to_string())?
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .find(|n| n.starts_with("dxl"))
-            .ok_or("no data plane found")?;
-        for (host, to) in [("aws-host", "10.1.1.10"), ("az-host", "10.0.1.10")] {
-            run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    &format!("{prefix}-{host}"),
-                    "ping",
-                    "-c",
-                    "3",
-                    // The VNet fabric may learn the way back a moment after the tunnels are up.
-                    "-w",
-                    "20",
-                    to,
-                ],
-                &[],
-            )?;
-        }
-        run(&dxvpn, &["status", "-c", &config], &[])?;
-        run(&dxvpn, &["lab", "status"], &[])?;
-        run(&dxvpn, &["down", "-c", &config, "--yes"], &[])
-    })();
-    // The lab comes down whatever happened above.
-    run(&dxvpn, &["lab", "down"], &[])?;
-    story
 }
 
 /// `dxvpn lab up --use-case USE_CASE` (both twins in the background, and the data plane that

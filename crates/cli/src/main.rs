@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use dxvpn_plan::{Plan, Problems};
 
 /// Exit codes: 0 done, 1 failed, 2 bad input.
@@ -78,6 +78,24 @@ enum Command {
     /// Local twin clouds: the AWS and Azure VPN data plane in network namespaces.
     #[command(subcommand)]
     Lab(lab::LabCommand),
+    /// Print the config file's JSON Schema (for editor completion), or its reference as Markdown.
+    #[command(
+        after_help = "Examples:\n  dxvpn schema > dxvpn.schema.json       # then in dxvpn.toml: #:schema ./dxvpn.schema.json (Taplo, Even Better TOML)\n  dxvpn schema --format markdown          # the table in docs/config-reference.md"
+    )]
+    Schema {
+        /// What to print.
+        #[arg(long, value_enum, default_value_t = SchemaFormat::Json)]
+        format: SchemaFormat,
+    },
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    #[command(
+        after_help = "Examples:\n  dxvpn completions bash > /etc/bash_completion.d/dxvpn\n  dxvpn completions zsh > \"${fpath[1]}/_dxvpn\"\n  dxvpn completions fish > ~/.config/fish/completions/dxvpn.fish"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Args)]
@@ -104,6 +122,14 @@ enum FormatArg {
     Strongswan,
     /// bird.conf for BIRD 2.
     Bird,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SchemaFormat {
+    /// JSON Schema (draft 2020-12).
+    Json,
+    /// A Markdown table of every key.
+    Markdown,
 }
 
 #[derive(Args)]
@@ -209,6 +235,18 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lab(command) => {
             drop(stdout);
             return lab::main(command);
+        }
+        Command::Schema { format } => match format {
+            SchemaFormat::Json => {
+                serde_json::to_writer_pretty(&mut stdout, &dxvpn_plan::schema::config_schema())?;
+                writeln!(stdout)?;
+            }
+            SchemaFormat::Markdown => {
+                stdout.write_all(dxvpn_plan::schema::config_reference_markdown().as_bytes())?;
+            }
+        },
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "dxvpn", &mut stdout);
         }
     }
     stdout.flush()?;

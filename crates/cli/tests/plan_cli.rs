@@ -247,3 +247,23 @@ fn every_command_has_help_with_an_example() {
         );
     }
 }
+
+#[test]
+fn completions_cover_every_command_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "_dxvpn()"),
+        ("zsh", "#compdef dxvpn"),
+        ("fish", "complete -c dxvpn"),
+    ] {
+        let out = dxvpn().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains(marker), "{shell}: no {marker}");
+        for command in ["plan", "up", "status", "validate", "down", "lab"] {
+            assert!(script.contains(command), "{shell}: no {command}");
+        }
+    }
+    // Negative control: an unknown shell is bad input.
+    let out = dxvpn().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 
 use dxvpn_tunnel::UseCase;
 use dxvpn_tunnel::asn::{DEFAULT_AWS_ASN, DEFAULT_AZURE_ASN};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// The whole config file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Deployment name: tags every resource (`dxvpn:deployment`) and prefixes resource names.
@@ -39,7 +40,7 @@ pub struct Config {
 }
 
 /// `[aws]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AwsConfig {
     /// Region, e.g. `eu-south-1`.
@@ -68,7 +69,7 @@ pub struct AwsConfig {
 }
 
 /// `[azure]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AzureConfig {
     /// Subscription id (a GUID).
@@ -107,7 +108,7 @@ pub struct AzureConfig {
 }
 
 /// How DNS queries cross between the clouds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DnsMode {
     /// Small forwarder hosts receive queries from the other cloud (cheap; development default).
@@ -117,7 +118,7 @@ pub enum DnsMode {
 }
 
 /// `[dns]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DnsConfig {
     /// Default `forwarder` for development, `managed` for high availability.
@@ -133,7 +134,7 @@ pub struct DnsConfig {
 }
 
 /// `[validate]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateConfig {
     /// Hosts to reach from the other cloud: `[[validate.targets]]`.
@@ -142,7 +143,7 @@ pub struct ValidateConfig {
 }
 
 /// `[[validate.targets]]`: a host in one cloud that the other cloud must reach.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     /// The cloud the host lives in: `aws` or `azure`; it is checked from the other one.
@@ -166,7 +167,7 @@ fn yes() -> bool {
 }
 
 /// `[tunnels]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TunnelsConfig {
     /// Inside /30s in tunnel order (connection 1 tunnel 1, connection 1 tunnel 2, ...).

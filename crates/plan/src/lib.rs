@@ -40,6 +40,7 @@ pub mod graph;
 pub mod model;
 pub mod outputs;
 pub mod problem;
+pub mod schema;
 mod validate;
 
 pub use config::Config;

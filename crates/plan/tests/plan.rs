@@ -473,3 +473,44 @@ fn validate_targets_are_checked_and_carried_into_the_plan() {
         ]
     );
 }
+
+#[test]
+fn the_schema_and_the_reference_in_docs_are_the_generated_ones() {
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+    let schema = serde_json::to_string_pretty(&dxvpn_plan::schema::config_schema()).unwrap() + "\n";
+    let reference = dxvpn_plan::schema::config_reference_markdown();
+    for (file, generated, command) in [
+        (
+            "config.schema.json",
+            &schema,
+            "dxvpn schema > docs/config.schema.json",
+        ),
+        (
+            "config-reference.md",
+            &reference,
+            "dxvpn schema --format markdown > docs/config-reference.md",
+        ),
+    ] {
+        let written = std::fs::read_to_string(docs.join(file)).unwrap_or_default();
+        assert!(
+            written == *generated,
+            "docs/{file} is stale: run `{command}`"
+        );
+    }
+    // Every top-level key the parser knows is in the reference, and a made-up one is not.
+    for key in [
+        "`name`",
+        "`aws.vpc_cidr`",
+        "`dns.mode`",
+        "`validate.targets[].cloud`",
+    ] {
+        assert!(reference.contains(key), "{key}");
+    }
+    assert!(!reference.contains("`aws.vpc_cidrs`"));
+    // The schema describes the examples' shape: required keys of the whole file.
+    let required = dxvpn_plan::schema::config_schema()["required"].clone();
+    assert_eq!(
+        required,
+        serde_json::json!(["name", "use_case", "aws", "azure"])
+    );
+}

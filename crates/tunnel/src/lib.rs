@@ -31,7 +31,7 @@ use dxvpn_cidr::inside::{
 use serde::{Deserialize, Serialize};
 
 /// The two shapes of deployment, as in the original module.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UseCase {
     /// One AWS VPN connection (2 tunnels) to a single-instance Azure gateway.

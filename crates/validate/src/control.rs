@@ -60,24 +60,28 @@ pub fn tunnel_problem(t: &TunnelHealth) -> Option<String> {
     if t.up {
         return None;
     }
+    // AWS reports a tunnel DOWN whenever its BGP is down, and says in its message whether
+    // IPsec itself is up.
+    let aws_ipsec =
+        t.aws_status == "UP" || t.aws_message.to_ascii_uppercase().contains("IPSEC IS UP");
+    let aws = if t.aws_message.is_empty() {
+        t.aws_status.clone()
+    } else {
+        format!("{}: {}", t.aws_status, t.aws_message)
+    };
     Some(
         if t.aws_status == "MISSING" || t.azure_status == "Missing" {
             format!(
                 "not created (AWS {}, Azure {})",
                 t.aws_status, t.azure_status
             )
-        } else if t.aws_status != "UP" || t.azure_status != "Connected" {
-            let message = if t.aws_message.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", t.aws_message)
-            };
+        } else if !aws_ipsec || t.azure_status != "Connected" {
+            format!("IPsec down (AWS {aws}, Azure {})", t.azure_status)
+        } else if t.aws_status != "UP" || t.bgp_state != "Connected" {
             format!(
-                "IPsec down (AWS {}{message}, Azure {})",
-                t.aws_status, t.azure_status
+                "IPsec up, BGP down (AWS {aws}; Azure's session with {}: {})",
+                t.bgp_neighbor, t.bgp_state
             )
-        } else if t.bgp_state != "Connected" {
-            format!("IPsec up, BGP {} with {}", t.bgp_state, t.bgp_neighbor)
         } else {
             format!(
                 "BGP up but routes missing (AWS accepted {}, Azure received {})",
