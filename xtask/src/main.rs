@@ -1,17 +1,20 @@
 //! dxvpn's automation, run as `cargo xtask <task>`:
 //!
 //! - `test`: installs what the tests need (Node.js + npm, the pinned Mermaid parser,
-//!   cargo-nextest) and runs every test of the workspace, doctests included. The README's test
-//!   command.
+//!   cargo-nextest) and runs every test of the workspace, doctests included, then `e2e`. The
+//!   README's test command.
 //! - `bench [plan|lab|up|validate|dns]`: runs the benchmarks; with no name, all of them, written to
 //!   BENCHMARKS.md.
 //! - `demo [--use-case development|high_availability] [--keep]`: the README's demo command,
 //!   the whole story on the lab with each command printed before it runs.
+//! - `e2e`: the whole story as assertions for both use cases, secrets searched for in every
+//!   output and lab file, the invalid-config corpus; ends with `e2e: N passed, N failed`.
 //! - `lab ...`: `dxvpn lab ...` with the packages the lab needs installed first.
 
 mod bench_dns;
 mod bench_validate;
 mod demo;
+mod e2e;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -25,9 +28,10 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("demo") => demo::demo(&args[1..]),
+        Some("e2e") => e2e::e2e(),
         Some("lab") => lab(&args[1..]),
         _ => Err(
-            "usage: cargo xtask test | bench [plan|lab|up|validate|dns] | demo [--use-case development|high_availability] [--keep] | lab up|status|cut|restore|down ..."
+            "usage: cargo xtask test | bench [plan|lab|up|validate|dns] | demo [--use-case development|high_availability] [--keep] | e2e | lab up|status|cut|restore|down ..."
                 .into(),
         ),
     };
@@ -178,12 +182,14 @@ fn test() -> Result {
     }
     let envs = [("DXVPN_MERMAID_DIR", mermaid.as_path())];
     run("cargo", &["test", "--doc", "--workspace"], &envs)?;
-    // Last, so that its summary is the closing line.
-    run(
+    let tests = run(
         "cargo",
         &["nextest", "run", "--workspace", "--no-fail-fast"],
         &envs,
-    )
+    );
+    // Then the whole story through the binary; last, so that its summary is the closing line.
+    let story = e2e::e2e();
+    tests.and(story)
 }
 
 fn dxvpn_binary() -> Result<String> {
@@ -200,6 +206,22 @@ fn lab(args: &[String]) -> Result {
     let mut full = vec!["lab"];
     full.extend(args.iter().map(String::as_str));
     run(&dxvpn, &full, &[])
+}
+
+/// Network namespaces whose names start with `prefix`.
+fn namespaces(prefix: &str) -> Vec<String> {
+    Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .filter(|n| n.starts_with(prefix))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `dxvpn lab up --use-case USE_CASE` (both twins in the background, and the data plane that

@@ -15,7 +15,7 @@ use aws_sdk_route53resolver::types::{
 use dxvpn_plan::Plan;
 use dxvpn_plan::model::{EndpointDirection, Resource, Spec};
 
-use crate::{Aws, AwsError, Outputs, api};
+use crate::{Aws, AwsError, Outputs, api, gone_is_done};
 
 /// The id a resource of this deployment is created with and found by.
 fn creator_id(plan: &Plan, role: &str) -> String {
@@ -264,7 +264,9 @@ impl Aws {
                         .vpc_id(vpc_id)
                         .send()
                         .await
-                        .map_err(api(role, "DisassociateResolverRule"))?;
+                        .map(drop)
+                        .map_err(api(role, "DisassociateResolverRule"))
+                        .or_else(gone_is_done)?;
                 }
                 self.wait(role, "disassociated", || async {
                     Ok(self
@@ -282,7 +284,9 @@ impl Aws {
                         .resolver_rule_id(&id)
                         .send()
                         .await
-                        .map_err(api(role, "DeleteResolverRule"))?;
+                        .map(drop)
+                        .map_err(api(role, "DeleteResolverRule"))
+                        .or_else(gone_is_done)?;
                     self.wait(role, "deleted", || async {
                         Ok(self.find_rule(plan, role).await?.is_none())
                     })
@@ -299,7 +303,9 @@ impl Aws {
                             .resolver_endpoint_id(&id)
                             .send()
                             .await
-                            .map_err(api(role, "DeleteResolverEndpoint"))?;
+                            .map(drop)
+                            .map_err(api(role, "DeleteResolverEndpoint"))
+                            .or_else(gone_is_done)?;
                     }
                     self.wait(role, "deleted", || async {
                         Ok(self.find_endpoint(plan, role).await?.is_none())
@@ -324,6 +330,7 @@ impl Aws {
                             .map_err(api(role, "DeleteSecurityGroup"));
                         match result {
                             Ok(_) => break,
+                            Err(AwsError::Api { code, .. }) if crate::is_gone(&code) => break,
                             Err(AwsError::Api { code, .. })
                                 if code == "DependencyViolation" && tries < 20 =>
                             {
@@ -515,5 +522,35 @@ impl Aws {
                     .unwrap_or_default(),
             ))
         }))
+    }
+}
+
+/// Route 53 Resolver's `InternalServiceErrorException` means "try again" (its API reference),
+/// but comes with HTTP 400, which the SDK's standard retry leaves alone. Retrying is safe:
+/// every create carries its `CreatorRequestId`.
+#[derive(Debug)]
+pub(crate) struct InternalErrorIsTransient;
+
+impl aws_sdk_route53resolver::config::retry::ClassifyRetry for InternalErrorIsTransient {
+    fn classify_retry(
+        &self,
+        ctx: &aws_sdk_route53resolver::config::interceptors::InterceptorContext,
+    ) -> aws_sdk_route53resolver::config::retry::RetryAction {
+        const CODE: &[u8] = b"InternalServiceErrorException";
+        let transient = ctx.response().is_some_and(|r| {
+            r.status().as_u16() == 400
+                && r.body()
+                    .bytes()
+                    .is_some_and(|b| b.windows(CODE.len()).any(|w| w == CODE))
+        });
+        if transient {
+            aws_sdk_route53resolver::config::retry::RetryAction::server_error()
+        } else {
+            aws_sdk_route53resolver::config::retry::RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "Route53ResolverInternalServiceErrorIsTransient"
     }
 }

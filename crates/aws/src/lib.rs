@@ -96,6 +96,20 @@ fn api<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug
     }
 }
 
+/// For a delete, "not found" is success: the SDK retries a call whose answer was lost, and
+/// the retry finds the resource already gone.
+pub(crate) fn gone_is_done(e: AwsError) -> Result<(), AwsError> {
+    match &e {
+        AwsError::Api { code, .. } if is_gone(code) => Ok(()),
+        _ => Err(e),
+    }
+}
+
+/// EC2's `*.NotFound` codes and Route 53 Resolver's `ResourceNotFoundException`.
+pub(crate) fn is_gone(code: &str) -> bool {
+    code.ends_with(".NotFound") || code == "ResourceNotFoundException"
+}
+
 /// The AWS side of one deployment.
 #[derive(Debug, Clone)]
 pub struct Aws {
@@ -103,12 +117,21 @@ pub struct Aws {
     resolver: aws_sdk_route53resolver::Client,
 }
 
+/// Tries per SDK call (the first and the retries).
+const MAX_ATTEMPTS: u32 = 8;
+/// Tries per create, each after observing that the resource is still missing: creates run
+/// without the SDK's retry, because EC2 creates carry no idempotency token.
+const CREATE_ATTEMPTS: u32 = 6;
+
 impl Aws {
     /// Connects with the standard credential chain (environment, profile, SSO, instance
     /// metadata) in the plan's region, at `aws.endpoint_url` when the config sets one.
     pub async fn connect(plan: &Plan) -> Self {
+        // A deployment is a hundred calls or more, and control planes throttle and fail
+        // transiently: each call gets 8 tries with backoff, not the default 3.
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(plan.aws.region.clone()));
+            .region(aws_config::Region::new(plan.aws.region.clone()))
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
         if let Some(url) = &plan.aws.endpoint_url {
             loader = loader.endpoint_url(url);
             // The lab's twin takes any credentials; a machine without AWS ones can still use it.
@@ -126,7 +149,11 @@ impl Aws {
         let config = loader.load().await;
         Aws {
             ec2: Client::new(&config),
-            resolver: aws_sdk_route53resolver::Client::new(&config),
+            resolver: aws_sdk_route53resolver::Client::from_conf(
+                aws_sdk_route53resolver::config::Builder::from(&config)
+                    .retry_classifier(dns::InternalErrorIsTransient)
+                    .build(),
+            ),
         }
     }
 
@@ -218,9 +245,9 @@ impl Aws {
         let role = resource.role.as_str();
         // A failed create may still have happened (the answer was lost): look again before retrying.
         let mut last_error = None;
-        for attempt in 0..4u32 {
+        for attempt in 0..CREATE_ATTEMPTS {
             if attempt > 0 {
-                // Back off as AWS asks of throttled clients: 0.5 s, 1 s, 2 s.
+                // Back off as AWS asks of throttled clients: 0.5 s, 1 s, 2 s, 4 s, 8 s.
                 tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
             }
             if !self.observe(plan, resource, outputs).await? {
@@ -447,7 +474,9 @@ impl Aws {
                         .vpn_connection_id(&id)
                         .send()
                         .await
-                        .map_err(api(role, "DeleteVpnConnection"))?;
+                        .map(drop)
+                        .map_err(api(role, "DeleteVpnConnection"))
+                        .or_else(gone_is_done)?;
                     self.wait_state(role, resource.kind(), &id, "deleted")
                         .await?;
                 }
@@ -460,7 +489,9 @@ impl Aws {
                         .customer_gateway_id(&id)
                         .send()
                         .await
-                        .map_err(api(role, "DeleteCustomerGateway"))?;
+                        .map(drop)
+                        .map_err(api(role, "DeleteCustomerGateway"))
+                        .or_else(gone_is_done)?;
                     self.wait_state(role, resource.kind(), &id, "deleted")
                         .await?;
                 }
@@ -476,7 +507,9 @@ impl Aws {
                         .route_table_id(route_table_id)
                         .send()
                         .await
-                        .map_err(api(role, "DisableVgwRoutePropagation"))?;
+                        .map(drop)
+                        .map_err(api(role, "DisableVgwRoutePropagation"))
+                        .or_else(gone_is_done)?;
                 }
             }
             Spec::VpnGatewayAttachment { vpc_id } => {
@@ -490,7 +523,9 @@ impl Aws {
                             .vpn_gateway_id(&vgw)
                             .send()
                             .await
-                            .map_err(api(role, "DetachVpnGateway"))?;
+                            .map(drop)
+                            .map_err(api(role, "DetachVpnGateway"))
+                            .or_else(gone_is_done)?;
                     }
                     self.wait(role, "detached", || async {
                         Ok(matches!(
@@ -509,7 +544,9 @@ impl Aws {
                         .vpn_gateway_id(&id)
                         .send()
                         .await
-                        .map_err(api(role, "DeleteVpnGateway"))?;
+                        .map(drop)
+                        .map_err(api(role, "DeleteVpnGateway"))
+                        .or_else(gone_is_done)?;
                     self.wait_state(role, resource.kind(), &id, "deleted")
                         .await?;
                 }

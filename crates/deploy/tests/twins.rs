@@ -131,8 +131,8 @@ async fn up_converges_overlaps_the_clouds_reruns_quietly_and_down_returns_to_the
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_stops_new_work_reports_the_cloud_error_and_a_rerun_resumes() {
     let c = clouds("development").await;
-    // The customer gateway is refused on every try.
-    for at_call in 1..=4 {
+    // The customer gateway is refused on every try (dxvpn-aws tries a create 6 times).
+    for at_call in 1..=6 {
         c.aws.inject(Fault {
             action: "CreateCustomerGateway".into(),
             at_call,
@@ -173,4 +173,50 @@ async fn a_failure_stops_new_work_reports_the_cloud_error_and_a_rerun_resumes() 
     let down = c.deployer.down(c.plan.clone()).await;
     assert!(down.ok());
     assert_eq!(c.azure.live_ids(), c.azure.seed_ids());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_and_down_succeed_while_a_fifth_of_aws_calls_fail_transiently() {
+    for (use_case, seed) in [("development", 7), ("high_availability", 11)] {
+        let c = clouds(use_case).await;
+        // A bad day on AWS: 5xx, throttling and dropped connections, some after the call took
+        // effect, on a fifth of all EC2 and Route 53 Resolver calls. (The same on the Azure
+        // twin still fails: a connection dropped mid-answer is not retried there yet.)
+        c.aws.set_chaos(0.2, seed);
+        let up = c.deployer.up(c.plan.clone()).await;
+        assert!(
+            up.ok(),
+            "{use_case}: {:?}",
+            up.failures().collect::<Vec<_>>()
+        );
+        // One of everything: no retried create left a duplicate.
+        let tunnels = if use_case == "development" { 2 } else { 4 };
+        assert_eq!(aws_count(&c.aws, "vpn_gateways"), 1, "{use_case}");
+        assert_eq!(
+            aws_count(&c.aws, "vpn_connections"),
+            tunnels / 2,
+            "{use_case}"
+        );
+        assert_eq!(azure_count(&c.azure, "connections"), tunnels, "{use_case}");
+        let down = c.deployer.down(c.plan.clone()).await;
+        assert!(
+            down.ok(),
+            "{use_case}: {:?}",
+            down.failures().collect::<Vec<_>>()
+        );
+        assert_eq!(c.azure.live_ids(), c.azure.seed_ids(), "{use_case}");
+        for list in ["vpn_gateways", "customer_gateways", "vpn_connections"] {
+            assert_eq!(aws_count(&c.aws, list), 0, "{use_case}: {list} left");
+        }
+        // The faults happened: this is not a quiet run.
+        let injected = c.aws.chaos_injected();
+        assert!(injected >= 5, "{use_case}: {injected}");
+        eprintln!("{use_case}: survived {injected} injected AWS faults");
+    }
+
+    // Negative control: when every call fails, up fails and says so (the faults bite).
+    let c = clouds("development").await;
+    c.aws.set_chaos(1.0, 3);
+    let up = c.deployer.up(c.plan.clone()).await;
+    assert!(!up.ok());
 }

@@ -55,11 +55,68 @@ pub(crate) struct FaultBook {
     faults: Vec<Fault>,
     /// Calls answered, per action.
     pub(crate) calls: BTreeMap<String, u32>,
+    chaos: Option<Chaos>,
+}
+
+/// Transient faults at random: each call fails with probability `rate`, as a bad day in a
+/// cloud does (a server error, throttling, or a dropped connection, half of those after the
+/// call took effect). Seeded, so that a failing run can be replayed.
+#[derive(Debug)]
+struct Chaos {
+    rate: f64,
+    state: u64,
+    injected: u32,
+}
+
+impl Chaos {
+    /// xorshift64*: uniform in [0, 1).
+    fn next(&mut self) -> f64 {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        (self.state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn fault(&mut self, action: &str) -> Option<Fault> {
+        if self.next() >= self.rate {
+            return None;
+        }
+        self.injected += 1;
+        let pick = self.next();
+        let (kind, after_effect) = if pick < 1.0 / 3.0 {
+            (FaultKind::ServerError, false)
+        } else if pick < 2.0 / 3.0 {
+            (FaultKind::Throttle, false)
+        } else {
+            (FaultKind::Drop, self.next() < 0.5)
+        };
+        Some(Fault {
+            action: action.to_owned(),
+            at_call: 0,
+            kind,
+            after_effect,
+        })
+    }
 }
 
 impl FaultBook {
     pub(crate) fn push(&mut self, fault: Fault) {
         self.faults.push(fault);
+    }
+
+    /// From now on, every call fails at random with probability `rate` (0 stops it).
+    pub(crate) fn set_chaos(&mut self, rate: f64, seed: u64) {
+        self.chaos = (rate > 0.0).then_some(Chaos {
+            rate,
+            // xorshift's state must not be zero.
+            state: seed | 1,
+            injected: 0,
+        });
+    }
+
+    /// Faults injected at random so far.
+    pub(crate) fn chaos_injected(&self) -> u32 {
+        self.chaos.as_ref().map_or(0, |c| c.injected)
     }
 
     /// Counts a call of `action` and takes the fault queued for it, if any.
@@ -78,8 +135,11 @@ impl FaultBook {
         let index = self.faults.iter().position(|f| {
             (f.action == action && f.at_call == n)
                 || (f.action == "*" && mutating && f.at_call == nth_mutating)
-        })?;
-        Some(self.faults.remove(index))
+        });
+        match index {
+            Some(index) => Some(self.faults.remove(index)),
+            None => self.chaos.as_mut().and_then(|c| c.fault(action)),
+        }
     }
 
     /// How many mutating calls were answered.
@@ -92,14 +152,18 @@ impl FaultBook {
     }
 }
 
-/// A response that promises more bytes than it sends: the client sees the connection end.
+/// A response whose body breaks off: a first byte, then the stream fails, so the server
+/// aborts the connection and the client sees it end mid-answer. (A short body under a longer
+/// Content-Length trips a debug assertion in hyper instead.)
 pub(crate) fn dropped_response() -> axum::response::Response {
-    use axum::response::IntoResponse;
-    axum::response::Response::builder()
-        .status(axum::http::StatusCode::OK)
-        .header(axum::http::header::CONTENT_LENGTH, "4096")
-        .body(axum::body::Body::from("{"))
-        .unwrap_or_else(|_| axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    let broken = futures_util::stream::iter([
+        Ok(axum::body::Bytes::from_static(b"{")),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "dropped (injected)",
+        )),
+    ]);
+    axum::response::Response::new(axum::body::Body::from_stream(broken))
 }
 
 /// A test hook: one cloud now holds a wrong value for one tunnel, as if changed behind dxvpn's

@@ -105,6 +105,18 @@ impl AzureTwin {
         lock(&self.state).faults.push(fault);
     }
 
+    /// From now on, every call fails at random with probability `rate`: a server error,
+    /// throttling, or a dropped connection (half of those after the call took effect).
+    /// `seed` makes a run replayable; a rate of 0 stops it.
+    pub fn set_chaos(&self, rate: f64, seed: u64) {
+        lock(&self.state).faults.set_chaos(rate, seed);
+    }
+
+    /// How many faults the chaos has injected so far.
+    pub fn chaos_injected(&self) -> u32 {
+        lock(&self.state).faults.chaos_injected()
+    }
+
     /// Everything the twin holds now (no keys), and the calls it has answered.
     pub fn inventory(&self) -> Value {
         let state = lock(&self.state);

@@ -1,0 +1,302 @@
+//! `cargo xtask e2e`: the whole story as assertions, through the binary, for both use cases:
+//! the lab, `plan`, `up`, `status`, `validate` from both clouds, a tunnel cut survived with a
+//! warning, `down` with nothing left; every key of the config searched for in everything the
+//! commands printed (at trace level) and every file the lab wrote; and every config of the
+//! invalid corpus refused by `up` with exit 2, its path named and no API call made. Ends with
+//! one line: `e2e: N passed, N failed`.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::{LAB_PACKAGES, Result, dxvpn_binary, ensure_debian_packages, lab_up, root, run};
+
+const SETTLE: Duration = Duration::from_secs(120);
+
+/// Checks passed and failed, and everything the commands printed.
+#[derive(Default)]
+struct Tally {
+    passed: usize,
+    failed: Vec<String>,
+    printed: String,
+}
+
+impl Tally {
+    fn check(&mut self, name: &str, ok: bool, detail: impl FnOnce() -> String) {
+        if ok {
+            self.passed += 1;
+            eprintln!("  ok   {name}");
+        } else {
+            let detail = detail();
+            eprintln!("  FAIL {name}: {detail}");
+            self.failed.push(name.to_owned());
+        }
+    }
+
+    /// Runs `dxvpn args` at trace level, keeping what it printed for the secrets search.
+    fn dxvpn(&mut self, dxvpn: &str, args: &[&str]) -> Output {
+        let out = Command::new(dxvpn)
+            .arg("-vvv")
+            .args(args)
+            .current_dir(root())
+            .output()
+            .unwrap_or_else(|e| Output {
+                status: std::os::unix::process::ExitStatusExt::from_raw(127 << 8),
+                stdout: Vec::new(),
+                stderr: e.to_string().into_bytes(),
+            });
+        self.printed.push_str(&String::from_utf8_lossy(&out.stdout));
+        self.printed.push_str(&String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    /// Repeats `dxvpn args` until `done(exit code, stdout)`, within [`SETTLE`].
+    fn dxvpn_until(
+        &mut self,
+        dxvpn: &str,
+        args: &[&str],
+        done: impl Fn(i32, &str) -> bool,
+    ) -> (bool, String) {
+        let start = Instant::now();
+        loop {
+            let out = self.dxvpn(dxvpn, args);
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            if done(out.status.code().unwrap_or(-1), &stdout) {
+                return (true, stdout);
+            }
+            if start.elapsed() > SETTLE {
+                return (false, stdout);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// A key AWS accepts (8-64 of A-Za-z0-9._, not starting with 0), random per run.
+fn random_key() -> String {
+    let mut bytes = [0u8; 12];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("e2e{hex}")
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n{}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The lab's run prefix, from `dxvpn lab status`.
+fn prefix(dxvpn: &str) -> Option<String> {
+    let out = Command::new(dxvpn)
+        .args(["lab", "status", "--output", "json"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split("\"prefix\": \"")
+        .nth(1)?
+        .split('"')
+        .next()
+        .map(str::to_owned)
+}
+
+/// Every file below `dir`, read as text.
+fn files_below(dir: &Path, into: &mut String) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_below(&path, into);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            into.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+}
+
+fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
+    eprintln!("\n{use_case}:");
+    let config = lab_up(dxvpn, use_case, &format!("dxvpn-e2e-{use_case}.toml"))?;
+    let tunnels = if use_case == "development" { 2 } else { 4 };
+    let keys: Vec<String> = (0..tunnels).map(|_| random_key()).collect();
+    // Keys given in the config: the secret to search for everywhere else.
+    let mut text_config = std::fs::read_to_string(&config).map_err(|e| e.to_string())?;
+    text_config.push_str(&format!(
+        "\n[tunnels]\npreshared_keys = [{}]\n",
+        keys.iter()
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    std::fs::write(&config, &text_config).map_err(|e| e.to_string())?;
+    // Negative control: the search finds a key where one is.
+    tally.check(
+        "the key search finds a key in the config itself",
+        keys.iter().all(|k| text_config.contains(k.as_str())),
+        || "the config lacks its keys".into(),
+    );
+    let c = config.as_str();
+
+    let out = tally.dxvpn(dxvpn, &["plan", "-c", c]);
+    tally.check("plan", code(&out) == 0, || text(&out));
+    let out = tally.dxvpn(dxvpn, &["up", "-c", c, "--yes"]);
+    tally.check("up: every tunnel UP with BGP", code(&out) == 0, || {
+        text(&out)
+    });
+    let out = tally.dxvpn(dxvpn, &["status", "-c", c, "--output", "json"]);
+    let status = String::from_utf8_lossy(&out.stdout).into_owned();
+    tally.check(
+        &format!("status: {tunnels} tunnels up"),
+        code(&out) == 0 && status.matches("\"up\": true").count() == tunnels,
+        || text(&out),
+    );
+    for from in ["aws", "azure"] {
+        let (ok, report) = tally.dxvpn_until(
+            dxvpn,
+            &["validate", "-c", c, "--from", from, "--output", "json"],
+            |code, _| code == 0,
+        );
+        tally.check(
+            &format!("validate --from {from}: pings, names and TCP across"),
+            ok && report.contains("\"verdict\": \"pass\""),
+            || report.clone(),
+        );
+    }
+    let out = tally.dxvpn(dxvpn, &["lab", "cut", "--tunnel", "c1t1"]);
+    tally.check("lab cut --tunnel c1t1", code(&out) == 0, || text(&out));
+    let (ok, report) = tally.dxvpn_until(
+        dxvpn,
+        &["validate", "-c", c, "--from", "aws", "--output", "json"],
+        |code, json| code == 0 && json.contains("\"id\": \"redundancy-lost\""),
+    );
+    tally.check(
+        "validate after the cut: passes, warns that redundancy is lost",
+        ok && report.contains("\"verdict\": \"warn\""),
+        || report.clone(),
+    );
+    let out = tally.dxvpn(dxvpn, &["lab", "restore"]);
+    tally.check("lab restore", code(&out) == 0, || text(&out));
+    let run_prefix = prefix(dxvpn);
+    let out = tally.dxvpn(dxvpn, &["down", "-c", c, "--yes"]);
+    tally.check("down", code(&out) == 0, || text(&out));
+    let out = tally.dxvpn(dxvpn, &["status", "-c", c, "--output", "json"]);
+    let status = String::from_utf8_lossy(&out.stdout).into_owned();
+    tally.check(
+        "after down, no tunnel is left in either cloud",
+        status.matches("\"aws_status\": \"MISSING\"").count() == tunnels
+            && status.matches("\"azure_status\": \"Missing\"").count() == tunnels,
+        || text(&out),
+    );
+
+    // Everything printed, and every file the lab wrote, before the lab removes its files.
+    let mut written = String::new();
+    files_below(Path::new("/tmp/dxvpn-lab"), &mut written);
+    run(dxvpn, &["lab", "down"], &[])?;
+    if let Some(p) = run_prefix {
+        let left = crate::namespaces(&format!("{p}-"));
+        tally.check("lab down: no namespace left", left.is_empty(), || {
+            left.join(", ")
+        });
+    }
+    let leaked: Vec<&String> = keys
+        .iter()
+        .filter(|k| tally.printed.contains(k.as_str()) || written.contains(k.as_str()))
+        .collect();
+    tally.check(
+        "no key in any output (trace level) or lab file",
+        leaked.is_empty(),
+        || format!("{} key(s) found", leaked.len()),
+    );
+    let _ = std::fs::remove_file(&config);
+    Ok(())
+}
+
+/// Every invalid config: `up` exits 2 naming the expected path, and no API call is made
+/// (the AWS SDK is pointed at a listener that counts connections).
+fn invalid_corpus(tally: &mut Tally, dxvpn: &str) -> Result {
+    eprintln!("\ninvalid configs:");
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let endpoint = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let connections = Arc::new(AtomicUsize::new(0));
+    let mut files: Vec<_> = std::fs::read_dir(root().join("tests/configs/invalid"))
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    for file in files {
+        let content = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+        let Some(expected_path) = content
+            .lines()
+            .find_map(|l| l.strip_prefix("# expect: "))
+            .and_then(|e| e.split_whitespace().next())
+        else {
+            continue;
+        };
+        let out = Command::new(dxvpn)
+            .args(["up", "--yes", "-c"])
+            .arg(&file)
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .current_dir(root())
+            .output()
+            .map_err(|e| e.to_string())?;
+        while listener.accept().is_ok() {
+            connections.fetch_add(1, Ordering::Relaxed);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+        tally.check(
+            &format!(
+                "up -c {}: exit 2 at {expected_path}",
+                name.unwrap_or_default()
+            ),
+            code(&out) == 2 && stderr.contains(expected_path),
+            || text(&out),
+        );
+    }
+    let calls = connections.load(Ordering::Relaxed);
+    tally.check("no API call for any invalid config", calls == 0, || {
+        format!("{calls} connection(s)")
+    });
+    Ok(())
+}
+
+pub(crate) fn e2e() -> Result {
+    ensure_debian_packages(LAB_PACKAGES)?;
+    let dxvpn = dxvpn_binary()?;
+    let mut tally = Tally::default();
+    invalid_corpus(&mut tally, &dxvpn)?;
+    for use_case in ["development", "high_availability"] {
+        if let Err(e) = story(&mut tally, &dxvpn, use_case) {
+            tally.check(&format!("{use_case} story"), false, || e.clone());
+            let _ = run(&dxvpn, &["lab", "down"], &[]);
+        }
+    }
+    println!(
+        "e2e: {} passed, {} failed",
+        tally.passed,
+        tally.failed.len()
+    );
+    if tally.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("failed: {}", tally.failed.join("; ")))
+    }
+}
