@@ -3,11 +3,10 @@
 //! alone and against the guide's manual method, the same checks one after another with
 //! `ping -c 3`, `nslookup` and a shell TCP connect.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{LAB_PACKAGES, Result, dxvpn_binary, ensure_debian_packages, lab_up, run};
+use crate::{LAB_PACKAGES, Result, dxvpn_binary, ensure_debian_packages, lab_prefix, lab_up, run};
 
 const PINGS: usize = 80;
 const LOOKUPS: usize = 80;
@@ -142,19 +141,4 @@ fn measure(dxvpn: &str, config: &str) -> Result<String> {
         concurrent / slowest_single,
         concurrent / sequential,
     ))
-}
-
-/// The data plane's run prefix, from `dxvpn lab status`.
-fn lab_prefix(dxvpn: &str) -> Result<String> {
-    let out = Command::new(dxvpn)
-        .args(["lab", "status", "--output", "json"])
-        .current_dir(Path::new("/"))
-        .output()
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split("\"prefix\": \"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .map(str::to_owned)
-        .ok_or_else(|| format!("lab status printed no prefix: {text}"))
 }

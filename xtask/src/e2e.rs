@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::{LAB_PACKAGES, Result, dxvpn_binary, ensure_debian_packages, lab_up, root, run};
+use crate::{
+    LAB_PACKAGES, Result, dxvpn_binary, ensure_debian_packages, lab_prefix, lab_up, root, run,
+};
 
 const SETTLE: Duration = Duration::from_secs(120);
 
@@ -97,20 +99,6 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// The lab's run prefix, from `dxvpn lab status`.
-fn prefix(dxvpn: &str) -> Option<String> {
-    let out = Command::new(dxvpn)
-        .args(["lab", "status", "--output", "json"])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .split("\"prefix\": \"")
-        .nth(1)?
-        .split('"')
-        .next()
-        .map(str::to_owned)
-}
-
 /// Every file below `dir`, read as text.
 fn files_below(dir: &Path, into: &mut String) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -188,7 +176,7 @@ fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
     );
     let out = tally.dxvpn(dxvpn, &["lab", "restore"]);
     tally.check("lab restore", code(&out) == 0, || text(&out));
-    let run_prefix = prefix(dxvpn);
+    let run_prefix = lab_prefix(dxvpn).ok();
     let out = tally.dxvpn(dxvpn, &["down", "-c", c, "--yes"]);
     tally.check("down", code(&out) == 0, || text(&out));
     let out = tally.dxvpn(dxvpn, &["status", "-c", c, "--output", "json"]);

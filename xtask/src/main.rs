@@ -208,6 +208,20 @@ fn lab(args: &[String]) -> Result {
     run(&dxvpn, &full, &[])
 }
 
+/// The running lab's data-plane run prefix, from `dxvpn lab status`.
+fn lab_prefix(dxvpn: &str) -> Result<String> {
+    let out = Command::new(dxvpn)
+        .args(["lab", "status", "--output", "json"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split("\"prefix\": \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("lab status printed no prefix: {text}"))
+}
+
 /// Network namespaces whose names start with `prefix`.
 fn namespaces(prefix: &str) -> Vec<String> {
     Command::new("ip")

@@ -47,6 +47,7 @@ pub use config::Config;
 pub use model::{Cloud, Plan, Resource, Spec};
 pub use outputs::{MissingInput, Outputs};
 pub use problem::{Problem, Problems};
+pub use validate::is_dns_name;
 
 /// Parses and validates a config file's text, then plans it.
 pub fn plan_from_toml(text: &str) -> Result<Plan, Problems> {

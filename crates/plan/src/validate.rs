@@ -714,7 +714,7 @@ fn zones(p: &mut Problems, path: &str, names: &[String]) -> Vec<String> {
 }
 
 /// Labels of letters, digits and '-' (not at either end), 1 to 63 long, 253 in all.
-fn is_dns_name(name: &str) -> bool {
+pub fn is_dns_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|l| {

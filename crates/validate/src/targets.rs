@@ -63,15 +63,9 @@ pub fn parse_target(text: &str, dns_server: Option<SocketAddr>) -> Result<Probe,
         return Ok(Probe::Tcp { target: addr });
     }
     let name = text.trim_end_matches('.');
-    let labels_ok = !name.is_empty()
-        && name.len() <= 253
-        && name.contains(|c: char| c.is_ascii_alphabetic())
-        && name.split('.').all(|l| {
-            (1..=63).contains(&l.len())
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
+    // A name, not a mistyped address: at least one letter.
+    let labels_ok = name.contains(|c: char| c.is_ascii_alphabetic())
+        && dxvpn_plan::is_dns_name(&name.to_ascii_lowercase());
     if labels_ok {
         Ok(Probe::Dns {
             name: name.to_ascii_lowercase(),
