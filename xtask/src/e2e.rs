@@ -1,6 +1,7 @@
 //! `cargo xtask e2e`: the whole story as assertions, through the binary, for both use cases:
 //! the lab, `plan`, `up`, `status`, `validate` from both clouds, a tunnel cut survived with a
-//! warning, `down` with nothing left; every key of the config searched for in everything the
+//! warning, `down`, then `up` and `down` again while a fifth of all calls to both clouds fail at
+//! random, with nothing left; every key of the config searched for in everything the
 //! commands printed (at trace level) and every file the lab wrote; and every config of the
 //! invalid corpus refused by `up` with exit 2, its path named and no API call made. Ends with
 //! one line: `e2e: N passed, N failed`.
@@ -179,6 +180,7 @@ fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
     let run_prefix = lab_prefix(dxvpn).ok();
     let out = tally.dxvpn(dxvpn, &["down", "-c", c, "--yes"]);
     tally.check("down", code(&out) == 0, || text(&out));
+    bad_day(tally, dxvpn, c);
     let out = tally.dxvpn(dxvpn, &["status", "-c", c, "--output", "json"]);
     let status = String::from_utf8_lossy(&out.stdout).into_owned();
     tally.check(
@@ -209,6 +211,48 @@ fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
     );
     let _ = std::fs::remove_file(&config);
     Ok(())
+}
+
+/// A bad day on both clouds: a fifth of all calls to each twin fail at random (5xx, throttling
+/// with Retry-After, connections dropped mid-answer, some after the effect); `up` and `down`
+/// still succeed, and the faults did happen.
+fn bad_day(tally: &mut Tally, dxvpn: &str, c: &str) {
+    let out = tally.dxvpn(dxvpn, &["lab", "chaos", "--rate", "1.5"]);
+    tally.check(
+        "lab chaos --rate 1.5 is refused (exit 2)",
+        code(&out) == 2,
+        || text(&out),
+    );
+    let out = tally.dxvpn(dxvpn, &["lab", "chaos", "--rate", "0.2", "--seed", "7"]);
+    tally.check("lab chaos --rate 0.2", code(&out) == 0, || text(&out));
+    let out = tally.dxvpn(dxvpn, &["up", "-c", c, "--yes"]);
+    tally.check(
+        "up while a fifth of all calls fail",
+        code(&out) == 0,
+        || text(&out),
+    );
+    let out = tally.dxvpn(dxvpn, &["down", "-c", c, "--yes"]);
+    tally.check(
+        "down while a fifth of all calls fail",
+        code(&out) == 0,
+        || text(&out),
+    );
+    let out = tally.dxvpn(dxvpn, &["lab", "chaos", "--rate", "0", "--output", "json"]);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let injected = |cloud: &str| -> u64 {
+        report
+            .split(&format!("\"{cloud}\": "))
+            .nth(1)
+            .and_then(|rest| rest.split(|ch: char| !ch.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let (aws, azure) = (injected("aws"), injected("azure"));
+    tally.check(
+        &format!("the faults happened: {aws} AWS, {azure} Azure"),
+        code(&out) == 0 && aws >= 3 && azure >= 3,
+        || text(&out),
+    );
 }
 
 /// Every invalid config: `up` exits 2 naming the expected path, and no API call is made

@@ -70,6 +70,9 @@ pub enum AzureError {
         code: String,
         /// ARM's message.
         message: String,
+        /// Worth asking again: the connection broke, or Azure still answered 429 or 5xx after
+        /// the SDK's own retries.
+        transient: bool,
     },
     /// Azure accepted the request, and the long-running operation then failed.
     #[error("{role}: {operation} was accepted, then failed: {code}: {message}")]
@@ -123,25 +126,60 @@ pub enum AzureError {
     MissingInput(#[from] MissingInput),
 }
 
+impl AzureError {
+    /// Whether asking again may succeed (see [`AzureError::Api`]'s `transient`).
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            AzureError::Api {
+                transient: true,
+                ..
+            }
+        )
+    }
+}
+
 fn api(role: &str, operation: &str) -> impl FnOnce(azure_core::Error) -> AzureError {
     let role = role.to_owned();
     let operation = operation.to_owned();
     move |e| {
-        let (code, message) = match e.as_http_error() {
+        let (code, message, transient) = match e.as_http_error() {
             Some(h) => (
                 h.error_code()
                     .map_or_else(|| h.status().to_string(), str::to_owned),
                 h.error_message().unwrap_or_default().to_owned(),
+                h.status() == azure_core::StatusCode::TooManyRequests
+                    || u16::from(h.status()) >= 500,
             ),
-            None => ("transport".to_owned(), e.to_string()),
+            None => (
+                "transport".to_owned(),
+                e.to_string(),
+                *e.kind() == azure_core::error::ErrorKind::Io,
+            ),
         };
         AzureError::Api {
             role,
             operation,
             code,
             message,
+            transient,
         }
     }
+}
+
+/// Reads a synchronous answer to its end.
+async fn answered(
+    response: azure_core::Response,
+    role: &str,
+    operation: &str,
+) -> Result<(), AzureError> {
+    response
+        .into_body()
+        .collect()
+        .await
+        .map(drop)
+        .map_err(api(role, operation))
 }
 
 fn is_not_found(e: &azure_core::Error) -> bool {
@@ -291,26 +329,35 @@ impl Azure {
             operation: "connect".into(),
             code: "InvalidEndpoint".into(),
             message: format!("azure.endpoint `{endpoint}`: {e}"),
+            transient: false,
         })?;
+        // A twin on this machine answers at once: poll and back off in milliseconds, not seconds.
+        let local = url.host_str().is_some_and(|h| {
+            h == "localhost"
+                || h.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        });
         let network = NetworkClient::builder(credential.clone())
+            .retry(retry_options(local))
             .endpoint(url)
             // The builder derives the scope from the endpoint; tokens are for ARM whatever it is.
             .scopes(&[ARM_SCOPE])
             .build()
             .map_err(api("azure", "connect"))?;
         let dns = azure_mgmt_dnsresolver::package_2022_07::Client::builder(credential.clone())
+            .retry(retry_options(local))
             .endpoint(
                 azure_core::Url::parse(endpoint).map_err(|e| AzureError::Api {
                     role: "azure".into(),
                     operation: "connect".into(),
                     code: "InvalidEndpoint".into(),
                     message: format!("azure.endpoint `{endpoint}`: {e}"),
+                    transient: false,
                 })?,
             )
             .scopes(&[ARM_SCOPE])
             .build()
             .map_err(api("azure", "connect"))?;
-        let local = plan.azure.endpoint.is_some();
         Ok(Azure {
             network,
             dns,
@@ -414,6 +461,7 @@ impl Azure {
             operation: operation.clone(),
             code: "InvalidBody".into(),
             message: e.to_string(),
+            transient: false,
         };
         self.report(role, "writing");
         let response = if kind.is_gateway_family() {
@@ -435,8 +483,9 @@ impl Azure {
         .map_err(api(role, &operation))?;
         match Poll::from_headers(response.headers()) {
             Some(poll) => self.finish(role, &operation, poll).await,
-            // Answered synchronously: the resource is there.
-            None => Ok(()),
+            // Answered synchronously: the resource is there, once the whole answer has come
+            // (a connection that broke off mid-answer proves nothing).
+            None => answered(response, role, &operation).await,
         }
     }
 
@@ -703,8 +752,25 @@ impl Azure {
     }
 
     /// Makes `resource` exist as planned and provisioned, writing it only when it is missing or
-    /// differs.
+    /// differs. A transient failure (a broken connection, 429 or 5xx past the SDK's retries)
+    /// starts the whole read-compare-write again: ARM's PUT is idempotent, and the read first
+    /// tells whether a lost answer's write happened.
     pub async fn ensure(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        outputs: &mut Outputs,
+    ) -> Result<(), AzureError> {
+        let mut tries = Tries::default();
+        loop {
+            match self.ensure_once(plan, resource, outputs).await {
+                Err(e) if tries.again(&resource.role, &e).await => {}
+                done => return done,
+            }
+        }
+    }
+
+    async fn ensure_once(
         &self,
         plan: &Plan,
         resource: &Resource,
@@ -758,6 +824,8 @@ impl Azure {
                 operation: format!("GET {}", kind.type_path()),
                 code: "ResourceNotFound".into(),
                 message: "written, then not found".into(),
+                // ARM's reads may lag its writes; ensure looks again.
+                transient: true,
             })?;
         self.record(role, kind, &found, outputs);
         Ok(())
@@ -806,8 +874,24 @@ impl Azure {
     }
 
     /// Deletes `resource` if this deployment made it, and waits until it is gone. Referenced
-    /// resources (the VNet, an existing gateway) are never deleted.
+    /// resources (the VNet, an existing gateway) are never deleted. Transient failures start
+    /// again from the read, as in [`Azure::ensure`].
     pub async fn delete(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        outputs: &mut Outputs,
+    ) -> Result<(), AzureError> {
+        let mut tries = Tries::default();
+        loop {
+            match self.delete_once(plan, resource, outputs).await {
+                Err(e) if tries.again(&resource.role, &e).await => {}
+                done => return done,
+            }
+        }
+    }
+
+    async fn delete_once(
         &self,
         plan: &Plan,
         resource: &Resource,
@@ -840,8 +924,9 @@ impl Azure {
             self.dns_delete(kind, at).await
         }
         .map_err(api(role, &operation))?;
-        if let Some(poll) = Poll::from_headers(response.headers()) {
-            self.finish(role, &operation, poll).await?;
+        match Poll::from_headers(response.headers()) {
+            Some(poll) => self.finish(role, &operation, poll).await?,
+            None => answered(response, role, &operation).await?,
         }
         // Gone means a 404 on the resource itself.
         let started = Instant::now();
@@ -858,6 +943,40 @@ impl Azure {
         self.report(role, "deleted");
         outputs.forget(role);
         Ok(())
+    }
+}
+
+/// Whole tries of one resource's ensure or delete.
+const RESOURCE_ATTEMPTS: u32 = 6;
+
+/// The SDK's retries per call: its defaults for ARM (8 retries within a minute, from 200 ms),
+/// and the same count within a few seconds for a twin on this machine.
+fn retry_options(local: bool) -> azure_core::RetryOptions {
+    let options = azure_core::ExponentialRetryOptions::default();
+    azure_core::RetryOptions::exponential(if local {
+        options
+            .initial_delay(Duration::from_millis(50))
+            .max_total_elapsed(Duration::from_secs(5))
+    } else {
+        options
+    })
+}
+
+/// Counts the tries of one resource's ensure or delete.
+#[derive(Default)]
+struct Tries(u32);
+
+impl Tries {
+    /// Whether to try again after `error`: it is transient and tries are left. If so, backs off
+    /// first (0.5 s, 1 s, 2 s, 4 s, 8 s).
+    async fn again(&mut self, role: &str, error: &AzureError) -> bool {
+        self.0 += 1;
+        if !error.is_transient() || self.0 >= RESOURCE_ATTEMPTS {
+            return false;
+        }
+        tracing::warn!(%role, %error, "transient failure; reading again before retrying");
+        tokio::time::sleep(Duration::from_millis(250 << self.0)).await;
+        true
     }
 }
 

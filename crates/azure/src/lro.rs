@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use azure_core::auth::TokenCredential;
+use azure_core::error::ErrorKind;
 use azure_core::headers::{HeaderName, Headers};
 use azure_core::{HttpClient, Method, Request, Url};
 use serde::Deserialize;
@@ -62,6 +63,9 @@ pub(crate) struct OperationError {
     pub(crate) message: String,
 }
 
+/// Polls in a row whose connection may break before the wait gives up.
+const BROKEN_POLLS: u32 = 5;
+
 /// How an operation ended.
 pub(crate) enum Outcome {
     Succeeded,
@@ -100,6 +104,7 @@ impl Poller {
     ) -> Result<Outcome, azure_core::Error> {
         let started = Instant::now();
         let mut delay = poll.retry_after;
+        let mut broken = 0;
         loop {
             tokio::time::sleep(delay.unwrap_or(self.default_interval).max(self.floor)).await;
             if started.elapsed() > limit {
@@ -112,10 +117,34 @@ impl Poller {
                 azure_core::headers::AUTHORIZATION,
                 format!("Bearer {}", token.token.secret()),
             );
-            let response = self.http.execute_request(&request).await?;
-            let status = response.status();
-            delay = retry_after(response.headers());
-            let bytes = response.into_body().collect().await?;
+            // A poll is a read: a broken connection is one more reason to poll again, up to
+            // a few times in a row.
+            let answer = match self.http.execute_request(&request).await {
+                Ok(response) => {
+                    let status = response.status();
+                    let headers_delay = retry_after(response.headers());
+                    response
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|bytes| (status, headers_delay, bytes))
+                }
+                Err(e) => Err(e),
+            };
+            let (status, answer_delay, bytes) = match answer {
+                Ok(answer) => {
+                    broken = 0;
+                    answer
+                }
+                Err(e) if *e.kind() == ErrorKind::Io && broken < BROKEN_POLLS => {
+                    broken += 1;
+                    tracing::debug!(error = %e, "operation poll broke off; polling again");
+                    delay = None;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            delay = answer_delay;
             if !status.is_success() {
                 // Throttled or a transient failure: keep polling, as ARM's own pollers do.
                 tracing::debug!(status = %status, "operation poll answered an error; polling again");

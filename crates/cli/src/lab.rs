@@ -42,6 +42,11 @@ pub(crate) enum LabCommand {
     Cut(CutArgs),
     /// Undo every cut.
     Restore(StatusArgs),
+    /// Make both twins fail a share of calls at random, as a cloud does on a bad day: 5xx, throttling (with Retry-After) and connections dropped mid-answer, some after the call took effect.
+    #[command(
+        after_help = "Examples:\n  dxvpn lab chaos --rate 0.2 && dxvpn up -c dxvpn-lab.toml --yes && dxvpn down -c dxvpn-lab.toml --yes\n  dxvpn lab chaos --rate 0 --output json   # stop, and count what was injected\n\nA seed replays the same sequence of faults. Stopping (or changing) the chaos reports how many faults the setting before injected."
+    )]
+    Chaos(ChaosArgs),
     /// Stop a running lab: its daemons by pid, then its namespaces.
     #[command(after_help = "Examples:\n  dxvpn lab down\n  dxvpn lab down --all")]
     Down(DownArgs),
@@ -165,6 +170,19 @@ pub(crate) struct CutArgs {
 }
 
 #[derive(Args)]
+pub(crate) struct ChaosArgs {
+    /// Share of calls that fail, 0 to 1 (0 stops the chaos).
+    #[arg(long)]
+    rate: f64,
+    /// Seed of the random sequence, to replay a run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Args)]
 pub(crate) struct DownArgs {
     /// The run to stop; needed only when several labs run.
     #[arg(long, conflicts_with = "all")]
@@ -185,6 +203,7 @@ pub(crate) fn main(command: LabCommand) -> anyhow::Result<ExitCode> {
             LabCommand::Serve(args) => serve(args).await,
             LabCommand::Cut(args) => cut(args).await,
             LabCommand::Restore(args) => restore(args).await,
+            LabCommand::Chaos(args) => chaos(args).await,
             LabCommand::Down(args) => down(args).await,
         }
     })
@@ -529,6 +548,80 @@ async fn restore(args: StatusArgs) -> anyhow::Result<ExitCode> {
     plane.detach()?;
     result?;
     eprintln!("every cut undone");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn chaos(args: ChaosArgs) -> anyhow::Result<ExitCode> {
+    if !(0.0..=1.0).contains(&args.rate) {
+        eprintln!(
+            "error: --rate: {} is not a share between 0 and 1\n  fix: 0.2 fails one call in five; 0 stops the chaos",
+            args.rate
+        );
+        return Ok(ExitCode::from(EXIT_BAD_INPUT));
+    }
+    // The twins live in the background lab's service, which outlasts any data plane.
+    let (aws, azure) = match crate::twins::endpoints().as_slice() {
+        [one] => one.clone(),
+        [] => {
+            eprintln!(
+                "error: no background lab is running (chaos needs its twins)\n  fix: start one with `dxvpn lab up`"
+            );
+            return Ok(ExitCode::from(EXIT_FAILED));
+        }
+        many => {
+            eprintln!(
+                "error: {} background labs are running; chaos would not know which\n  fix: stop the others with `dxvpn lab down --all` and start one with `dxvpn lab up`",
+                many.len()
+            );
+            return Ok(ExitCode::from(EXIT_FAILED));
+        }
+    };
+    let setting = dxvpn_lab::ChaosSetting {
+        rate: args.rate,
+        seed: args.seed,
+    };
+    let http = reqwest::Client::new();
+    let mut before = serde_json::Map::new();
+    for (cloud, endpoint) in [("aws", &aws), ("azure", &azure)] {
+        let answer = http
+            .post(format!("{endpoint}/_dxvpn/chaos"))
+            .header("content-type", "application/json")
+            .body(serde_json::to_string(&setting)?)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let answer: serde_json::Value = serde_json::from_str(&answer)?;
+        before.insert(cloud.to_owned(), answer["injected"].clone());
+    }
+    match args.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "aws_endpoint": aws,
+                "azure_endpoint": azure,
+                "rate": args.rate,
+                "seed": args.seed,
+                "injected_before": before,
+            }))?
+        ),
+        Output::Text => {
+            if args.rate > 0.0 {
+                eprintln!(
+                    "chaos: {:.0}% of the calls to each twin now fail transiently (seed {}); stop with `dxvpn lab chaos --rate 0`",
+                    args.rate * 100.0,
+                    args.seed
+                );
+            } else {
+                eprintln!("chaos stopped");
+            }
+            eprintln!(
+                "faults injected by the setting before: {} AWS, {} Azure",
+                before["aws"], before["azure"]
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

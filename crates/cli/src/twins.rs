@@ -78,6 +78,15 @@ pub(crate) fn served_runs(runs: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The AWS and Azure twins' endpoints of each running background lab.
+pub(crate) fn endpoints() -> Vec<(String, String)> {
+    records()
+        .into_iter()
+        .filter(|(_, r)| is_lab_service(r.pid))
+        .map(|(_, r)| (r.aws_endpoint, r.azure_endpoint))
+        .collect()
+}
+
 /// Starts the background lab and waits for its config file.
 pub(crate) fn up(start: Start) -> anyhow::Result<ExitCode> {
     if let Some((_, running)) = records().into_iter().find(|(_, r)| is_lab_service(r.pid)) {

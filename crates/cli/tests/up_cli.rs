@@ -1,7 +1,8 @@
 //! `dxvpn lab up`, `up`, `status`, `down`, `lab down` through the binary, as root: the story a
 //! user runs, on the whole lab (twins and the data plane they drive), and `up` killed after
-//! each mutating call in turn (a real process kill), each time followed by a re-run that
-//! converges without a duplicate and a `down` that leaves no orphan.
+//! each mutating call in turn (a real process kill), followed once by a `down` of the half-made
+//! deployment that leaves no orphan, and once by a re-run that converges without a duplicate
+//! and a `down` that leaves no orphan.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
@@ -351,7 +352,7 @@ fn converged_once(t: &Twins) {
 }
 
 #[test]
-fn up_killed_after_each_mutating_call_reruns_to_one_of_everything_and_down_leaves_no_orphan() {
+fn up_killed_after_each_mutating_call_is_taken_down_clean_or_reruns_to_one_of_everything() {
     let dir = scratch("kill");
     let t = twins(&dir);
     let up = |extra: &[&str]| {
@@ -385,43 +386,52 @@ fn up_killed_after_each_mutating_call_reruns_to_one_of_everything_and_down_leave
     assert!(per_up.0 >= 5 && per_up.1 >= 5, "{per_up:?}");
     down();
 
+    // The n-th write of an `up` takes effect and its answer never comes; then the process is
+    // killed (SIGKILL) while it waits.
+    let kill_at = |endpoint: &str, writes: fn(&str) -> u64, n: u64| {
+        let at = writes(endpoint) + n;
+        let (code, _) = http(
+            endpoint,
+            "POST",
+            "/_dxvpn/faults",
+            &format!(
+                r#"{{"action":"*","at_call":{at},"kind":{{"kind":"stall"}},"after_effect":true}}"#
+            ),
+        );
+        assert_eq!(code, 204);
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dxvpn"))
+            .args(["up", "--yes", "--wait", "0", "-c"])
+            .arg(&t.config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while writes(endpoint) < at {
+            assert!(Instant::now() < deadline, "write {n} never came");
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "up ended before write {n}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    };
+
     let mut kills = 0;
     for (endpoint, count, writes) in [
         (&t.aws, per_up.0, aws_writes as fn(&str) -> u64),
         (&t.azure, per_up.1, azure_writes as fn(&str) -> u64),
     ] {
         for n in 1..=count {
-            // The n-th write of this `up` takes effect and its answer never comes; then the
-            // process is killed (SIGKILL) while it waits.
-            let at = writes(endpoint) + n;
-            let (code, _) = http(
-                endpoint,
-                "POST",
-                "/_dxvpn/faults",
-                &format!(
-                    r#"{{"action":"*","at_call":{at},"kind":{{"kind":"stall"}},"after_effect":true}}"#
-                ),
-            );
-            assert_eq!(code, 204);
-            let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dxvpn"))
-                .args(["up", "--yes", "--wait", "0", "-c"])
-                .arg(&t.config)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while writes(endpoint) < at {
-                assert!(Instant::now() < deadline, "write {n} never came");
-                assert!(
-                    child.try_wait().unwrap().is_none(),
-                    "up ended before write {n}"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            child.kill().unwrap();
-            child.wait().unwrap();
-            kills += 1;
+            // Killed at write n, then taken down at once: down finds the half-made deployment
+            // (some resources still provisioning) and leaves nothing.
+            kill_at(endpoint, writes, n);
+            down();
+            // Killed at write n again, then re-run: one of everything, then a clean down.
+            kill_at(endpoint, writes, n);
+            kills += 2;
             let out = up(&[]);
             assert_eq!(
                 out.status.code(),
@@ -433,6 +443,8 @@ fn up_killed_after_each_mutating_call_reruns_to_one_of_everything_and_down_leave
             down();
         }
     }
-    println!("{kills} kills, each followed by a converging re-run and a clean down");
+    println!(
+        "{kills} kills, each followed by a clean down, or by a converging re-run and a clean down"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -49,6 +49,37 @@ pub enum FaultKind {
     },
 }
 
+/// What `POST /_dxvpn/chaos` sets: from now on each call fails at random with probability
+/// `rate` (0 stops it), replayably for one `seed`. The answer is `{"injected": N}`, the faults
+/// the setting it replaces injected.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ChaosSetting {
+    /// Share of calls that fail, 0 to 1.
+    pub rate: f64,
+    /// Seed of the random sequence.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// `POST /_dxvpn/chaos` for either twin: a rate outside 0 to 1 is refused.
+pub(crate) fn apply_chaos(
+    book: &mut FaultBook,
+    setting: ChaosSetting,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    if !(0.0..=1.0).contains(&setting.rate) {
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({"error": "rate: must be between 0 and 1"})),
+        );
+    }
+    let injected = book.chaos_injected();
+    book.set_chaos(setting.rate, setting.seed);
+    (
+        axum::http::StatusCode::OK,
+        axum::Json(serde_json::json!({ "injected": injected })),
+    )
+}
+
 /// Queued faults and the calls answered so far.
 #[derive(Debug, Default)]
 pub(crate) struct FaultBook {

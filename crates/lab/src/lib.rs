@@ -50,7 +50,7 @@ pub use daemons::{BgpSessionState, SaState, check_swanctl_conf};
 pub use dataplane::{
     DataPlane, DataPlaneStatus, PingStream, RouteStatus, Side, TunnelStatus, longest_outage,
 };
-pub use faults::{Fault, FaultKind, Tamper};
+pub use faults::{ChaosSetting, Fault, FaultKind, Tamper};
 pub use scenario::LabScenario;
 pub use topology::{
     AwsGateway, AwsTunnelView, AzureGateway, AzureTunnelView, LAB_INTERNET, LabTunnel, Topology,

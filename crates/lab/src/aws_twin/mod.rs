@@ -4,7 +4,8 @@
 //!
 //! It enforces AWS's documented rules and error codes (cloud-apis.md section 1), scales real
 //! operation durations by a time factor, and accepts injected faults. `GET /_dxvpn/inventory`
-//! dumps what exists (never a key); `POST /_dxvpn/faults` queues a fault.
+//! dumps what exists (never a key); `POST /_dxvpn/faults` queues a fault, `POST /_dxvpn/chaos`
+//! sets random faults.
 
 mod model;
 mod query;
@@ -24,8 +25,8 @@ pub use model::{AwsScenario, SeededIds, TunnelTelemetry};
 use resolver::{Resolver, ResolverError};
 
 use crate::LabError;
+use crate::faults::{ChaosSetting, FaultBook, apply_chaos, dropped_response, stalled_response};
 pub use crate::faults::{Fault, FaultKind, Tamper};
-use crate::faults::{FaultBook, dropped_response, stalled_response};
 use crate::serve::Server;
 use model::{Ec2, Ec2Error, is_mutating};
 use query::Params;
@@ -89,6 +90,7 @@ impl AwsTwin {
             .route("/", post(ec2_call).get(ec2_call))
             .route("/_dxvpn/inventory", get(inventory))
             .route("/_dxvpn/faults", post(add_fault))
+            .route("/_dxvpn/chaos", post(chaos))
             .route("/_dxvpn/tamper", post(tamper))
             .with_state(state.clone());
         let server = Server::start(addr, app, "AWS twin").await?;
@@ -168,6 +170,13 @@ async fn tamper(State(state): State<Shared>, Json(tamper): Json<Tamper>) -> Stat
     } else {
         StatusCode::NOT_FOUND
     }
+}
+
+async fn chaos(
+    State(state): State<Shared>,
+    Json(setting): Json<ChaosSetting>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    apply_chaos(&mut lock(&state).faults, setting)
 }
 
 async fn add_fault(State(state): State<Shared>, Json(fault): Json<Fault>) -> StatusCode {

@@ -9,7 +9,7 @@
 //! scaled real durations, DELETE answers 202 and the resource later reads 404 `ResourceNotFound`,
 //! errors come as `{"error":{"code","message"}}` with `x-ms-error-code`, and any bearer token is
 //! accepted. `GET /_dxvpn/inventory` dumps what exists (never a key); `POST /_dxvpn/faults`
-//! queues a fault.
+//! queues a fault, `POST /_dxvpn/chaos` sets random faults.
 
 mod kind;
 mod model;
@@ -29,7 +29,10 @@ pub use model::{AzureScenario, AzureSeeded, SeedGateway, SeedSubnet, Telemetry};
 use serde_json::{Value, json};
 
 use crate::LabError;
-use crate::faults::{Fault, FaultBook, FaultKind, Tamper, dropped_response, stalled_response};
+use crate::faults::{
+    ChaosSetting, Fault, FaultBook, FaultKind, Tamper, apply_chaos, dropped_response,
+    stalled_response,
+};
 use crate::serve::Server;
 use kind::Kind;
 use model::{Accepted, Arm, ArmError, OpStatus, bad};
@@ -87,6 +90,7 @@ impl AzureTwin {
         let app = Router::new()
             .route("/_dxvpn/inventory", get(inventory))
             .route("/_dxvpn/faults", post(add_fault))
+            .route("/_dxvpn/chaos", post(chaos))
             .route("/_dxvpn/tamper", post(tamper))
             .fallback(arm_call)
             .with_state(state.clone());
@@ -210,6 +214,13 @@ async fn tamper(State(state): State<Shared>, Json(tamper): Json<Tamper>) -> Stat
     } else {
         StatusCode::NOT_FOUND
     }
+}
+
+async fn chaos(
+    State(state): State<Shared>,
+    Json(setting): Json<ChaosSetting>,
+) -> (StatusCode, Json<Value>) {
+    apply_chaos(&mut lock(&state).faults, setting)
 }
 
 async fn add_fault(State(state): State<Shared>, Json(fault): Json<Fault>) -> StatusCode {
