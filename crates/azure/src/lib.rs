@@ -761,10 +761,30 @@ impl Azure {
         resource: &Resource,
         outputs: &mut Outputs,
     ) -> Result<(), AzureError> {
-        let mut tries = Tries::default();
+        self.retried(Op::Ensure, plan, resource, outputs).await
+    }
+
+    /// Runs `op` until it succeeds, fails for good, or has failed transiently
+    /// [`RESOURCE_ATTEMPTS`] times, backing off 0.5 s, 1 s, 2 s, 4 s and 8 s in between.
+    async fn retried(
+        &self,
+        op: Op,
+        plan: &Plan,
+        resource: &Resource,
+        outputs: &mut Outputs,
+    ) -> Result<(), AzureError> {
+        let mut tries = 1;
         loop {
-            match self.ensure_once(plan, resource, outputs).await {
-                Err(e) if tries.again(&resource.role, &e).await => {}
+            let result = match op {
+                Op::Ensure => self.ensure_once(plan, resource, outputs).await,
+                Op::Delete => self.delete_once(plan, resource, outputs).await,
+            };
+            match result {
+                Err(e) if e.is_transient() && tries < RESOURCE_ATTEMPTS => {
+                    tracing::warn!(role = %resource.role, error = %e, "transient failure; reading again before retrying");
+                    tokio::time::sleep(Duration::from_millis(250 << tries)).await;
+                    tries += 1;
+                }
                 done => return done,
             }
         }
@@ -882,13 +902,7 @@ impl Azure {
         resource: &Resource,
         outputs: &mut Outputs,
     ) -> Result<(), AzureError> {
-        let mut tries = Tries::default();
-        loop {
-            match self.delete_once(plan, resource, outputs).await {
-                Err(e) if tries.again(&resource.role, &e).await => {}
-                done => return done,
-            }
-        }
+        self.retried(Op::Delete, plan, resource, outputs).await
     }
 
     async fn delete_once(
@@ -962,22 +976,11 @@ fn retry_options(local: bool) -> azure_core::RetryOptions {
     })
 }
 
-/// Counts the tries of one resource's ensure or delete.
-#[derive(Default)]
-struct Tries(u32);
-
-impl Tries {
-    /// Whether to try again after `error`: it is transient and tries are left. If so, backs off
-    /// first (0.5 s, 1 s, 2 s, 4 s, 8 s).
-    async fn again(&mut self, role: &str, error: &AzureError) -> bool {
-        self.0 += 1;
-        if !error.is_transient() || self.0 >= RESOURCE_ATTEMPTS {
-            return false;
-        }
-        tracing::warn!(%role, %error, "transient failure; reading again before retrying");
-        tokio::time::sleep(Duration::from_millis(250 << self.0)).await;
-        true
-    }
+/// What [`Azure::retried`] runs.
+#[derive(Clone, Copy)]
+enum Op {
+    Ensure,
+    Delete,
 }
 
 /// The Azure resources of `plan` that this crate writes, in dependency order.
