@@ -17,16 +17,9 @@ const VNET_HOST: &str = "10.1.1.10";
 const VNET_NAME: &str = "vm1.azure.internal";
 const VPC_RESOLVER: &str = "10.0.0.2";
 
-/// A JSON number field of `dxvpn validate --output json`, read without a JSON parser: the
-/// xtask has no dependencies.
+/// A JSON number field of `dxvpn validate --output json`.
 fn number(json: &str, field: &str) -> Option<f64> {
-    json.split(&format!("\"{field}\": "))
-        .nth(1)?
-        .split([',', '\n', '}'])
-        .next()?
-        .trim()
-        .parse()
-        .ok()
+    crate::json_field(json, field)?.parse().ok()
 }
 
 /// `dxvpn validate --from aws` with these targets: its elapsed ms, if every check passed.

@@ -240,10 +240,7 @@ fn bad_day(tally: &mut Tally, dxvpn: &str, c: &str) {
     let out = tally.dxvpn(dxvpn, &["lab", "chaos", "--rate", "0", "--output", "json"]);
     let report = String::from_utf8_lossy(&out.stdout).into_owned();
     let injected = |cloud: &str| -> u64 {
-        report
-            .split(&format!("\"{cloud}\": "))
-            .nth(1)
-            .and_then(|rest| rest.split(|ch: char| !ch.is_ascii_digit()).next())
+        crate::json_field(&report, cloud)
             .and_then(|n| n.parse().ok())
             .unwrap_or(0)
     };

@@ -215,11 +215,19 @@ fn lab_prefix(dxvpn: &str) -> Result<String> {
         .output()
         .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.split("\"prefix\": \"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
+    json_field(&text, "prefix")
         .map(str::to_owned)
         .ok_or_else(|| format!("lab status printed no prefix: {text}"))
+}
+
+/// The value of the first `"key":` in JSON text: a string without its quotes, or a number's
+/// text. Read without a JSON parser: the xtask has no dependencies.
+fn json_field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    let rest = json.split_once(&format!("\"{key}\":"))?.1.trim_start();
+    match rest.strip_prefix('"') {
+        Some(string) => string.split('"').next(),
+        None => rest.split([',', '\n', '}']).next().map(str::trim),
+    }
 }
 
 /// Network namespaces whose names start with `prefix`.
@@ -361,17 +369,11 @@ fn bench_up() -> Result<String> {
     let mut rows = String::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let field = |name: &str| -> f64 {
-            line.split(&format!("\"{name}\":"))
-                .nth(1)
-                .and_then(|rest| rest.split([',', '}']).next())
-                .and_then(|v| v.trim().parse().ok())
+            json_field(line, name)
+                .and_then(|v| v.parse().ok())
                 .unwrap_or(f64::NAN)
         };
-        let use_case = line
-            .split("\"use_case\":\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .unwrap_or("?");
+        let use_case = json_field(line, "use_case").unwrap_or("?");
         rows.push_str(&format!(
             "| {use_case} | {:.1} s | {:.1} s | {:.1} s | **{:.3}** | **{:.2}** | {:.2} s |\n",
             field("makespan_s"),
@@ -413,10 +415,7 @@ fn bench_lab() -> Result<String> {
                 .map_err(|e| e.to_string())?;
             let elapsed = start.elapsed();
             let text = String::from_utf8_lossy(&out.stdout);
-            let prefix = text
-                .split("\"prefix\": \"")
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
+            let prefix = json_field(&text, "prefix")
                 .ok_or("lab up printed no run prefix")?
                 .to_owned();
             run(
@@ -502,4 +501,24 @@ fn machine() -> String {
         })
         .map_or(0, |kib| kib / 1024 / 1024);
     format!("{cpu}, {cores} cores, {mem_gib} GiB")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_field;
+
+    #[test]
+    fn json_field_reads_strings_and_numbers_pretty_or_compact() {
+        let pretty = "{\n  \"aws_endpoint\": \"http://127.0.0.1:1\",\n  \"injected_before\": {\n    \"aws\": 34,\n    \"azure\": 42\n  }\n}";
+        assert_eq!(json_field(pretty, "aws"), Some("34"));
+        assert_eq!(json_field(pretty, "azure"), Some("42"));
+        assert_eq!(
+            json_field(pretty, "aws_endpoint"),
+            Some("http://127.0.0.1:1")
+        );
+        let compact = r#"{"use_case":"development","makespan_s":21.1}"#;
+        assert_eq!(json_field(compact, "use_case"), Some("development"));
+        assert_eq!(json_field(compact, "makespan_s"), Some("21.1"));
+        assert_eq!(json_field(compact, "prefix"), None);
+    }
 }

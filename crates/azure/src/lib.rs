@@ -339,22 +339,14 @@ impl Azure {
         });
         let network = NetworkClient::builder(credential.clone())
             .retry(retry_options(local))
-            .endpoint(url)
+            .endpoint(url.clone())
             // The builder derives the scope from the endpoint; tokens are for ARM whatever it is.
             .scopes(&[ARM_SCOPE])
             .build()
             .map_err(api("azure", "connect"))?;
         let dns = azure_mgmt_dnsresolver::package_2022_07::Client::builder(credential.clone())
             .retry(retry_options(local))
-            .endpoint(
-                azure_core::Url::parse(endpoint).map_err(|e| AzureError::Api {
-                    role: "azure".into(),
-                    operation: "connect".into(),
-                    code: "InvalidEndpoint".into(),
-                    message: format!("azure.endpoint `{endpoint}`: {e}"),
-                    transient: false,
-                })?,
-            )
+            .endpoint(url)
             .scopes(&[ARM_SCOPE])
             .build()
             .map_err(api("azure", "connect"))?;

@@ -119,18 +119,13 @@ impl Poller {
             );
             // A poll is a read: a broken connection is one more reason to poll again, up to
             // a few times in a row.
-            let answer = match self.http.execute_request(&request).await {
-                Ok(response) => {
-                    let status = response.status();
-                    let headers_delay = retry_after(response.headers());
-                    response
-                        .into_body()
-                        .collect()
-                        .await
-                        .map(|bytes| (status, headers_delay, bytes))
-                }
-                Err(e) => Err(e),
-            };
+            let answer = async {
+                let response = self.http.execute_request(&request).await?;
+                let (status, delay) = (response.status(), retry_after(response.headers()));
+                let bytes = response.into_body().collect().await?;
+                Ok::<_, azure_core::Error>((status, delay, bytes))
+            }
+            .await;
             let (status, answer_delay, bytes) = match answer {
                 Ok(answer) => {
                     broken = 0;

@@ -54,6 +54,11 @@ fn records() -> Vec<(PathBuf, LabRecord)> {
         .collect()
 }
 
+/// The records of background labs whose process still runs.
+fn live_records() -> impl Iterator<Item = (PathBuf, LabRecord)> {
+    records().into_iter().filter(|(_, r)| is_lab_service(r.pid))
+}
+
 /// True when `pid` is a `dxvpn lab serve` process, not a recycled pid.
 fn is_lab_service(pid: u32) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
@@ -64,11 +69,7 @@ fn is_lab_service(pid: u32) -> bool {
 
 /// Those of `runs` (data plane prefixes) that a running background lab owns.
 pub(crate) fn served_runs(runs: &[String]) -> Vec<String> {
-    let services: Vec<String> = records()
-        .into_iter()
-        .filter(|(_, r)| is_lab_service(r.pid))
-        .map(|(_, r)| r.pid.to_string())
-        .collect();
+    let services: Vec<String> = live_records().map(|(_, r)| r.pid.to_string()).collect();
     runs.iter()
         .filter(|run| {
             let owner = Path::new(dxvpn_lab::run::RUNS_DIR).join(run).join("owner");
@@ -80,16 +81,14 @@ pub(crate) fn served_runs(runs: &[String]) -> Vec<String> {
 
 /// The AWS and Azure twins' endpoints of each running background lab.
 pub(crate) fn endpoints() -> Vec<(String, String)> {
-    records()
-        .into_iter()
-        .filter(|(_, r)| is_lab_service(r.pid))
+    live_records()
         .map(|(_, r)| (r.aws_endpoint, r.azure_endpoint))
         .collect()
 }
 
 /// Starts the background lab and waits for its config file.
 pub(crate) fn up(start: Start) -> anyhow::Result<ExitCode> {
-    if let Some((_, running)) = records().into_iter().find(|(_, r)| is_lab_service(r.pid)) {
+    if let Some((_, running)) = live_records().next() {
         eprintln!(
             "error: a lab is already running (pid {}, config {})\n  fix: use it, or stop it with `dxvpn lab down`",
             running.pid,
