@@ -444,7 +444,7 @@ fn bench_lab() -> Result<String> {
             "--release",
             "-q",
             "-p",
-            "dxvpn-lab",
+            "dxvpn-netlab",
             "--test",
             "dataplane",
             "--",

@@ -4,86 +4,18 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
-use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use dxvpn_aws::{Aws, Outputs, aws_resources};
-use dxvpn_lab::aws_twin::{AwsScenario, AwsTwin, Fault, FaultKind};
 use dxvpn_plan::Plan;
+use dxvpn_test_support::{ec2_client, resolver_client};
+use dxvpn_twin_aws::{AwsTwin, Fault, FaultKind};
 
 async fn setup(use_case: &str) -> (AwsTwin, Aws, Plan) {
-    let twin = AwsTwin::start(
-        "127.0.0.1:0".parse().unwrap(),
-        &AwsScenario::default(),
-        0.0005,
-    )
-    .await
-    .unwrap();
-    let s = &twin.seeded;
-    let config = format!(
-        r#"name = "dx-test"
-use_case = "{use_case}"
-[aws]
-region = "eu-south-1"
-vpc_id = "{vpc}"
-vpc_cidr = "10.0.0.0/16"
-route_table_ids = ["{rtb0}", "{rtb1}"]
-private_subnet_ids = ["{sn0}", "{sn1}"]
-private_subnet_cidrs = ["10.0.1.0/24", "10.0.2.0/24"]
-endpoint_url = "{endpoint}"
-[azure]
-subscription_id = "00000000-0000-0000-0000-000000000000"
-resource_group = "dx-rg"
-location = "italynorth"
-vnet_name = "dx-vnet"
-vnet_cidr = "10.51.0.0/16"
-gateway_subnet_cidr = "10.51.255.0/27"
-"#,
-        vpc = s.vpc_id,
-        rtb0 = s.route_table_ids[0],
-        rtb1 = s.route_table_ids[1],
-        sn0 = s.subnet_ids[0],
-        sn1 = s.subnet_ids[1],
-        endpoint = twin.endpoint
-    );
-    let plan = dxvpn_plan::plan_from_toml(&config).unwrap();
-    let ec2 = client(&twin.endpoint);
+    let twin = dxvpn_test_support::aws_twin(0.0005).await;
+    let plan =
+        dxvpn_plan::plan_from_toml(&dxvpn_test_support::aws_config(use_case, &twin)).unwrap();
+    let ec2 = ec2_client(&twin.endpoint);
     let resolver = resolver_client(&twin.endpoint);
     (twin, Aws::from_clients(ec2, resolver), plan)
-}
-
-/// A plain SDK client for the twin, with the SDK's default retry.
-fn client(endpoint: &str) -> aws_sdk_ec2::Client {
-    aws_sdk_ec2::Client::from_conf(
-        aws_sdk_ec2::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-south-1"))
-            .endpoint_url(endpoint)
-            .credentials_provider(Credentials::new(
-                "AKIDLAB",
-                "lab-secret",
-                None,
-                None,
-                "dxvpn-lab",
-            ))
-            .build(),
-    )
-}
-
-/// A plain Route 53 Resolver client for the same twin.
-fn resolver_client(endpoint: &str) -> aws_sdk_route53resolver::Client {
-    aws_sdk_route53resolver::Client::from_conf(
-        aws_sdk_route53resolver::Config::builder()
-            .behavior_version(aws_sdk_route53resolver::config::BehaviorVersion::latest())
-            .region(aws_sdk_route53resolver::config::Region::new("eu-south-1"))
-            .endpoint_url(endpoint)
-            .credentials_provider(aws_sdk_route53resolver::config::Credentials::new(
-                "AKIDLAB",
-                "lab-secret",
-                None,
-                None,
-                "dxvpn-lab",
-            ))
-            .build(),
-    )
 }
 
 /// What the Azure side would have produced: its public IPs.
@@ -210,7 +142,7 @@ async fn a_fault_at_each_mutating_call_then_a_rerun_converges_without_duplicates
         kind: FaultKind::Drop,
         after_effect: true,
     });
-    let plain = client(&twin.endpoint);
+    let plain = ec2_client(&twin.endpoint);
     plain
         .create_vpn_gateway()
         .r#type(aws_sdk_ec2::types::GatewayType::Ipsec1)
@@ -292,137 +224,4 @@ async fn keys_never_reach_logs_errors_or_debug_output() {
         );
     }
     twin.stop().await;
-}
-
-/// Route 53 Resolver's rules as the twin enforces them, seen through the real SDK: two
-/// addresses per endpoint, CREATING then OPERATIONAL, no rule deleted while associated, no
-/// security group deleted while an endpoint uses it, and not-found as ResourceNotFoundException.
-#[tokio::test]
-async fn the_resolver_twin_enforces_route53_rules_through_the_real_sdk() {
-    use aws_sdk_ec2::error::ProvideErrorMetadata;
-    use aws_sdk_route53resolver::types::{
-        IpAddressRequest, ResolverEndpointDirection, RuleTypeOption, TargetAddress,
-    };
-    let twin = AwsTwin::start(
-        "127.0.0.1:0".parse().unwrap(),
-        &AwsScenario::default(),
-        0.01, // an endpoint takes 1.8 s, an association 0.3 s
-    )
-    .await
-    .unwrap();
-    let (ec2, r53) = (client(&twin.endpoint), resolver_client(&twin.endpoint));
-    let s = &twin.seeded;
-    let sg = ec2
-        .create_security_group()
-        .group_name("dns")
-        .description("dns")
-        .vpc_id(&s.vpc_id)
-        .send()
-        .await
-        .unwrap()
-        .group_id
-        .unwrap();
-    let ip = |subnet: &str| {
-        IpAddressRequest::builder()
-            .subnet_id(subnet)
-            .build()
-            .unwrap()
-    };
-
-    let one = r53
-        .create_resolver_endpoint()
-        .creator_request_id("one")
-        .security_group_ids(&sg)
-        .direction(ResolverEndpointDirection::Outbound)
-        .ip_addresses(ip(&s.subnet_ids[0]))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(one.code(), Some("InvalidParameterException"), "{one:?}");
-
-    let endpoint = r53
-        .create_resolver_endpoint()
-        .creator_request_id("two")
-        .security_group_ids(&sg)
-        .direction(ResolverEndpointDirection::Outbound)
-        .ip_addresses(ip(&s.subnet_ids[0]))
-        .ip_addresses(ip(&s.subnet_ids[1]))
-        .send()
-        .await
-        .unwrap()
-        .resolver_endpoint
-        .unwrap();
-    assert_eq!(endpoint.status().unwrap().as_str(), "CREATING");
-    assert_eq!(endpoint.host_vpc_id(), Some(s.vpc_id.as_str()));
-    let id = endpoint.id().unwrap().to_owned();
-    let started = std::time::Instant::now();
-    loop {
-        let e = r53
-            .get_resolver_endpoint()
-            .resolver_endpoint_id(&id)
-            .send()
-            .await
-            .unwrap()
-            .resolver_endpoint
-            .unwrap();
-        if e.status().unwrap().as_str() == "OPERATIONAL" {
-            break;
-        }
-        assert!(started.elapsed().as_secs() < 10, "never OPERATIONAL");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let ips = r53
-        .list_resolver_endpoint_ip_addresses()
-        .resolver_endpoint_id(&id)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ips.ip_addresses().len(), 2);
-    assert!(ips.ip_addresses().iter().all(|a| a.ip().is_some()));
-
-    let rule = r53
-        .create_resolver_rule()
-        .creator_request_id("rule")
-        .rule_type(RuleTypeOption::Forward)
-        .domain_name("azure.internal")
-        .target_ips(TargetAddress::builder().ip("10.1.0.4").build())
-        .resolver_endpoint_id(&id)
-        .send()
-        .await
-        .unwrap()
-        .resolver_rule
-        .unwrap();
-    let rule_id = rule.id().unwrap().to_owned();
-    assert_eq!(rule.target_ips()[0].port(), Some(53));
-    r53.associate_resolver_rule()
-        .resolver_rule_id(&rule_id)
-        .vpc_id(&s.vpc_id)
-        .send()
-        .await
-        .unwrap();
-    let in_use = r53
-        .delete_resolver_rule()
-        .resolver_rule_id(&rule_id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(in_use.code(), Some("ResourceInUseException"), "{in_use:?}");
-    let sg_in_use = ec2
-        .delete_security_group()
-        .group_id(&sg)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        sg_in_use.code(),
-        Some("DependencyViolation"),
-        "{sg_in_use:?}"
-    );
-    let missing = r53
-        .get_resolver_rule()
-        .resolver_rule_id("rslvr-rr-0000000000000000f")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(missing.code(), Some("ResourceNotFoundException"));
 }

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dxvpn_azure::{Azure, AzureError, azure_resources};
-use dxvpn_lab::azure_twin::{AzureScenario, AzureTwin, SeedGateway};
-use dxvpn_lab::{Fault, FaultKind};
 use dxvpn_plan::{Outputs, Plan};
+use dxvpn_test_support::azure_count;
 use dxvpn_tunnel::psk::PresharedKey;
+use dxvpn_twin_azure::{AzureScenario, AzureTwin, Fault, FaultKind, SeedGateway};
 
 /// What the AWS half hands over: tunnel outside IPs and the keys AWS holds.
 const AWS_KEYS: [&str; 4] = [
@@ -46,34 +46,8 @@ async fn setup_with(
     scenario: AzureScenario,
     extra: &str,
 ) -> (AzureTwin, Azure, Plan) {
-    let twin = AzureTwin::start("127.0.0.1:0".parse().unwrap(), &scenario, 0.0001)
-        .await
-        .unwrap();
-    let s = &twin.seeded;
-    let config = format!(
-        r#"name = "dx-test"
-use_case = "{use_case}"
-[aws]
-region = "eu-south-1"
-vpc_id = "vpc-0123456789abcdef0"
-vpc_cidr = "10.0.0.0/16"
-route_table_ids = ["rtb-0123456789abcdef0"]
-[azure]
-subscription_id = "{sub}"
-resource_group = "{rg}"
-location = "{location}"
-vnet_name = "{vnet}"
-vnet_cidr = "10.1.0.0/16"
-gateway_subnet_cidr = "10.1.255.0/27"
-endpoint = "{endpoint}"
-{extra}
-"#,
-        sub = s.subscription_id,
-        rg = s.resource_group,
-        location = s.location,
-        vnet = scenario.vnet_name,
-        endpoint = twin.endpoint,
-    );
+    let twin = dxvpn_test_support::azure_twin(&scenario, 0.0001).await;
+    let config = dxvpn_test_support::azure_config(use_case, &twin, &scenario, extra);
     let plan = dxvpn_plan::plan_from_toml(&config).unwrap();
     let azure = Azure::connect(&plan).unwrap();
     (twin, azure, plan)
@@ -97,25 +71,16 @@ async fn delete_all(azure: &Azure, plan: &Plan, outputs: &mut Outputs) {
     }
 }
 
-fn count(twin: &AzureTwin, kind: &str) -> usize {
-    twin.inventory()["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["type"] == format!("Microsoft.Network/{kind}"))
-        .count()
-}
-
 #[tokio::test]
 async fn development_and_high_availability_converge_rerun_quietly_and_delete_to_the_seed() {
     for (use_case, pips, lngs) in [("development", 1, 2), ("high_availability", 2, 4)] {
         let (twin, azure, plan) = setup(use_case).await;
         let mut outputs = aws_outputs(&plan);
         ensure_all(&azure, &plan, &mut outputs).await.unwrap();
-        assert_eq!(count(&twin, "publicIPAddresses"), pips, "{use_case}");
-        assert_eq!(count(&twin, "virtualNetworkGateways"), 1);
-        assert_eq!(count(&twin, "localNetworkGateways"), lngs);
-        assert_eq!(count(&twin, "connections"), lngs);
+        assert_eq!(azure_count(&twin, "publicIPAddresses"), pips, "{use_case}");
+        assert_eq!(azure_count(&twin, "virtualNetworkGateways"), 1);
+        assert_eq!(azure_count(&twin, "localNetworkGateways"), lngs);
+        assert_eq!(azure_count(&twin, "connections"), lngs);
         assert_eq!(
             outputs.get("azure.public_ip.0", "ip_address"),
             Some("198.18.2.1")
@@ -203,7 +168,7 @@ async fn an_operation_that_fails_reports_azures_code_and_message() {
     assert!(err.to_string().contains("VpnGatewayProvisioningFailed"));
     // A re-run rewrites the failed gateway and converges.
     ensure_all(&azure, &plan, &mut outputs).await.unwrap();
-    assert_eq!(count(&twin, "virtualNetworkGateways"), 1);
+    assert_eq!(azure_count(&twin, "virtualNetworkGateways"), 1);
 }
 
 #[tokio::test]
@@ -231,7 +196,7 @@ async fn throttling_with_retry_after_is_honoured() {
         started.elapsed()
     );
     assert_eq!(twin.inventory()["calls"]["PUT publicIPAddresses"], 2);
-    assert_eq!(count(&twin, "publicIPAddresses"), 1);
+    assert_eq!(azure_count(&twin, "publicIPAddresses"), 1);
 }
 
 #[tokio::test]
@@ -255,11 +220,11 @@ async fn an_existing_gateway_is_used_extended_and_never_deleted() {
     let mut outputs = aws_outputs(&plan);
     ensure_all(&azure, &plan, &mut outputs).await.unwrap();
     assert_eq!(
-        count(&twin, "publicIPAddresses"),
+        azure_count(&twin, "publicIPAddresses"),
         1,
         "no public IP of dxvpn's"
     );
-    assert_eq!(count(&twin, "connections"), 2);
+    assert_eq!(azure_count(&twin, "connections"), 2);
     assert_eq!(
         twin.inventory()["calls"]["PUT virtualNetworkGateways"],
         1,
@@ -273,7 +238,7 @@ async fn an_existing_gateway_is_used_extended_and_never_deleted() {
         twin.live_ids().contains(&gw.to_ascii_lowercase()),
         "the existing gateway stays"
     );
-    assert_eq!(count(&twin, "connections"), 0);
+    assert_eq!(azure_count(&twin, "connections"), 0);
 
     // A gateway of the wrong shape is refused with what to do.
     let extra = format!(
@@ -334,7 +299,7 @@ async fn a_resource_of_another_deployment_is_not_taken_over() {
             .await
             .is_err()
     );
-    assert_eq!(count(&twin, "publicIPAddresses"), 1);
+    assert_eq!(azure_count(&twin, "publicIPAddresses"), 1);
 }
 
 fn plan_with_name(plan: &Plan, name: &str) -> Plan {
@@ -410,7 +375,7 @@ async fn no_key_in_trace_logs_errors_or_debug_output() {
     }
     assert!(!twin.inventory().to_string().contains("config_given_key"));
     // The twin holds the config's keys: the connections were written with them.
-    assert_eq!(count(&twin, "connections"), 2);
+    assert_eq!(azure_count(&twin, "connections"), 2);
 }
 
 /// The negative control of the test above: without the filter, azure_core's transport writes the
@@ -452,10 +417,10 @@ async fn a_fault_after_every_write_in_turn_still_converges_without_duplicates() 
             let _ = ensure_all(&azure, &plan, &mut outputs).await;
             ensure_all(&azure, &plan, &mut outputs).await.unwrap();
             let counts = [
-                count(&twin, "publicIPAddresses"),
-                count(&twin, "virtualNetworkGateways"),
-                count(&twin, "localNetworkGateways"),
-                count(&twin, "connections"),
+                azure_count(&twin, "publicIPAddresses"),
+                azure_count(&twin, "virtualNetworkGateways"),
+                azure_count(&twin, "localNetworkGateways"),
+                azure_count(&twin, "connections"),
             ];
             assert_eq!(counts, [1, 1, 2, 2], "fault {kind:?} after write {at_call}");
             let before = twin.mutating_calls();

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 use dxvpn_dns::{ForwardZone, Forwarder, ForwarderConfig};
 
-use crate::EXIT_BAD_INPUT;
+use crate::shared::EXIT_BAD_INPUT;
 
 #[derive(Args)]
 pub(crate) struct ForwarderArgs {

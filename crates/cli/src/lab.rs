@@ -8,12 +8,15 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand, ValueEnum};
 use comfy_table::Table;
 use comfy_table::presets::UTF8_BORDERS_ONLY;
-use dxvpn_lab::run::LabRun;
-use dxvpn_lab::{DataPlane, DataPlaneStatus, Topology};
+use dxvpn_lab::service::{self, ServiceError, SpawnRequest};
+use dxvpn_netlab::run::LabRun;
+use dxvpn_netlab::{DataPlane, DataPlaneStatus, Side, Topology, host_namespace};
 use dxvpn_tunnel::UseCase;
+use dxvpn_twin_kit::admin::AdminClient;
+use dxvpn_twin_kit::faults::ChaosSetting;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 
-use crate::{EXIT_BAD_INPUT, EXIT_FAILED, Output};
+use crate::shared::{EXIT_BAD_INPUT, EXIT_FAILED, Output};
 
 /// How long `lab up` waits for every tunnel and BGP session.
 const CONVERGE: Duration = Duration::from_secs(90);
@@ -230,14 +233,15 @@ fn say(bar: &ProgressBar, message: String) {
 
 async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     if !args.data_plane_only {
-        return crate::twins::up(crate::twins::Start {
+        let request = SpawnRequest {
+            program: std::env::current_exe()?,
             scenario: args.scenario,
             time_factor: if args.realistic { REALISTIC } else { FAST },
             config_out: args.config_out,
             use_case: args.use_case.config_word(),
             name: args.name,
-            output: args.output,
-        });
+        };
+        return tokio::task::spawn_blocking(move || service_up(&request, args.output)).await?;
     }
     let topology = match &args.topology {
         Some(path) => {
@@ -291,8 +295,10 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     if args.output == Output::Text {
         let verdict = if converged { "ready" } else { "NOT converged" };
         println!(
-            "\nlab {prefix} {verdict} in {:.1} s. Next:\n  ip netns exec {prefix}-aws-host ping {vnet_host}\n  ip netns exec {prefix}-az-host ping {vpc_host}\n  dxvpn lab status\n  dxvpn lab down",
-            started.elapsed().as_secs_f64()
+            "\nlab {prefix} {verdict} in {:.1} s. Next:\n  ip netns exec {aws_host} ping {vnet_host}\n  ip netns exec {azure_host} ping {vpc_host}\n  dxvpn lab status\n  dxvpn lab down",
+            started.elapsed().as_secs_f64(),
+            aws_host = host_namespace(&prefix, Side::Aws),
+            azure_host = host_namespace(&prefix, Side::Azure),
         );
     }
     Ok(if converged {
@@ -335,7 +341,7 @@ pub(crate) fn pick_run(given: Option<String>) -> Result<String, ExitCode> {
     }
     let mut runs = LabRun::list();
     // With the background lab running, its data plane is the one meant.
-    let served = crate::twins::served_runs(&runs);
+    let served = service::served_runs(&runs);
     if !served.is_empty() {
         runs = served;
     }
@@ -372,6 +378,52 @@ async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `lab up`: starts the background lab and says how to use it.
+fn service_up(request: &SpawnRequest, output: Output) -> anyhow::Result<ExitCode> {
+    let (ready, took) = match service::spawn(request) {
+        Ok(ready) => ready,
+        Err(e @ ServiceError::AlreadyRunning(_)) => {
+            eprintln!("error: {e}\n  fix: use it, or stop it with `dxvpn lab down`");
+            return Ok(ExitCode::from(EXIT_BAD_INPUT));
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EXIT_FAILED));
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    if output == Output::Json {
+        serde_json::to_writer_pretty(&mut out, &ready)?;
+        writeln!(out)?;
+    } else {
+        let c = ready.config.display();
+        writeln!(
+            out,
+            "lab ready in {:.1} s (pid {}): AWS twin {}, Azure twin {}, time factor {}\nconfig: {c}\nNext:\n  dxvpn plan -c {c}\n  dxvpn up -c {c} --yes\n  dxvpn status -c {c}\n  dxvpn lab status        # the data plane's daemons, once tunnels exist\n  ip netns exec <run>-aws-host dig @10.0.0.2 vm1.azure.internal   # DNS across, <run> from lab status\n  dxvpn down -c {c} --yes\n  dxvpn lab down",
+            took.as_secs_f64(),
+            ready.pid,
+            ready.aws_endpoint,
+            ready.azure_endpoint,
+            ready.time_factor,
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lab serve --bind`: both twins with the binder until Ctrl-C or SIGTERM.
+async fn serve_bound(bind: service::Bind) -> anyhow::Result<ExitCode> {
+    let running = service::Service::start(bind).await?;
+    let record = running.record();
+    println!(
+        "AWS twin {}, Azure twin {}; config {}; the data plane follows the twins. Ctrl-C stops it.",
+        record.aws_endpoint,
+        record.azure_endpoint,
+        record.config.display()
+    );
+    running.run_until_signal().await;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn read_scenario(path: &std::path::Path) -> Result<dxvpn_lab::LabScenario, String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     dxvpn_lab::LabScenario::from_toml(&text)
@@ -402,7 +454,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let (Some(aws), Some(azure)) = (args.aws, args.azure) else {
             return Ok(ExitCode::from(EXIT_BAD_INPUT));
         };
-        return crate::twins::serve(crate::twins::Bind {
+        return serve_bound(service::Bind {
             aws,
             azure,
             scenario,
@@ -420,7 +472,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(addr) => {
             let aws_scenario = scenario.aws.unwrap_or_default();
             let twin =
-                dxvpn_lab::aws_twin::AwsTwin::start(addr, &aws_scenario, args.time_factor).await?;
+                dxvpn_twin_aws::AwsTwin::start(addr, &aws_scenario, args.time_factor).await?;
             banner["aws"] = serde_json::json!({"endpoint": twin.endpoint, "region": aws_scenario.region, "seeded": twin.seeded});
             text.push_str(&format!(
                 "AWS twin (EC2) at {} for region {}\n  VPC {} ({}), subnets {}, route tables {}\n  inventory: {}/_dxvpn/inventory\n",
@@ -439,25 +491,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let azure = match args.azure {
         Some(addr) => {
             let azure_scenario = scenario.azure.unwrap_or_default();
-            let twin = match dxvpn_lab::azure_twin::AzureTwin::start(
-                addr,
-                &azure_scenario,
-                args.time_factor,
-            )
-            .await
-            {
-                Ok(twin) => twin,
-                Err(e @ dxvpn_lab::LabError::Scenario { .. }) => {
-                    eprintln!(
-                        "error: --scenario [azure]: {e}\n  fix: correct the seeded resources"
-                    );
-                    if let Some(aws) = aws {
-                        aws.stop().await;
+            let twin =
+                match dxvpn_twin_azure::AzureTwin::start(addr, &azure_scenario, args.time_factor)
+                    .await
+                {
+                    Ok(twin) => twin,
+                    Err(e @ dxvpn_twin_kit::TwinError::Scenario { .. }) => {
+                        eprintln!(
+                            "error: --scenario [azure]: {e}\n  fix: correct the seeded resources"
+                        );
+                        if let Some(aws) = aws {
+                            aws.stop().await;
+                        }
+                        return Ok(ExitCode::from(EXIT_BAD_INPUT));
                     }
-                    return Ok(ExitCode::from(EXIT_BAD_INPUT));
-                }
-                Err(e) => return Err(e.into()),
-            };
+                    Err(e) => return Err(e.into()),
+                };
             banner["azure"] = serde_json::json!({"endpoint": twin.endpoint, "seeded": twin.seeded});
             text.push_str(&format!(
                 "Azure twin (Resource Manager) at {}\n  subscription {}, resource group {}, location {}\n  VNet {} ({})\n",
@@ -560,7 +609,7 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
     }
     // The twins live in the background lab's service, which outlasts any data plane.
-    let (aws, azure) = match crate::twins::endpoints().as_slice() {
+    let (aws, azure) = match service::endpoints().as_slice() {
         [one] => one.clone(),
         [] => {
             eprintln!(
@@ -576,24 +625,16 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_FAILED));
         }
     };
-    let setting = dxvpn_lab::ChaosSetting {
+    let setting = ChaosSetting {
         rate: args.rate,
         seed: args.seed,
     };
-    let http = reqwest::Client::new();
     let mut before = serde_json::Map::new();
     for (cloud, endpoint) in [("aws", &aws), ("azure", &azure)] {
-        let answer = http
-            .post(format!("{endpoint}/_dxvpn/chaos"))
-            .header("content-type", "application/json")
-            .body(serde_json::to_string(&setting)?)
-            .send()
-            .await?
-            .error_for_status()?
-            .text()
+        let injected = AdminClient::new(endpoint.as_str())
+            .set_chaos(setting)
             .await?;
-        let answer: serde_json::Value = serde_json::from_str(&answer)?;
-        before.insert(cloud.to_owned(), answer["injected"].clone());
+        before.insert(cloud.to_owned(), injected.into());
     }
     match args.output {
         Output::Json => println!(
@@ -627,7 +668,13 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<ExitCode> {
 
 async fn down(args: DownArgs) -> anyhow::Result<ExitCode> {
     // The background lab removes its own data plane when it stops.
-    let service = args.run.is_none() && tokio::task::spawn_blocking(crate::twins::down).await??;
+    let service = args.run.is_none() && {
+        let stopped = tokio::task::spawn_blocking(service::stop_all).await?;
+        for pid in &stopped {
+            eprintln!("lab service {pid} stopped");
+        }
+        !stopped.is_empty()
+    };
     if service && !args.all {
         return Ok(ExitCode::SUCCESS);
     }

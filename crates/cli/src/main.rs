@@ -4,19 +4,15 @@ mod deploy;
 mod dns;
 mod lab;
 mod render;
-mod twins;
+mod shared;
 mod validate;
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use dxvpn_plan::{Plan, Problems};
 
-/// Exit codes: 0 done, 1 failed, 2 bad input.
-const EXIT_FAILED: u8 = 1;
-const EXIT_BAD_INPUT: u8 = 2;
+use crate::shared::{ConfigArg, EXIT_FAILED, Output, is_broken_pipe, load_plan, report_problems};
 
 #[derive(Parser)]
 #[command(
@@ -133,27 +129,12 @@ enum SchemaFormat {
 }
 
 #[derive(Args)]
-struct ConfigArg {
-    /// The dxvpn config file (TOML).
-    #[arg(short, long, value_name = "FILE")]
-    config: PathBuf,
-}
-
-#[derive(Args)]
 struct PlanArgs {
     #[command(flatten)]
     config: ConfigArg,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     output: Output,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
-    /// For people.
-    Text,
-    /// For programs: one JSON document on stdout.
-    Json,
 }
 
 fn main() -> ExitCode {
@@ -251,46 +232,6 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     stdout.flush()?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Reads and plans a config file; an unreadable file is a problem with the input too.
-fn load_plan(path: &Path) -> Result<Plan, Problems> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let mut problems = Problems::default();
-        problems.errors.push(dxvpn_plan::Problem {
-            path: "--config".into(),
-            rule: "config-readable",
-            message: format!("cannot read {}: {e}", path.display()),
-            hint: "check the path; examples/development.toml is a starting point".into(),
-        });
-        problems
-    })?;
-    tracing::debug!(path = %path.display(), bytes = text.len(), "planning");
-    dxvpn_plan::plan_from_toml(&text)
-}
-
-fn report_problems(path: &Path, problems: &Problems, output: Output) -> anyhow::Result<ExitCode> {
-    match output {
-        Output::Json => {
-            let mut stdout = io::stdout().lock();
-            serde_json::to_writer_pretty(&mut stdout, problems)?;
-            writeln!(stdout)?;
-        }
-        Output::Text => render::problems_text(&mut io::stderr().lock(), path, problems)?,
-    }
-    Ok(ExitCode::from(EXIT_BAD_INPUT))
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-            || cause
-                .downcast_ref::<serde_json::Error>()
-                .and_then(|j| j.io_error_kind())
-                == Some(io::ErrorKind::BrokenPipe)
-    })
 }
 
 fn init_tracing(verbose: u8) {

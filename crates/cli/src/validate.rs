@@ -10,13 +10,14 @@ use clap::{Args, ValueEnum};
 use comfy_table::Table;
 use comfy_table::presets::UTF8_BORDERS_ONLY;
 use dxvpn_deploy::Deployer;
+use dxvpn_netlab::{Side, host_namespace};
 use dxvpn_plan::{Cloud, Plan};
 use dxvpn_validate::probe::{Probe, ProbeOptions, run_probes};
 use dxvpn_validate::targets::{default_dns_server, parse_target, probes_for_targets};
 use dxvpn_validate::{ControlFacts, Report, Verdict};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 
-use crate::{ConfigArg, EXIT_BAD_INPUT, EXIT_FAILED, Output, load_plan, report_problems};
+use crate::shared::{ConfigArg, EXIT_BAD_INPUT, EXIT_FAILED, Output, load_plan, report_problems};
 
 #[derive(Args)]
 pub(crate) struct ValidateArgs {
@@ -68,11 +69,12 @@ impl Vantage {
     }
 
     /// The lab namespace that plays this side's host.
-    fn lab_role(self) -> Option<&'static str> {
+    /// The lab host the probes run on, if not here.
+    fn lab_side(self) -> Option<Side> {
         match self {
             Vantage::Here => None,
-            Vantage::Aws => Some("aws-host"),
-            Vantage::Azure => Some("az-host"),
+            Vantage::Aws => Some(Side::Aws),
+            Vantage::Azure => Some(Side::Azure),
         }
     }
 }
@@ -151,11 +153,11 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    let namespace = match args.from.lab_role() {
+    let namespace = match args.from.lab_side() {
         None => None,
         // `pick_run` says why when there is no lab, or more than one.
-        Some(role) => match crate::lab::pick_run(args.run.clone()) {
-            Ok(run) => Some(format!("{run}-{role}")),
+        Some(side) => match crate::lab::pick_run(args.run.clone()) {
+            Ok(run) => Some(host_namespace(&run, side)),
             Err(code) => return Ok(code),
         },
     };
@@ -186,7 +188,7 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                 None => Ok(run_probes(&probes, &options).await),
                 Some(ns) => {
                     let probes = probes.clone();
-                    dxvpn_lab::run::run_in_namespace(ns, move || async move {
+                    dxvpn_netlab::run::run_in_namespace(ns, move || async move {
                         run_probes(&probes, &options).await
                     })
                     .await

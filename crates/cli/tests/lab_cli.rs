@@ -105,7 +105,7 @@ fn a_bad_topology_file_is_bad_input_and_builds_nothing() {
         stderr.contains("tunnels[0].psk") && !stderr.contains("Secret+With+Plus"),
         "{stderr}"
     );
-    let owned = std::fs::read_dir(dxvpn_lab::run::RUNS_DIR)
+    let owned = std::fs::read_dir(dxvpn_netlab::run::RUNS_DIR)
         .into_iter()
         .flatten()
         .filter_map(Result::ok)
@@ -140,7 +140,7 @@ fn rendered_configs_are_accepted_by_strongswan_and_bird() {
                 .unwrap();
             assert!(swanctl.status.success());
             let said = runtime
-                .block_on(dxvpn_lab::check_swanctl_conf(&String::from_utf8_lossy(
+                .block_on(dxvpn_netlab::check_swanctl_conf(&String::from_utf8_lossy(
                     &swanctl.stdout,
                 )))
                 .unwrap();
@@ -172,7 +172,7 @@ fn rendered_configs_are_accepted_by_strongswan_and_bird() {
     // Negative control: the same check refuses a broken configuration.
     assert!(
         runtime
-            .block_on(dxvpn_lab::check_swanctl_conf(
+            .block_on(dxvpn_netlab::check_swanctl_conf(
                 "connections {\n  c1t1 {\n    version = 2\n"
             ))
             .is_err()
@@ -195,7 +195,7 @@ fn ctrl_c_during_lab_up_removes_the_partial_lab() {
         .spawn()
         .unwrap();
     // Wait until this process's run exists and has started daemons, then interrupt it.
-    let runs = Path::new(dxvpn_lab::run::RUNS_DIR);
+    let runs = Path::new(dxvpn_netlab::run::RUNS_DIR);
     let owner = child.id().to_string();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let prefix = loop {
@@ -243,7 +243,7 @@ fn ctrl_c_during_lab_up_removes_the_partial_lab() {
     );
     assert!(!runs.join(&prefix).exists(), "run directory left");
     assert!(
-        pids.iter().all(|p| !dxvpn_lab::run::is_lab_daemon(*p)),
+        pids.iter().all(|p| !dxvpn_netlab::run::is_lab_daemon(*p)),
         "daemons left: {pids:?}"
     );
 }

@@ -257,7 +257,7 @@ fn the_story(dir: &Path, use_case: &str, tamper: bool) {
     let out = dxvpn().args(["lab", "down"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
-        dxvpn_lab::run::namespaces_with_prefix_blocking(&format!("{prefix}-")),
+        dxvpn_netlab::run::namespaces_with_prefix_blocking(&format!("{prefix}-")),
         Vec::<String>::new(),
         "data plane left behind"
     );

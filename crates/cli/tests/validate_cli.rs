@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dxvpn_deploy::Deployer;
-use dxvpn_lab::run::run;
-use dxvpn_lab::{DataPlane, DataPlaneStatus, Lab};
+use dxvpn_lab::Lab;
+use dxvpn_netlab::DataPlane;
+use dxvpn_netlab::run::run;
 use dxvpn_plan::{Outputs, Plan};
 use serde_json::Value;
 
@@ -110,22 +111,8 @@ async fn deployed(use_case: &str) -> (Lab, Arc<Plan>, ConfigFile, String) {
         std::process::id()
     )));
     std::fs::write(&config.0, &text).unwrap();
-    let plan = Arc::new(dxvpn_plan::plan_from_toml(&text).unwrap());
-    let deployer = Deployer::connect(&plan).await.unwrap();
-    let report = deployer.up(plan.clone()).await;
-    assert!(report.ok(), "{:?}", report.failures().collect::<Vec<_>>());
-    let start = Instant::now();
-    while !deployer.status(&plan).await.unwrap().healthy() {
-        assert!(start.elapsed() < CONVERGE, "tunnels not up");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let prefix = lab.state().prefix.unwrap();
-    let plane = DataPlane::attach(&prefix).unwrap();
-    plane
-        .wait_for(CONVERGE, DataPlaneStatus::routes_across)
-        .await
-        .unwrap();
-    plane.detach().unwrap();
+    let deployed = dxvpn_test_support::converged(&lab, &text).await;
+    let (plan, prefix) = (deployed.plan, deployed.prefix);
     (lab, plan, config, prefix)
 }
 

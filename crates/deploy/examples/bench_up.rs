@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use dxvpn_deploy::Deployer;
 use dxvpn_lab::LabScenario;
-use dxvpn_lab::aws_twin::AwsTwin;
-use dxvpn_lab::azure_twin::AzureTwin;
-use dxvpn_lab::binding::lab_config;
+use dxvpn_lab::config::lab_config;
+use dxvpn_twin_aws::AwsTwin;
+use dxvpn_twin_azure::AzureTwin;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {

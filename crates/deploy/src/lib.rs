@@ -40,6 +40,17 @@ pub enum DeployError {
     Azure(#[from] dxvpn_azure::AzureError),
 }
 
+/// A cloud's error while reading or writing a resource.
+#[derive(Debug, thiserror::Error)]
+pub enum CloudError {
+    /// From AWS.
+    #[error(transparent)]
+    Aws(#[from] dxvpn_aws::AwsError),
+    /// From Azure.
+    #[error(transparent)]
+    Azure(#[from] dxvpn_azure::AzureError),
+}
+
 /// Where one resource stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "state", content = "detail")]
@@ -246,7 +257,7 @@ impl Deployer {
     }
 
     /// What `up` would do: every resource observed in dependency order, nothing written.
-    pub async fn diff(&self, plan: &Plan) -> Result<Vec<Planned>, String> {
+    pub async fn diff(&self, plan: &Plan) -> Result<Vec<Planned>, CloudError> {
         let mut outputs = Outputs::default();
         let mut planned = Vec::new();
         for r in &plan.resources {
@@ -262,16 +273,8 @@ impl Deployer {
                 "create"
             } else {
                 let exists = match r.cloud {
-                    Cloud::Aws => self
-                        .aws
-                        .observe(plan, r, &mut outputs)
-                        .await
-                        .map_err(|e| e.to_string())?,
-                    Cloud::Azure => self
-                        .azure
-                        .observe(plan, r, &mut outputs)
-                        .await
-                        .map_err(|e| e.to_string())?,
+                    Cloud::Aws => self.aws.observe(plan, r, &mut outputs).await?,
+                    Cloud::Azure => self.azure.observe(plan, r, &mut outputs).await?,
                 };
                 match (r.action, exists) {
                     (Action::Reference, _) => "reference",

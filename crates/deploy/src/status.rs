@@ -3,7 +3,7 @@
 use dxvpn_aws::PropagationState;
 use serde::Serialize;
 
-use crate::Deployer;
+use crate::{CloudError, Deployer};
 use dxvpn_plan::Plan;
 
 /// The deployment as both clouds report it.
@@ -52,17 +52,17 @@ pub struct TunnelHealth {
 
 impl Deployer {
     /// Reads both clouds' reports for every planned tunnel.
-    pub async fn status(&self, plan: &Plan) -> Result<Status, String> {
+    pub async fn status(&self, plan: &Plan) -> Result<Status, CloudError> {
         let (aws, connections, peers, propagation) = tokio::join!(
             self.aws.tunnel_states(plan),
             self.azure.connection_states(plan),
             self.azure.bgp_peer_states(plan),
             self.aws.propagation_states(plan),
         );
-        let aws = aws.map_err(|e| e.to_string())?;
-        let connections = connections.map_err(|e| e.to_string())?;
-        let peers = peers.map_err(|e| e.to_string())?;
-        let route_propagation = propagation.map_err(|e| e.to_string())?;
+        let aws = aws?;
+        let connections = connections?;
+        let peers = peers?;
+        let route_propagation = propagation?;
         let tunnels = plan
             .tunnels
             .iter()

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dxvpn_deploy::Deployer;
-use dxvpn_lab::resolvers::AZURE_RESOLVER_IP;
-use dxvpn_lab::{DataPlane, DataPlaneStatus, Lab};
+use dxvpn_lab::Lab;
+use dxvpn_netlab::resolvers::AZURE_RESOLVER_IP;
 use dxvpn_plan::{Outputs, Plan};
 
 const CONVERGE: Duration = Duration::from_secs(120);
@@ -72,13 +72,7 @@ async fn names_resolve_across_and_not_without_their_rules(use_case: &str) {
     wait_healthy(&deployer, &plan).await;
 
     let prefix = lab.state().prefix.unwrap();
-    let plane = DataPlane::attach(&prefix).unwrap();
-    plane
-        .wait_for(CONVERGE, DataPlaneStatus::routes_across)
-        .await
-        .unwrap();
-    let topology = plane.topology().clone();
-    plane.detach().unwrap();
+    let topology = dxvpn_test_support::routes_across(&prefix).await;
     let (aws_ns, azure_ns) = (format!("{prefix}-aws-host"), format!("{prefix}-az-host"));
     let vpc_resolver = Ipv4Addr::from(u32::from(topology.aws.vpc_cidr.network()) + 2);
     let (vpc_host, vnet_host) = (topology.aws.host_ip, topology.azure.host_ip);

@@ -10,8 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dxvpn_deploy::{Deployer, Status};
-use dxvpn_lab::run::LabRun;
-use dxvpn_lab::{DataPlane, DataPlaneStatus, Lab, Side, Tamper};
+use dxvpn_lab::Lab;
+use dxvpn_netlab::run::LabRun;
+use dxvpn_netlab::{DataPlane, DataPlaneStatus, Side};
+use dxvpn_twin_kit::faults::Tamper;
 
 const CONVERGE: Duration = Duration::from_secs(120);
 
@@ -129,7 +131,7 @@ async fn up_brings_tunnels_and_bgp_up_a_ping_crosses_and_a_tampered_key_shows_do
         .await
         .unwrap();
     assert_eq!(
-        dxvpn_lab::run::namespaces_with_prefix_blocking(&format!("{prefix}-")),
+        dxvpn_netlab::run::namespaces_with_prefix_blocking(&format!("{prefix}-")),
         Vec::<String>::new()
     );
     assert!(!LabRun::list().contains(&prefix));

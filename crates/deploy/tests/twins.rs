@@ -7,10 +7,10 @@
 use std::sync::Arc;
 
 use dxvpn_deploy::{Deployer, NodeState, Report};
-use dxvpn_lab::aws_twin::{AwsScenario, AwsTwin};
-use dxvpn_lab::azure_twin::{AzureScenario, AzureTwin};
-use dxvpn_lab::{Fault, FaultKind};
 use dxvpn_plan::Plan;
+use dxvpn_test_support::{aws_live, azure_count};
+use dxvpn_twin_aws::{AwsTwin, Fault, FaultKind};
+use dxvpn_twin_azure::{AzureScenario, AzureTwin};
 
 struct Clouds {
     aws: AwsTwin,
@@ -20,21 +20,9 @@ struct Clouds {
 }
 
 async fn clouds(use_case: &str) -> Clouds {
-    let aws = AwsTwin::start(
-        "127.0.0.1:0".parse().unwrap(),
-        &AwsScenario::default(),
-        0.0005,
-    )
-    .await
-    .unwrap();
-    let azure = AzureTwin::start(
-        "127.0.0.1:0".parse().unwrap(),
-        &AzureScenario::default(),
-        0.0002,
-    )
-    .await
-    .unwrap();
-    let config = dxvpn_lab::binding::lab_config(
+    let aws = dxvpn_test_support::aws_twin(0.0005).await;
+    let azure = dxvpn_test_support::azure_twin(&AzureScenario::default(), 0.0002).await;
+    let config = dxvpn_lab::config::lab_config(
         "dx-deploy",
         use_case,
         &dxvpn_lab::LabScenario::default(),
@@ -55,25 +43,6 @@ fn node<'a>(report: &'a Report, role: &str) -> &'a dxvpn_deploy::NodeReport {
     report.nodes.iter().find(|n| n.role == role).unwrap()
 }
 
-fn aws_count(twin: &AwsTwin, list: &str) -> usize {
-    let inventory = twin.inventory();
-    inventory[list]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| !matches!(r["state"].as_str(), Some("deleted")))
-        .count()
-}
-
-fn azure_count(twin: &AzureTwin, kind: &str) -> usize {
-    twin.inventory()["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["type"] == format!("Microsoft.Network/{kind}"))
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_converges_overlaps_the_clouds_reruns_quietly_and_down_returns_to_the_seeds() {
     for (use_case, connections, tunnels) in [("development", 1, 2), ("high_availability", 2, 4)] {
@@ -87,7 +56,7 @@ async fn up_converges_overlaps_the_clouds_reruns_quietly_and_down_returns_to_the
         assert_eq!(azure_count(&c.azure, "virtualNetworkGateways"), 1);
         assert_eq!(azure_count(&c.azure, "connections"), tunnels);
         assert_eq!(
-            aws_count(&c.aws, "vpn_connections"),
+            aws_live(&c.aws, "vpn_connections"),
             connections,
             "{use_case}: {}",
             c.aws.inventory()
@@ -123,7 +92,7 @@ async fn up_converges_overlaps_the_clouds_reruns_quietly_and_down_returns_to_the
             "{use_case}: Azure back to its seed"
         );
         for list in ["vpn_gateways", "customer_gateways", "vpn_connections"] {
-            assert_eq!(aws_count(&c.aws, list), 0, "{use_case}: {list} left");
+            assert_eq!(aws_live(&c.aws, list), 0, "{use_case}: {list} left");
         }
     }
 }
@@ -168,7 +137,7 @@ async fn a_failure_stops_new_work_reports_the_cloud_error_and_a_rerun_resumes() 
 
     let rerun = c.deployer.up(c.plan.clone()).await;
     assert!(rerun.ok(), "{:?}", rerun.failures().collect::<Vec<_>>());
-    assert_eq!(aws_count(&c.aws, "customer_gateways"), 1);
+    assert_eq!(aws_live(&c.aws, "customer_gateways"), 1);
     assert_eq!(azure_count(&c.azure, "virtualNetworkGateways"), 1);
     let down = c.deployer.down(c.plan.clone()).await;
     assert!(down.ok());
@@ -197,9 +166,9 @@ async fn up_and_down_succeed_while_a_fifth_of_all_calls_fail_transiently() {
         );
         // One of everything: no retried create left a duplicate.
         let tunnels = if use_case == "development" { 2 } else { 4 };
-        assert_eq!(aws_count(&c.aws, "vpn_gateways"), 1, "{use_case}");
+        assert_eq!(aws_live(&c.aws, "vpn_gateways"), 1, "{use_case}");
         assert_eq!(
-            aws_count(&c.aws, "vpn_connections"),
+            aws_live(&c.aws, "vpn_connections"),
             tunnels / 2,
             "{use_case}"
         );
@@ -217,7 +186,7 @@ async fn up_and_down_succeed_while_a_fifth_of_all_calls_fail_transiently() {
         );
         assert_eq!(c.azure.live_ids(), c.azure.seed_ids(), "{use_case}");
         for list in ["vpn_gateways", "customer_gateways", "vpn_connections"] {
-            assert_eq!(aws_count(&c.aws, list), 0, "{use_case}: {list} left");
+            assert_eq!(aws_live(&c.aws, list), 0, "{use_case}: {list} left");
         }
         // The faults happened on both sides: this is not a quiet run.
         let (aws, azure) = (c.aws.chaos_injected(), c.azure.chaos_injected());

@@ -2,8 +2,8 @@
 
 use serde::Deserialize;
 
-use crate::aws_twin::AwsScenario;
-use crate::azure_twin::AzureScenario;
+use dxvpn_twin_aws::AwsScenario;
+use dxvpn_twin_azure::AzureScenario;
 
 /// Both twins' seeds; a missing table means that twin's default.
 #[derive(Debug, Clone, Default, Deserialize)]

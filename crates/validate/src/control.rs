@@ -25,9 +25,12 @@ impl ControlFacts {
     pub async fn read(deployer: &Deployer, plan: &Plan) -> Self {
         let started = Instant::now();
         let (status, diff) = tokio::join!(deployer.status(plan), deployer.diff(plan));
+        // The report holds errors as the words a user reads (it is serialized as is).
         ControlFacts {
-            status,
-            missing: diff.map(|d| d.into_iter().filter(|p| p.change == "create").collect()),
+            status: status.map_err(|e| e.to_string()),
+            missing: diff
+                .map(|d| d.into_iter().filter(|p| p.change == "create").collect())
+                .map_err(|e| e.to_string()),
             millis: started.elapsed().as_secs_f64() * 1000.0,
         }
     }

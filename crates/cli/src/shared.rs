@@ -1,0 +1,74 @@
+//! What every command shares: exit codes, the output format, loading a config file into a plan,
+//! and reporting its problems.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use dxvpn_plan::{Plan, Problems};
+
+use crate::render;
+
+/// Exit codes: 0 done, 1 failed, 2 bad input.
+pub(crate) const EXIT_FAILED: u8 = 1;
+pub(crate) const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Args)]
+pub(crate) struct ConfigArg {
+    /// The dxvpn config file (TOML).
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) config: PathBuf,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    /// For people.
+    Text,
+    /// For programs: one JSON document on stdout.
+    Json,
+}
+
+/// Reads and plans a config file; an unreadable file is a problem with the input too.
+pub(crate) fn load_plan(path: &Path) -> Result<Plan, Problems> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let mut problems = Problems::default();
+        problems.errors.push(dxvpn_plan::Problem {
+            path: "--config".into(),
+            rule: "config-readable",
+            message: format!("cannot read {}: {e}", path.display()),
+            hint: "check the path; examples/development.toml is a starting point".into(),
+        });
+        problems
+    })?;
+    tracing::debug!(path = %path.display(), bytes = text.len(), "planning");
+    dxvpn_plan::plan_from_toml(&text)
+}
+
+pub(crate) fn report_problems(
+    path: &Path,
+    problems: &Problems,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    match output {
+        Output::Json => {
+            let mut stdout = io::stdout().lock();
+            serde_json::to_writer_pretty(&mut stdout, problems)?;
+            writeln!(stdout)?;
+        }
+        Output::Text => render::problems_text(&mut io::stderr().lock(), path, problems)?,
+    }
+    Ok(ExitCode::from(EXIT_BAD_INPUT))
+}
+
+pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                == Some(io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,353 @@
+//! The whole lab as a background service, and the records by which it is found again.
+//!
+//! [`spawn`] starts a program that serves the lab (`dxvpn lab serve --bind ...`: both twins and
+//! the binder) in its own process group, so that Ctrl-C in the terminal that started it does
+//! not stop it, and waits until it has written its [`ServiceRecord`]. The serving side is
+//! [`Service::start`]: the lab, its config file, signal handlers, then the record (written
+//! whole, then renamed). [`stop_all`] stops every running service by its recorded pid, after
+//! checking that the pid still is a lab service; [`endpoints`] and [`served_runs`] find the
+//! twins and the data planes of running services.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use crate::{Lab, LabError, LabScenario};
+
+/// Where running lab services record themselves.
+pub const SERVICES_DIR: &str = "/tmp/dxvpn-lab/twins";
+/// How long [`spawn`] waits for the service to be ready.
+const READY: Duration = Duration::from_secs(30);
+/// How long [`stop_all`] waits for a service to remove its data plane and exit.
+const STOPPED: Duration = Duration::from_secs(60);
+
+/// What a running lab service writes once it serves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    /// Its process.
+    pub pid: u32,
+    /// The AWS twin's endpoint.
+    pub aws_endpoint: String,
+    /// The Azure twin's endpoint.
+    pub azure_endpoint: String,
+    /// The dxvpn config file it wrote for this lab.
+    pub config: PathBuf,
+    /// Its time factor.
+    pub time_factor: f64,
+}
+
+/// What can go wrong starting or stopping the service.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// One runs already: the lab is a singleton on a machine.
+    #[error("a lab is already running (pid {}, config {})", .0.pid, .0.config.display())]
+    AlreadyRunning(Box<ServiceRecord>),
+    /// The service ended before it was ready.
+    #[error("the lab stopped ({status}):\n{log}")]
+    Stopped {
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// What it printed.
+        log: String,
+    },
+    /// The service was not ready in time (and was killed).
+    #[error("the lab was not ready in {READY:?}; its log: {}", .log.display())]
+    NotReady {
+        /// Its log file.
+        log: PathBuf,
+    },
+    /// A file or process call failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServiceError {
+    let what = what.into();
+    move |source| ServiceError::Io { what, source }
+}
+
+/// What to start: the program that serves (`program lab serve --bind ...`) and its settings.
+#[derive(Debug, Clone)]
+pub struct SpawnRequest {
+    /// The dxvpn binary.
+    pub program: PathBuf,
+    /// A scenario file for the twins.
+    pub scenario: Option<PathBuf>,
+    /// Real durations times this.
+    pub time_factor: f64,
+    /// Where the lab's dxvpn config file goes.
+    pub config_out: PathBuf,
+    /// `development` or `high_availability`, for that config.
+    pub use_case: &'static str,
+    /// The deployment name in that config.
+    pub name: String,
+}
+
+/// Every record in [`SERVICES_DIR`], of live services or not.
+fn records() -> Vec<(PathBuf, ServiceRecord)> {
+    let Ok(entries) = std::fs::read_dir(SERVICES_DIR) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|p| {
+            let record = serde_json::from_str(&std::fs::read_to_string(&p).ok()?).ok()?;
+            Some((p, record))
+        })
+        .collect()
+}
+
+/// The records of lab services whose process still runs.
+pub fn live_records() -> Vec<ServiceRecord> {
+    records()
+        .into_iter()
+        .map(|(_, r)| r)
+        .filter(|r| is_lab_service(r.pid))
+        .collect()
+}
+
+/// True when `pid` is a `dxvpn lab serve --bind` process, not a recycled pid.
+fn is_lab_service(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+        let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+        args.contains(&b"serve".as_slice()) && args.contains(&b"--bind".as_slice())
+    })
+}
+
+/// Those of `runs` (data plane prefixes) that a running lab service owns.
+pub fn served_runs(runs: &[String]) -> Vec<String> {
+    let services: Vec<String> = live_records().iter().map(|r| r.pid.to_string()).collect();
+    runs.iter()
+        .filter(|run| {
+            let owner = Path::new(dxvpn_netlab::run::RUNS_DIR)
+                .join(run)
+                .join("owner");
+            std::fs::read_to_string(owner).is_ok_and(|o| services.contains(&o.trim().to_owned()))
+        })
+        .cloned()
+        .collect()
+}
+
+/// The AWS and Azure twins' endpoints of each running lab service.
+pub fn endpoints() -> Vec<(String, String)> {
+    live_records()
+        .into_iter()
+        .map(|r| (r.aws_endpoint, r.azure_endpoint))
+        .collect()
+}
+
+/// Starts the lab service and waits until it is ready: its record, and how long it took.
+pub fn spawn(request: &SpawnRequest) -> Result<(ServiceRecord, Duration), ServiceError> {
+    if let Some(running) = live_records().into_iter().next() {
+        return Err(ServiceError::AlreadyRunning(Box::new(running)));
+    }
+    std::fs::create_dir_all(SERVICES_DIR).map_err(io(SERVICES_DIR))?;
+    let config = std::path::absolute(&request.config_out).map_err(io("the config path"))?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let log = Path::new(SERVICES_DIR).join(format!("lab-{stamp}.log"));
+    let record = Path::new(SERVICES_DIR).join(format!("lab-{stamp}.json"));
+    let mut command = std::process::Command::new(&request.program);
+    command.args([
+        "lab",
+        "serve",
+        "--bind",
+        "--aws",
+        "127.0.0.1:0",
+        "--azure",
+        "127.0.0.1:0",
+    ]);
+    command
+        .arg("--time-factor")
+        .arg(request.time_factor.to_string());
+    command.arg("--record").arg(&record);
+    command.arg("--config-out").arg(&config);
+    command.args(["--use-case", request.use_case, "--name", &request.name]);
+    if let Some(scenario) = &request.scenario {
+        command
+            .arg("--scenario")
+            .arg(std::path::absolute(scenario).map_err(io("the scenario path"))?);
+    }
+    // Its own process group: Ctrl-C in this terminal later must not stop the lab.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let log_file = std::fs::File::create(&log).map_err(io(log.display().to_string()))?;
+    let log_err = log_file.try_clone().map_err(io("the log file"))?;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(log_file)
+        .stderr(log_err)
+        .spawn()
+        .map_err(io(request.program.display().to_string()))?;
+    wait_ready(&mut child, &record, &log)
+}
+
+fn wait_ready(
+    child: &mut Child,
+    record: &Path,
+    log: &Path,
+) -> Result<(ServiceRecord, Duration), ServiceError> {
+    let started = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(record)
+            && let Ok(r) = serde_json::from_str::<ServiceRecord>(&text)
+        {
+            return Ok((r, started.elapsed()));
+        }
+        if let Some(status) = child.try_wait().map_err(io("the lab service"))? {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            return Err(ServiceError::Stopped { status, log });
+        }
+        if started.elapsed() > READY {
+            let _ = child.kill();
+            return Err(ServiceError::NotReady {
+                log: log.to_owned(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Stops every running lab service (each removes its own data plane) and forgets the records
+/// of dead ones; the pids of those that were running.
+pub fn stop_all() -> Vec<u32> {
+    let mut stopped = Vec::new();
+    for (path, record) in records() {
+        if is_lab_service(record.pid) {
+            stopped.push(record.pid);
+            terminate(record.pid);
+            let started = Instant::now();
+            while is_lab_service(record.pid) && started.elapsed() < STOPPED {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            tracing::info!(pid = record.pid, "lab service stopped");
+        }
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(path.with_extension("log"));
+    }
+    stopped
+}
+
+/// SIGTERM to `pid`, which the caller has just checked is a lab service.
+fn terminate(pid: u32) {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(pid) = pid {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+}
+
+/// What the serving side was asked for.
+#[derive(Debug, Clone)]
+pub struct Bind {
+    /// The AWS twin's address (port 0: a free one).
+    pub aws: SocketAddr,
+    /// The Azure twin's address.
+    pub azure: SocketAddr,
+    /// The twins' seeds.
+    pub scenario: LabScenario,
+    /// Real durations times this.
+    pub time_factor: f64,
+    /// Where to write the [`ServiceRecord`] once ready.
+    pub record: Option<PathBuf>,
+    /// Where to write the lab's dxvpn config file (default `dxvpn-lab.toml`).
+    pub config_out: Option<PathBuf>,
+    /// `development` or `high_availability`, for that config.
+    pub use_case: &'static str,
+    /// The deployment name in that config.
+    pub name: String,
+}
+
+/// The serving side: the lab running until a signal.
+#[derive(Debug)]
+pub struct Service {
+    lab: Lab,
+    record: ServiceRecord,
+    record_path: Option<PathBuf>,
+    term: Signal,
+    interrupt: Signal,
+}
+
+impl Service {
+    /// Starts the lab, writes its config, listens for SIGTERM and SIGINT, and only then writes
+    /// the record that announces it (a `stop_all` may signal right after reading it).
+    pub async fn start(bind: Bind) -> Result<Self, LabError> {
+        let lab = Lab::start(bind.aws, bind.azure, &bind.scenario, bind.time_factor).await?;
+        let config = bind
+            .config_out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("dxvpn-lab.toml"));
+        let file = |source| {
+            LabError::Service(ServiceError::Io {
+                what: config.display().to_string(),
+                source,
+            })
+        };
+        std::fs::write(&config, lab.config(&bind.name, bind.use_case)).map_err(file)?;
+        let record = ServiceRecord {
+            pid: std::process::id(),
+            aws_endpoint: lab.aws.endpoint.clone(),
+            azure_endpoint: lab.azure.endpoint.clone(),
+            config: std::path::absolute(&config).map_err(file)?,
+            time_factor: bind.time_factor,
+        };
+        let signals = |source| {
+            LabError::Service(ServiceError::Io {
+                what: "signal handlers".into(),
+                source,
+            })
+        };
+        let term = signal(SignalKind::terminate()).map_err(signals)?;
+        let interrupt = signal(SignalKind::interrupt()).map_err(signals)?;
+        if let Some(path) = &bind.record {
+            // Written whole then renamed: `spawn` must never read half a record.
+            let write = |source| {
+                LabError::Service(ServiceError::Io {
+                    what: path.display().to_string(),
+                    source,
+                })
+            };
+            let partial = path.with_extension("partial");
+            let text = serde_json::to_string(&record).unwrap_or_default();
+            std::fs::write(&partial, text).map_err(write)?;
+            std::fs::rename(&partial, path).map_err(write)?;
+        }
+        Ok(Service {
+            lab,
+            record,
+            record_path: bind.record,
+            term,
+            interrupt,
+        })
+    }
+
+    /// What it announced.
+    pub fn record(&self) -> &ServiceRecord {
+        &self.record
+    }
+
+    /// Serves until SIGTERM or SIGINT, then removes the data plane, stops the twins and
+    /// removes the record.
+    pub async fn run_until_signal(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.term.recv() => {}
+        }
+        self.lab.stop().await;
+        if let Some(path) = &self.record_path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}

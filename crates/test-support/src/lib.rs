@@ -1,0 +1,222 @@
+//! Fixtures shared by dxvpn's test files, so that none copies another's: the twins on loopback
+//! ([`aws_twin`], [`azure_twin`]), configs that point one cloud's half at one twin
+//! ([`aws_config`], [`azure_config`]), an SDK client for the AWS twin ([`ec2_client`]), a lab
+//! deployment taken to converged ([`converged`]), and counts of what a twin holds.
+//!
+//! Only tests depend on this crate; it panics on failure, as a test fixture should.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! let twin = dxvpn_test_support::aws_twin(0.0005).await;
+//! let plan = dxvpn_plan::plan_from_toml(&dxvpn_test_support::aws_config("development", &twin));
+//! assert!(plan.is_ok());
+//! assert_eq!(dxvpn_test_support::aws_live(&twin, "vpn_connections"), 0);
+//! # }
+//! ```
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dxvpn_deploy::Deployer;
+use dxvpn_lab::Lab;
+use dxvpn_netlab::{DataPlane, DataPlaneStatus, Topology};
+use dxvpn_plan::Plan;
+use dxvpn_twin_aws::{AwsScenario, AwsTwin};
+use dxvpn_twin_azure::{AzureScenario, AzureTwin};
+
+/// How long a lab deployment may take to carry traffic both ways.
+pub const CONVERGE: Duration = Duration::from_secs(120);
+
+/// Port 0 on loopback: a free port.
+pub fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// The AWS twin with its default scenario on a free loopback port.
+pub async fn aws_twin(time_factor: f64) -> AwsTwin {
+    AwsTwin::start(loopback(), &AwsScenario::default(), time_factor)
+        .await
+        .unwrap()
+}
+
+/// The Azure twin with `scenario` on a free loopback port.
+pub async fn azure_twin(scenario: &AzureScenario, time_factor: f64) -> AzureTwin {
+    AzureTwin::start(loopback(), scenario, time_factor)
+        .await
+        .unwrap()
+}
+
+/// A config whose AWS half is the twin's seeded VPC (two subnets and route tables) and whose
+/// Azure half is a fixed VNet no twin serves.
+pub fn aws_config(use_case: &str, twin: &AwsTwin) -> String {
+    let s = &twin.seeded;
+    format!(
+        r#"name = "dx-test"
+use_case = "{use_case}"
+[aws]
+region = "eu-south-1"
+vpc_id = "{vpc}"
+vpc_cidr = "10.0.0.0/16"
+route_table_ids = ["{rtb0}", "{rtb1}"]
+private_subnet_ids = ["{sn0}", "{sn1}"]
+private_subnet_cidrs = ["10.0.1.0/24", "10.0.2.0/24"]
+endpoint_url = "{endpoint}"
+[azure]
+subscription_id = "00000000-0000-0000-0000-000000000000"
+resource_group = "dx-rg"
+location = "italynorth"
+vnet_name = "dx-vnet"
+vnet_cidr = "10.51.0.0/16"
+gateway_subnet_cidr = "10.51.255.0/27"
+"#,
+        vpc = s.vpc_id,
+        rtb0 = s.route_table_ids[0],
+        rtb1 = s.route_table_ids[1],
+        sn0 = s.subnet_ids[0],
+        sn1 = s.subnet_ids[1],
+        endpoint = twin.endpoint
+    )
+}
+
+/// A config whose Azure half is the twin's seeded VNet (named as in `scenario`) and whose AWS
+/// half is a fixed VPC no twin serves; `extra` is appended to the `[azure]` table.
+pub fn azure_config(
+    use_case: &str,
+    twin: &AzureTwin,
+    scenario: &AzureScenario,
+    extra: &str,
+) -> String {
+    let s = &twin.seeded;
+    format!(
+        r#"name = "dx-test"
+use_case = "{use_case}"
+[aws]
+region = "eu-south-1"
+vpc_id = "vpc-0123456789abcdef0"
+vpc_cidr = "10.0.0.0/16"
+route_table_ids = ["rtb-0123456789abcdef0"]
+[azure]
+subscription_id = "{sub}"
+resource_group = "{rg}"
+location = "{location}"
+vnet_name = "{vnet}"
+vnet_cidr = "10.1.0.0/16"
+gateway_subnet_cidr = "10.1.255.0/27"
+endpoint = "{endpoint}"
+{extra}
+"#,
+        sub = s.subscription_id,
+        rg = s.resource_group,
+        location = s.location,
+        vnet = scenario.vnet_name,
+        endpoint = twin.endpoint,
+    )
+}
+
+/// A plain aws-sdk-ec2 client for the twin at `endpoint`, with the SDK's default retry.
+pub fn ec2_client(endpoint: &str) -> aws_sdk_ec2::Client {
+    use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+    aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-south-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new(
+                "AKIDLAB",
+                "lab-secret",
+                None,
+                None,
+                "dxvpn-lab",
+            ))
+            .build(),
+    )
+}
+
+/// A plain aws-sdk-route53resolver client for the twin at `endpoint`.
+pub fn resolver_client(endpoint: &str) -> aws_sdk_route53resolver::Client {
+    use aws_sdk_route53resolver::config::{BehaviorVersion, Credentials, Region};
+    aws_sdk_route53resolver::Client::from_conf(
+        aws_sdk_route53resolver::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-south-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new(
+                "AKIDLAB",
+                "lab-secret",
+                None,
+                None,
+                "dxvpn-lab",
+            ))
+            .build(),
+    )
+}
+
+/// How many of the AWS twin's `list` (`vpn_connections`, ...) are not deleted.
+pub fn aws_live(twin: &AwsTwin, list: &str) -> usize {
+    twin.inventory()[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| !matches!(r["state"].as_str(), Some("deleted")))
+        .count()
+}
+
+/// How many `Microsoft.Network/<kind>` resources the Azure twin holds.
+pub fn azure_count(twin: &AzureTwin, kind: &str) -> usize {
+    twin.inventory()["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] == format!("Microsoft.Network/{kind}"))
+        .count()
+}
+
+/// A lab deployment after `up`: every tunnel healthy in both clouds' reports, and the data
+/// plane carrying routes both ways.
+pub struct Converged {
+    /// The plan deployed.
+    pub plan: Arc<Plan>,
+    /// Its deployer.
+    pub deployer: Deployer,
+    /// The data plane's run prefix.
+    pub prefix: String,
+    /// What the data plane was built from.
+    pub topology: Topology,
+}
+
+/// Runs `up` for `config` on `lab` and waits until both clouds report every tunnel healthy
+/// and routes cross both ways (the VNet fabric learns the way back a moment after the clouds
+/// report up).
+pub async fn converged(lab: &Lab, config: &str) -> Converged {
+    let plan = Arc::new(dxvpn_plan::plan_from_toml(config).unwrap());
+    let deployer = Deployer::connect(&plan).await.unwrap();
+    let report = deployer.up(plan.clone()).await;
+    assert!(report.ok(), "{:?}", report.failures().collect::<Vec<_>>());
+    let start = Instant::now();
+    while !deployer.status(&plan).await.unwrap().healthy() {
+        assert!(start.elapsed() < CONVERGE, "tunnels not up");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let prefix = lab.state().prefix.unwrap();
+    let topology = routes_across(&prefix).await;
+    Converged {
+        plan,
+        deployer,
+        prefix,
+        topology,
+    }
+}
+
+/// Waits until the data plane `prefix` carries routes both ways; what it was built from.
+pub async fn routes_across(prefix: &str) -> Topology {
+    let plane = DataPlane::attach(prefix).unwrap();
+    plane
+        .wait_for(CONVERGE, DataPlaneStatus::routes_across)
+        .await
+        .unwrap();
+    let topology = plane.topology().clone();
+    plane.detach().unwrap();
+    topology
+}

@@ -1,0 +1,510 @@
+//! The AWS twin's inventory and the EC2 actions dxvpn uses, with AWS's rules and state machines.
+//!
+//! States are derived from timestamps when read (a customer gateway is `pending` until its scaled
+//! creation time has passed), so the twin needs no background task and a time factor scales every
+//! real duration at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant, SystemTime};
+
+use dxvpn_cidr::Ipv4Net;
+use dxvpn_cidr::inside::{AWS_INSIDE_SUPERNET, AWS_RESERVED_INSIDE_CIDRS};
+use dxvpn_tunnel::psk::PresharedKey;
+use serde::Serialize;
+
+use crate::query::Params;
+use crate::xml::Xml;
+
+mod customer_gateway;
+mod lab_view;
+mod route_tables;
+mod security_groups;
+mod tags;
+mod vpn_connection;
+mod vpn_gateway;
+
+/// An EC2 error: HTTP status, code, message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ec2Error {
+    pub(crate) status: u16,
+    pub(crate) code: String,
+    pub(crate) message: String,
+}
+
+fn err(code: &str, message: impl Into<String>) -> Ec2Error {
+    Ec2Error {
+        status: 400,
+        code: code.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Real durations of the operations (field notes), scaled by the time factor.
+const CUSTOMER_GATEWAY_CREATE: Duration = Duration::from_secs(10);
+const VGW_ATTACH: Duration = Duration::from_secs(120);
+const VGW_DETACH: Duration = Duration::from_secs(60);
+const VPN_CONNECTION_CREATE: Duration = Duration::from_secs(300);
+const DELETE: Duration = Duration::from_secs(60);
+
+/// What a scenario seeds: a VPC with private subnets, each with its own route table.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct AwsScenario {
+    /// Region the twin answers for.
+    pub region: String,
+    /// The VPC's CIDR.
+    pub vpc_cidr: Ipv4Net,
+    /// Private subnets (one route table each).
+    pub subnet_cidrs: Vec<Ipv4Net>,
+}
+
+impl Default for AwsScenario {
+    fn default() -> Self {
+        AwsScenario {
+            region: "eu-south-1".into(),
+            vpc_cidr: Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 0, 0), 16),
+            subnet_cidrs: vec![
+                Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 1, 0), 24),
+                Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 2, 0), 24),
+            ],
+        }
+    }
+}
+
+/// The ids a scenario was seeded with.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeededIds {
+    /// The VPC.
+    pub vpc_id: String,
+    /// Its private subnets, in scenario order.
+    pub subnet_ids: Vec<String>,
+    /// Their route tables, in scenario order.
+    pub route_table_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Vpc {
+    id: String,
+    cidr: Ipv4Net,
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Subnet {
+    id: String,
+    vpc_id: String,
+    cidr: Ipv4Net,
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct RouteTable {
+    id: String,
+    vpc_id: String,
+    subnet_id: String,
+    propagating_vgws: Vec<String>,
+    tags: BTreeMap<String, String>,
+}
+
+/// Creation and deletion times, from which states follow.
+#[derive(Debug, Clone, Copy)]
+struct Lifecycle {
+    created: Instant,
+    ready_after: Duration,
+    deleted: Option<Instant>,
+    delete_after: Duration,
+}
+
+impl Lifecycle {
+    fn new(ready_after: Duration, delete_after: Duration) -> Self {
+        Lifecycle {
+            created: Instant::now(),
+            ready_after,
+            deleted: None,
+            delete_after,
+        }
+    }
+
+    fn state(&self) -> &'static str {
+        match self.deleted {
+            Some(at) if at.elapsed() >= self.delete_after => "deleted",
+            Some(_) => "deleting",
+            None if self.created.elapsed() >= self.ready_after => "available",
+            None => "pending",
+        }
+    }
+
+    fn live(&self) -> bool {
+        self.deleted.is_none()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Attachment {
+    vpc_id: String,
+    attached: Instant,
+    attach_after: Duration,
+    detached: Option<(Instant, Duration)>,
+}
+
+impl Attachment {
+    fn state(&self) -> &'static str {
+        match self.detached {
+            Some((at, after)) if at.elapsed() >= after => "detached",
+            Some(_) => "detaching",
+            None if self.attached.elapsed() >= self.attach_after => "attached",
+            None => "attaching",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Vgw {
+    id: String,
+    asn: u32,
+    life: Lifecycle,
+    attachments: Vec<Attachment>,
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+struct Cgw {
+    id: String,
+    ip: Ipv4Addr,
+    asn: u32,
+    device_name: Option<String>,
+    life: Lifecycle,
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+struct TunnelOption {
+    outside_ip: Ipv4Addr,
+    inside_cidr: Ipv4Net,
+    psk: PresharedKey,
+    ike_versions: Vec<String>,
+    phase1_encryption: Vec<String>,
+    phase2_encryption: Vec<String>,
+    phase1_integrity: Vec<String>,
+    phase2_integrity: Vec<String>,
+    phase1_dh: Vec<String>,
+    phase2_dh: Vec<String>,
+    dpd_timeout: Option<String>,
+    startup_action: String,
+    telemetry: TunnelTelemetry,
+}
+
+/// What the data plane reports for one AWS tunnel end (until then an honest DOWN).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TunnelTelemetry {
+    /// IKE and CHILD SA up at AWS's end.
+    pub ipsec_up: bool,
+    /// The VGW's BGP session over the tunnel is established.
+    pub bgp_up: bool,
+    /// Routes the VGW accepted over it.
+    pub accepted_routes: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Vpn {
+    id: String,
+    cgw_id: String,
+    vgw_id: String,
+    static_routes_only: bool,
+    tunnels: Vec<TunnelOption>,
+    life: Lifecycle,
+    tags: BTreeMap<String, String>,
+}
+
+/// The twin's whole EC2 inventory.
+#[derive(Debug)]
+pub(crate) struct Ec2 {
+    time_factor: f64,
+    region: String,
+    next_id: u64,
+    vpcs: Vec<Vpc>,
+    subnets: Vec<Subnet>,
+    route_tables: Vec<RouteTable>,
+    vgws: Vec<Vgw>,
+    cgws: Vec<Cgw>,
+    vpns: Vec<Vpn>,
+    security_groups: Vec<security_groups::SecurityGroup>,
+    outside_ips: BTreeSet<Ipv4Addr>,
+    pub(crate) seeded: SeededIds,
+}
+
+/// Actions that change the inventory (for "a converged re-run makes no mutating call").
+pub(crate) fn is_mutating(action: &str) -> bool {
+    !(action.starts_with("Describe") || action.starts_with("Get") || action.starts_with("List"))
+}
+
+impl Ec2 {
+    pub(crate) fn new(scenario: &AwsScenario, time_factor: f64) -> Self {
+        let mut ec2 = Ec2 {
+            time_factor,
+            region: scenario.region.clone(),
+            // Ids look like AWS's (prefix + 17 hex digits) and differ between twins.
+            next_id: u64::from(rand::random::<u32>()) << 20,
+            vpcs: Vec::new(),
+            subnets: Vec::new(),
+            route_tables: Vec::new(),
+            vgws: Vec::new(),
+            cgws: Vec::new(),
+            vpns: Vec::new(),
+            security_groups: Vec::new(),
+            outside_ips: BTreeSet::new(),
+            seeded: SeededIds {
+                vpc_id: String::new(),
+                subnet_ids: Vec::new(),
+                route_table_ids: Vec::new(),
+            },
+        };
+        let vpc_id = ec2.new_id("vpc");
+        ec2.vpcs.push(Vpc {
+            id: vpc_id.clone(),
+            cidr: scenario.vpc_cidr,
+            tags: BTreeMap::new(),
+        });
+        ec2.seeded.vpc_id = vpc_id.clone();
+        for cidr in &scenario.subnet_cidrs {
+            let subnet_id = ec2.new_id("subnet");
+            let rtb_id = ec2.new_id("rtb");
+            ec2.subnets.push(Subnet {
+                id: subnet_id.clone(),
+                vpc_id: vpc_id.clone(),
+                cidr: *cidr,
+                tags: BTreeMap::new(),
+            });
+            ec2.route_tables.push(RouteTable {
+                id: rtb_id.clone(),
+                vpc_id: vpc_id.clone(),
+                subnet_id: subnet_id.clone(),
+                propagating_vgws: Vec::new(),
+                tags: BTreeMap::new(),
+            });
+            ec2.seeded.subnet_ids.push(subnet_id);
+            ec2.seeded.route_table_ids.push(rtb_id);
+        }
+        ec2
+    }
+
+    fn new_id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("{prefix}-{:017x}", self.next_id)
+    }
+
+    fn scaled(&self, real: Duration) -> Duration {
+        real.mul_f64(self.time_factor)
+    }
+
+    /// The next free tunnel outside address in the lab's internet (198.18.1.0/24).
+    fn allocate_outside_ip(&mut self) -> Result<Ipv4Addr, Ec2Error> {
+        let ip = (1..=254u8)
+            .map(|n| Ipv4Addr::new(198, 18, 1, n))
+            .find(|ip| !self.outside_ips.contains(ip))
+            .ok_or_else(|| {
+                err(
+                    "VpnConnectionLimitExceeded",
+                    "the lab's internet has no free tunnel address left",
+                )
+            })?;
+        self.outside_ips.insert(ip);
+        Ok(ip)
+    }
+
+    /// Runs one action.
+    pub(crate) fn handle(&mut self, action: &str, p: &Params) -> Result<Xml, Ec2Error> {
+        if p.get("DryRun") == Some("true") {
+            return Err(err(
+                "DryRunOperation",
+                "Request would have succeeded, but DryRun flag is set.",
+            ));
+        }
+        match action {
+            "CreateVpnGateway" => self.create_vpn_gateway(p),
+            "DescribeVpnGateways" => self.describe_vpn_gateways(p),
+            "AttachVpnGateway" => self.attach_vpn_gateway(p),
+            "DetachVpnGateway" => self.detach_vpn_gateway(p),
+            "DeleteVpnGateway" => self.delete_vpn_gateway(p),
+            "CreateCustomerGateway" => self.create_customer_gateway(p),
+            "DescribeCustomerGateways" => self.describe_customer_gateways(p),
+            "DeleteCustomerGateway" => self.delete_customer_gateway(p),
+            "CreateVpnConnection" => self.create_vpn_connection(p),
+            "DescribeVpnConnections" => self.describe_vpn_connections(p),
+            "DeleteVpnConnection" => self.delete_vpn_connection(p),
+            "EnableVgwRoutePropagation" => self.set_propagation(p, true),
+            "DisableVgwRoutePropagation" => self.set_propagation(p, false),
+            "DescribeRouteTables" => self.describe_route_tables(p),
+            "DescribeVpcs" => self.describe_vpcs(p),
+            "DescribeSubnets" => self.describe_subnets(p),
+            "CreateSecurityGroup" => self.create_security_group(p),
+            "DescribeSecurityGroups" => self.describe_security_groups(p),
+            "AuthorizeSecurityGroupIngress" => self.authorize_ingress(p),
+            "DeleteSecurityGroup" => self.delete_security_group(p),
+            "CreateTags" => self.create_tags(p, true),
+            "DeleteTags" => self.create_tags(p, false),
+            other => Err(err(
+                "InvalidAction",
+                format!(
+                    "The action {other} is not valid for this web service (the dxvpn AWS twin serves the VPN subset)."
+                ),
+            )),
+        }
+    }
+
+    /// What a test or the operator sees of the inventory: every resource with its state, never a key.
+    pub(crate) fn inventory(&self) -> serde_json::Value {
+        let live = |state: &str| state != "deleted";
+        serde_json::json!({
+            "vpcs": self.vpcs,
+            "subnets": self.subnets,
+            "route_tables": self.route_tables,
+            "security_groups": self.security_groups,
+            "vpn_gateways": self.vgws.iter().filter(|v| live(v.life.state())).map(|v| serde_json::json!({
+                "id": v.id, "state": v.life.state(), "asn": v.asn, "tags": v.tags,
+                "attachments": v.attachments.iter().filter(|a| a.state() != "detached").map(|a| serde_json::json!({"vpc_id": a.vpc_id, "state": a.state()})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "customer_gateways": self.cgws.iter().filter(|c| live(c.life.state())).map(|c| serde_json::json!({
+                "id": c.id, "state": c.life.state(), "ip_address": c.ip, "asn": c.asn, "tags": c.tags,
+            })).collect::<Vec<_>>(),
+            "vpn_connections": self.vpns.iter().filter(|v| live(v.life.state())).map(|v| serde_json::json!({
+                "id": v.id, "state": v.life.state(), "customer_gateway_id": v.cgw_id, "vpn_gateway_id": v.vgw_id, "tags": v.tags,
+                "tunnels": v.tunnels.iter().map(|t| serde_json::json!({"outside_ip": t.outside_ip, "inside_cidr": t.inside_cidr})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl crate::resolver::Network for Ec2 {
+    fn subnet(&self, id: &str) -> Option<(String, Ipv4Net)> {
+        self.subnets
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| (s.vpc_id.clone(), s.cidr))
+    }
+
+    fn security_group_exists(&self, id: &str) -> bool {
+        self.security_groups.iter().any(|g| g.id == id)
+    }
+
+    fn vpc_exists(&self, id: &str) -> bool {
+        self.vpcs.iter().any(|v| v.id == id)
+    }
+}
+
+/// `<return>true</return>` for actions without output.
+fn ok_return() -> Xml {
+    let mut x = Xml::new();
+    x.field("return", "true");
+    x
+}
+
+/// The items a Describe call asks for: those named by `id_param.N` (an unknown explicit id is
+/// an error, not an empty set, as in EC2), kept when every filter matches `field`.
+fn select<'a, T>(
+    p: &Params,
+    id_param: &str,
+    items: &'a [T],
+    id: impl Fn(&T) -> &String,
+    (code, what): (&str, &str),
+    field: impl Fn(&T, &str) -> Option<Vec<String>>,
+) -> Result<Vec<&'a T>, Ec2Error> {
+    let ids = p.list(id_param);
+    not_found(&ids, items.iter().map(&id), code, what)?;
+    let filters = p.filters();
+    let mut matched = Vec::new();
+    for item in items
+        .iter()
+        .filter(|item| ids.is_empty() || ids.contains(id(item)))
+    {
+        if matches(&filters, |name| field(item, name))? {
+            matched.push(item);
+        }
+    }
+    Ok(matched)
+}
+
+/// An explicit id that does not exist is an error, not an empty set (EC2's behaviour).
+fn not_found<'a>(
+    ids: &[String],
+    known: impl Iterator<Item = &'a String>,
+    code: &str,
+    what: &str,
+) -> Result<(), Ec2Error> {
+    let known: BTreeSet<&String> = known.collect();
+    match ids.iter().find(|id| !known.contains(id)) {
+        Some(id) => Err(err(code, format!("The {what} ID '{id}' does not exist"))),
+        None => Ok(()),
+    }
+}
+
+fn tag_field(tags: &BTreeMap<String, String>, name: &str) -> Option<Vec<String>> {
+    if let Some(key) = name.strip_prefix("tag:") {
+        return Some(tags.get(key).cloned().into_iter().collect());
+    }
+    (name == "tag-key").then(|| tags.keys().cloned().collect())
+}
+
+/// Every filter must match (values of one filter are alternatives); an unknown filter name is an error.
+fn matches(
+    filters: &[(String, Vec<String>)],
+    field: impl Fn(&str) -> Option<Vec<String>>,
+) -> Result<bool, Ec2Error> {
+    for (name, wanted) in filters {
+        let have = field(name).ok_or_else(|| {
+            err(
+                "InvalidParameterValue",
+                format!("The filter '{name}' is invalid"),
+            )
+        })?;
+        if !wanted.iter().any(|w| have.iter().any(|h| glob(w, h))) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// EC2 filter values accept `*` (any run) and `?` (one character).
+fn glob(pattern: &str, text: &str) -> bool {
+    match (pattern.chars().next(), text.chars().next()) {
+        (None, None) => true,
+        (Some('*'), _) => {
+            glob(&pattern[1..], text)
+                || (!text.is_empty()
+                    && glob(
+                        pattern,
+                        &text[text.chars().next().map_or(0, char::len_utf8)..],
+                    ))
+        }
+        (Some('?'), Some(c)) => glob(&pattern[1..], &text[c.len_utf8()..]),
+        (Some(p), Some(c)) if p == c => glob(&pattern[p.len_utf8()..], &text[c.len_utf8()..]),
+        _ => false,
+    }
+}
+
+fn now_iso() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches_like_ec2_filters() {
+        assert!(glob("dx-*", "dx-dev"));
+        assert!(glob("vgw-?", "vgw-1"));
+        assert!(!glob("dx-*", "other"));
+        assert!(glob("exact", "exact"));
+    }
+
+    #[test]
+    fn lifecycle_moves_from_pending_to_deleted() {
+        let mut life = Lifecycle::new(Duration::ZERO, Duration::from_secs(3600));
+        assert_eq!(life.state(), "available");
+        life.deleted = Some(Instant::now());
+        assert_eq!(life.state(), "deleting");
+        life.delete_after = Duration::ZERO;
+        assert_eq!(life.state(), "deleted");
+    }
+}

@@ -1,0 +1,108 @@
+//! What each twin publishes of its state, in memory only (never serialized, keys included):
+//! each cloud's own copy of a tunnel's key, inside addresses and ASNs, and the DNS endpoints
+//! and forwarding rules it applies. The lab's binder reads these to build the data plane; the
+//! twins never see what it builds from them.
+
+use std::net::Ipv4Addr;
+
+use dxvpn_cidr::Ipv4Net;
+use dxvpn_tunnel::psk::PresharedKey;
+
+/// The AWS twin's side: the VPC, its host's route table, and every available VPN connection.
+#[derive(Debug, Clone, Default)]
+pub struct AwsView {
+    /// The VPC's range.
+    pub vpc_cidr: Option<Ipv4Net>,
+    /// The first private subnet, where the lab puts the VPC host.
+    pub host_subnet: Option<Ipv4Net>,
+    /// Whether that subnet's route table propagates an attached VGW's routes.
+    pub host_route_propagation: bool,
+    /// Available VPN connections on an attached VGW.
+    pub vpns: Vec<AwsVpnView>,
+}
+
+/// One VPN connection as AWS holds it.
+#[derive(Debug, Clone)]
+pub struct AwsVpnView {
+    /// `vpn-...`.
+    pub id: String,
+    /// The connection's index in the plan (`dxvpn:role` tag `aws.vpn_connection.N`), if tagged.
+    pub index: Option<usize>,
+    /// The VGW's Amazon-side ASN.
+    pub vgw_asn: u32,
+    /// The customer gateway's address and ASN.
+    pub customer_gateway: (Ipv4Addr, u32),
+    /// Its two tunnels.
+    pub tunnels: Vec<AwsTunnelParams>,
+}
+
+/// One AWS tunnel.
+#[derive(Debug, Clone)]
+pub struct AwsTunnelParams {
+    /// Outside address (AWS's end).
+    pub outside_ip: Ipv4Addr,
+    /// `TunnelInsideCidr`.
+    pub inside_cidr: Ipv4Net,
+    /// The key AWS holds.
+    pub psk: PresharedKey,
+}
+
+/// The Azure twin's side: the VNet, the gateway and its connections.
+#[derive(Debug, Clone, Default)]
+pub struct AzureView {
+    /// The VNet's range.
+    pub vnet_cidr: Option<Ipv4Net>,
+    /// The first subnet other than GatewaySubnet, where the lab puts the VNet host.
+    pub host_subnet: Option<Ipv4Net>,
+    /// The provisioned gateway, if any.
+    pub gateway: Option<AzureGatewayView>,
+    /// Provisioned connections of that gateway.
+    pub connections: Vec<AzureConnectionView>,
+}
+
+/// The VPN gateway.
+#[derive(Debug, Clone)]
+pub struct AzureGatewayView {
+    /// `bgpSettings.asn`.
+    pub asn: u32,
+    /// Per instance (ipConfiguration, in order): its public IP and custom APIPA addresses.
+    pub instances: Vec<AzureInstanceView>,
+}
+
+/// One gateway instance.
+#[derive(Debug, Clone)]
+pub struct AzureInstanceView {
+    /// The ipConfiguration's id, lower case.
+    pub ip_configuration_id: String,
+    /// Its public IP.
+    pub public_ip: Ipv4Addr,
+    /// `customBgpIpAddresses`.
+    pub apipa: Vec<Ipv4Addr>,
+}
+
+/// One connection with its local network gateway.
+#[derive(Debug, Clone)]
+pub struct AzureConnectionView {
+    /// Connection name.
+    pub name: String,
+    /// Local network gateway `gatewayIpAddress`.
+    pub peer_outside_ip: Ipv4Addr,
+    /// Local network gateway `bgpSettings.bgpPeeringAddress`.
+    pub peer_bgp_ip: Option<Ipv4Addr>,
+    /// Local network gateway `bgpSettings.asn`.
+    pub peer_asn: u32,
+    /// The key Azure holds (None when it is not one the lab's daemons can use).
+    pub psk: Option<PresharedKey>,
+    /// `gatewayCustomBgpIpAddresses`: (ipConfiguration id lower case, address).
+    pub custom_bgp: Vec<(String, Ipv4Addr)>,
+}
+
+/// What a side's DNS applies, as its twin reads it from the DNS resources: inbound addresses
+/// and forwarded zones with their targets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsRules {
+    /// Inbound endpoint addresses answering queries from the other cloud.
+    pub inbound_ips: Vec<Ipv4Addr>,
+    /// (zone, targets).
+    pub forwards: Vec<(String, Vec<Ipv4Addr>)>,
+}
