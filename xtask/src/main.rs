@@ -3,7 +3,7 @@
 //! - `test`: installs what the tests need (Node.js + npm, the pinned Mermaid parser,
 //!   cargo-nextest) and runs every test of the workspace, doctests included, then `e2e`. The
 //!   README's test command.
-//! - `bench [plan|lab|up|validate|dns]`: runs the benchmarks; with no name, all of them, written to
+//! - `bench [plan|lab|up|validate|dns|seeds]`: runs the benchmarks; with no name, all of them, written to
 //!   BENCHMARKS.md.
 //! - `demo [--use-case development|high_availability] [--keep]`: the README's demo command,
 //!   the whole story on the lab with each command printed before it runs.
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Some("e2e") => e2e::e2e(),
         Some("lab") => lab(&args[1..]),
         _ => Err(
-            "usage: cargo xtask test | bench [plan|lab|up|validate|dns] | demo [--use-case development|high_availability] [--keep] | e2e | lab up|status|cut|restore|down ..."
+            "usage: cargo xtask test | bench [plan|lab|up|validate|dns|seeds] | demo [--use-case development|high_availability] [--keep] | e2e | lab up|status|cut|restore|down ..."
                 .into(),
         ),
     };
@@ -275,7 +275,9 @@ fn bench(which: Option<&str>) -> Result {
             sections.push(bench_up()?);
             sections.push(bench_validate::bench_validate()?);
             sections.push(bench_dns::bench_dns()?);
+            sections.push(bench_seeds()?);
         }
+        Some("seeds") => sections.push(bench_seeds()?),
         Some("validate") => sections.push(bench_validate::bench_validate()?),
         Some("dns") => sections.push(bench_dns::bench_dns()?),
         Some("plan") => sections.push(bench_plan()?),
@@ -283,7 +285,7 @@ fn bench(which: Option<&str>) -> Result {
         Some("up") => sections.push(bench_up()?),
         Some(other) => {
             return Err(format!(
-                "unknown benchmark {other:?}; available: plan, lab, up, validate, dns"
+                "unknown benchmark {other:?}; available: plan, lab, up, validate, dns, seeds"
             ));
         }
     }
@@ -303,6 +305,42 @@ fn bench(which: Option<&str>) -> Result {
     }
     print!("{report}");
     Ok(())
+}
+
+/// How many twin seeds `bench seeds` runs `up` and `down` over, in a row.
+const SEEDS: u32 = 20;
+
+/// `up` then `down` on both twins for [`SEEDS`] seeds of their undocumented choices in a row
+/// (the test `up_and_down_converge_for_each_twin_seed`, which runs 2 in the suite).
+fn bench_seeds() -> Result<String> {
+    let seeds = SEEDS.to_string();
+    let started = std::time::Instant::now();
+    let status = command("cargo")
+        .args([
+            "test",
+            "-q",
+            "-p",
+            "dxvpn-deploy",
+            "--test",
+            "twins",
+            "--",
+            "--exact",
+            "up_and_down_converge_for_each_twin_seed",
+        ])
+        .env("DXVPN_SEEDS", &seeds)
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot start cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "`up` and `down` did not converge for every one of {SEEDS} seeds"
+        ));
+    }
+    let converged = SEEDS;
+    Ok(format!(
+        "## Unkind twins: `up` and `down` over {SEEDS} seeds\n\n`cargo xtask bench seeds` (`DXVPN_SEEDS={SEEDS}`, seeds from 1000 or `DXVPN_TWIN_SEED`): high availability on both twins with their undocumented orders and choices drawn from each seed; one of everything and every tunnel on its planned inside CIDR after `up`, nothing after `down`.\n\n| seeds | converged in a row | wall time |\n|---|---|---|\n| {SEEDS} | {converged} | {:.0} s |\n",
+        started.elapsed().as_secs_f64()
+    ))
 }
 
 fn bench_plan() -> Result<String> {

@@ -74,6 +74,52 @@ pub enum AwsError {
     /// An input from another resource is not known yet.
     #[error(transparent)]
     MissingInput(#[from] MissingInput),
+    /// A VPN connection holds a tunnel the plan does not have.
+    #[error(
+        "{role}: {vpn_id} has a tunnel with inside CIDR {answered}, but the plan gives this connection {planned}; fix: set the plan's tunnel inside CIDRs to the connection's, or delete {vpn_id} and run `dxvpn up` again"
+    )]
+    TunnelMismatch {
+        /// Role key of the VPN connection.
+        role: String,
+        /// `vpn-...`.
+        vpn_id: String,
+        /// The inside CIDR AWS answered.
+        answered: String,
+        /// The inside CIDRs the plan has for the connection.
+        planned: String,
+    },
+}
+
+/// Which of `role`'s planned tunnels (its index, 0 or 1) an answered tunnel is, found by its
+/// inside CIDR. AWS does not promise the order of a connection's tunnels, so their position
+/// says nothing (terraform-provider-aws #19079; the provider pairs on the inside CIDR since
+/// PR #19077).
+fn planned_tunnel(
+    plan: &Plan,
+    role: &str,
+    vpn_id: &str,
+    inside_cidr: Option<&str>,
+) -> Result<usize, AwsError> {
+    let planned: Vec<_> = plan
+        .tunnels
+        .iter()
+        .filter(|t| format!("aws.vpn_connection.{}", t.pairing.aws_connection) == role)
+        .collect();
+    let answered = inside_cidr.unwrap_or("none");
+    planned
+        .iter()
+        .find(|t| t.pairing.inside_cidr.to_string() == answered)
+        .map(|t| t.pairing.aws_tunnel)
+        .ok_or_else(|| AwsError::TunnelMismatch {
+            role: role.to_owned(),
+            vpn_id: vpn_id.to_owned(),
+            answered: answered.to_owned(),
+            planned: planned
+                .iter()
+                .map(|t| t.pairing.inside_cidr.to_string())
+                .collect::<Vec<_>>()
+                .join(" and "),
+        })
 }
 
 fn api<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
@@ -625,12 +671,14 @@ impl Aws {
         let Some(vpn) = out.vpn_connections().first() else {
             return Ok(false);
         };
-        outputs.set(role, "id", vpn.vpn_connection_id().unwrap_or_default());
+        let vpn_id = vpn.vpn_connection_id().unwrap_or_default();
+        outputs.set(role, "id", vpn_id);
         let tunnels = vpn
             .options()
             .map(|o| o.tunnel_options())
             .unwrap_or_default();
-        for (i, t) in tunnels.iter().enumerate() {
+        for t in tunnels {
+            let i = planned_tunnel(plan, role, vpn_id, t.tunnel_inside_cidr())?;
             if let Some(ip) = t.outside_ip_address().filter(|ip| *ip != "0.0.0.0") {
                 outputs.set(
                     role,

@@ -4,7 +4,7 @@ use aws_sdk_ec2::types::Filter;
 use dxvpn_plan::Plan;
 use serde::Serialize;
 
-use crate::{Aws, AwsError, api};
+use crate::{Aws, AwsError, api, planned_tunnel};
 
 /// One tunnel as AWS reports it (`vgwTelemetry`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -57,18 +57,22 @@ impl Aws {
                 .and_then(|t| t.value())
                 .unwrap_or_default()
                 .to_owned();
-            let outside: Vec<&str> = vpn
+            let vpn_id = vpn.vpn_connection_id().unwrap_or_default();
+            let options = vpn
                 .options()
                 .map(|o| o.tunnel_options())
-                .unwrap_or_default()
-                .iter()
-                .map(|t| t.outside_ip_address().unwrap_or_default())
-                .collect();
+                .unwrap_or_default();
             for telemetry in vpn.vgw_telemetry() {
                 let ip = telemetry.outside_ip_address().unwrap_or_default();
+                // Telemetry names its tunnel by outside address, the options give that
+                // tunnel's inside CIDR, and the plan says which tunnel that is.
+                let inside = options
+                    .iter()
+                    .find(|t| t.outside_ip_address() == Some(ip))
+                    .and_then(|t| t.tunnel_inside_cidr());
                 states.push(AwsTunnelState {
                     connection_role: role.clone(),
-                    tunnel: outside.iter().position(|o| *o == ip).unwrap_or(0),
+                    tunnel: planned_tunnel(plan, &role, vpn_id, inside)?,
                     outside_ip: ip.to_owned(),
                     status: telemetry
                         .status()

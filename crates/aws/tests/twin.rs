@@ -61,6 +61,52 @@ fn without_calls(mut inventory: serde_json::Value) -> serde_json::Value {
     inventory
 }
 
+/// AWS answers a connection's tunnels in no promised order. Whatever the order, each tunnel's
+/// outside address and key land on the planned tunnel with the same inside CIDR (whose Azure
+/// local network gateway reads them), over seeds under which the twin answers both orders.
+#[tokio::test]
+async fn tunnels_are_paired_by_inside_cidr_whatever_order_aws_answers() {
+    for seed in 1..=6 {
+        let twin = dxvpn_test_support::aws_twin_seeded(0.0005, seed).await;
+        let config = dxvpn_test_support::aws_config("high_availability", &twin);
+        let plan = dxvpn_plan::plan_from_toml(&config).unwrap();
+        let ec2 = ec2_client(&twin.endpoint);
+        let aws = Aws::from_clients(ec2.clone(), resolver_client(&twin.endpoint));
+        let outputs = ensure_all(&aws, &plan).await.unwrap();
+        for t in &plan.tunnels {
+            let role = format!("aws.vpn_connection.{}", t.pairing.aws_connection);
+            let out = ec2
+                .describe_vpn_connections()
+                .vpn_connection_ids(outputs.get(&role, "id").unwrap())
+                .send()
+                .await
+                .unwrap();
+            let cidr = t.pairing.inside_cidr.to_string();
+            let answered = out.vpn_connections()[0]
+                .options()
+                .unwrap()
+                .tunnel_options()
+                .iter()
+                .find(|o| o.tunnel_inside_cidr() == Some(cidr.as_str()))
+                .unwrap();
+            let output = ["tunnel1_outside_ip", "tunnel2_outside_ip"][t.pairing.aws_tunnel];
+            assert_eq!(
+                outputs.get(&role, output),
+                answered.outside_ip_address(),
+                "seed {seed}, {}: another tunnel's address",
+                t.key
+            );
+            // Compared without printing: a key never goes into a message.
+            let key = outputs.key(&role, t.pairing.aws_tunnel).map(|k| k.expose());
+            assert!(
+                key == answered.pre_shared_key(),
+                "seed {seed}, {}: another tunnel's key",
+                t.key
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn both_shapes_converge_rerun_without_mutating_and_delete_back_to_the_seed() {
     for use_case in ["development", "high_availability"] {

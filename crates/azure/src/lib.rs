@@ -182,6 +182,15 @@ async fn answered(
         .map_err(api(role, operation))
 }
 
+/// A resource read as JSON, not through the typed models: ARM answers members the models
+/// cannot hold (a connection's gateways as ids only, though the models require their
+/// `properties`: azure-rest-api-specs #755, #850), and what dxvpn does not know must survive.
+async fn json_body(response: azure_core::Response) -> azure_core::Result<Value> {
+    let bytes = response.into_body().collect().await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| azure_core::Error::new(azure_core::error::ErrorKind::DataConversion, e))
+}
+
 fn is_not_found(e: &azure_core::Error) -> bool {
     e.as_http_error()
         .is_some_and(|h| h.status() == azure_core::StatusCode::NotFound)
@@ -424,10 +433,14 @@ impl Azure {
         let sub = self.subscription.as_str();
         let operation = format!("GET {}", kind.type_path());
         let result = if kind.is_gateway_family() {
-            per_kind!(self, kind, |client, _Model| client
-                .get(rg, name, sub)
-                .await
-                .map(|m| serde_json::to_value(m).unwrap_or_default()))
+            per_kind!(
+                self,
+                kind,
+                |client, _Model| match client.get(rg, name, sub).send().await {
+                    Ok(response) => json_body(response.into_raw_response()).await,
+                    Err(e) => Err(e),
+                }
+            )
         } else {
             self.dns_get(kind, rg, parent, name).await
         };
@@ -810,11 +823,30 @@ impl Azure {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned();
+        // An existing connection's key is not the body's to change: ARM keeps it on a PUT, and
+        // only SetSharedKey sets it (terraform-provider-azurerm #11673, PR #11742).
+        let wanted_key = match (&found, kind) {
+            (Some(_), Kind::Connection) => wanted
+                .pointer("/properties/sharedKey")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            _ => None,
+        };
+        let mut compared = wanted.clone();
+        if wanted_key.is_some()
+            && let Some(props) = compared
+                .get_mut("properties")
+                .and_then(Value::as_object_mut)
+        {
+            props.remove("sharedKey");
+        }
         let difference = match &found {
             None => Some("missing".to_owned()),
             // ARM's way out of a failed provisioning is to PUT the resource again.
             Some(_) if state == "Failed" => Some("provisioning failed".to_owned()),
-            Some(f) => body::first_difference(&wanted, f).map(|path| format!("differs at {path}")),
+            Some(f) => {
+                body::first_difference(&compared, f).map(|path| format!("differs at {path}"))
+            }
         };
         match difference {
             Some(why) => {
@@ -827,6 +859,9 @@ impl Azure {
                 self.report(role, &format!("waiting ({state})"));
                 self.wait_provisioned(kind, at, role).await?;
             }
+        }
+        if let Some(key) = &wanted_key {
+            self.ensure_shared_key(at, role, key).await?;
         }
         let found = self
             .read(kind, at, role)
@@ -841,6 +876,62 @@ impl Azure {
             })?;
         self.record(role, kind, &found, outputs);
         Ok(())
+    }
+
+    /// Gives an existing connection `key` through SetSharedKey (a long-running operation)
+    /// when it holds another, then reads it back. The key is compared, never logged.
+    async fn ensure_shared_key(
+        &self,
+        (rg, _, name): (&str, &str, &str),
+        role: &str,
+        key: &str,
+    ) -> Result<(), AzureError> {
+        let sub = self.subscription.as_str();
+        let connections = self.network.virtual_network_gateway_connections_client();
+        let held = || async {
+            let operation = "GET connections/sharedkey";
+            let response = connections
+                .get_shared_key(rg, name, sub)
+                .send()
+                .await
+                .map_err(api(role, operation))?;
+            let answer = json_body(response.into_raw_response())
+                .await
+                .map_err(api(role, operation))?;
+            Ok::<_, AzureError>(answer["value"].as_str().map(str::to_owned))
+        };
+        if held().await?.as_deref() == Some(key) {
+            return Ok(());
+        }
+        let operation = "PUT connections/sharedkey";
+        tracing::info!(%role, "setting the shared key");
+        self.report(role, "setting the shared key");
+        let response = connections
+            .set_shared_key(
+                rg,
+                name,
+                models::ConnectionSharedKey::new(key.to_owned()),
+                sub,
+            )
+            .send()
+            .await
+            .map_err(api(role, operation))?
+            .into_raw_response();
+        match Poll::from_headers(response.headers()) {
+            Some(poll) => self.finish(role, operation, poll).await?,
+            None => answered(response, role, operation).await?,
+        }
+        if held().await?.as_deref() == Some(key) {
+            Ok(())
+        } else {
+            Err(AzureError::Api {
+                role: role.to_owned(),
+                operation: operation.to_owned(),
+                code: "SharedKeyNotSet".into(),
+                message: "the connection holds another key after SetSharedKey".into(),
+                transient: true,
+            })
+        }
     }
 
     /// Polls the resource itself until it is provisioned (no operation URL to follow).

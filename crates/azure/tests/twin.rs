@@ -135,7 +135,29 @@ async fn a_changed_key_or_a_drifted_gateway_is_written_again() {
     );
     ensure_all(&azure, &plan, &mut outputs).await.unwrap();
     assert_eq!(twin.mutating_calls(), before + 1);
-    assert_eq!(twin.inventory()["calls"]["PUT connections"], 3);
+    // A PUT would not change it (ARM keeps an existing connection's key): SetSharedKey did.
+    let calls = &twin.inventory()["calls"];
+    assert_eq!(calls["PUT connections"], 2);
+    assert_eq!(calls["PUT sharedkey"], 1);
+    let s = &twin.seeded;
+    let connection = &plan.resource("azure.connection.c1t1").unwrap().name;
+    let held = dxvpn_test_support::azure_raw_get(
+        &twin,
+        &format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/connections/{connection}/sharedkey",
+            s.subscription_id, s.resource_group
+        ),
+    )
+    .await;
+    // Compared without printing: a key never goes into a message.
+    assert!(
+        held["value"] == "rotated_key.Zyxwvuts99",
+        "Azure does not hold the new key ({})",
+        held["error"]
+    );
+    // Converged: a re-run writes nothing.
+    ensure_all(&azure, &plan, &mut outputs).await.unwrap();
+    assert_eq!(twin.mutating_calls(), before + 1);
 }
 
 #[tokio::test]

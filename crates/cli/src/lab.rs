@@ -399,12 +399,13 @@ fn service_up(request: &SpawnRequest, output: Output) -> anyhow::Result<ExitCode
         let c = ready.config.display();
         writeln!(
             out,
-            "lab ready in {:.1} s (pid {}): AWS twin {}, Azure twin {}, time factor {}\nconfig: {c}\nNext:\n  dxvpn plan -c {c}\n  dxvpn up -c {c} --yes\n  dxvpn status -c {c}\n  dxvpn lab status        # the data plane's daemons, once tunnels exist\n  ip netns exec <run>-aws-host dig @10.0.0.2 vm1.azure.internal   # DNS across, <run> from lab status\n  dxvpn down -c {c} --yes\n  dxvpn lab down",
+            "lab ready in {:.1} s (pid {}): AWS twin {}, Azure twin {}, time factor {}, twin seed {} (DXVPN_TWIN_SEED replays it)\nconfig: {c}\nNext:\n  dxvpn plan -c {c}\n  dxvpn up -c {c} --yes\n  dxvpn status -c {c}\n  dxvpn lab status        # the data plane's daemons, once tunnels exist\n  ip netns exec <run>-aws-host dig @10.0.0.2 vm1.azure.internal   # DNS across, <run> from lab status\n  dxvpn down -c {c} --yes\n  dxvpn lab down",
             took.as_secs_f64(),
             ready.pid,
             ready.aws_endpoint,
             ready.azure_endpoint,
             ready.time_factor,
+            ready.aws_twin_seed,
         )?;
     }
     Ok(ExitCode::SUCCESS)

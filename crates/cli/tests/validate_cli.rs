@@ -185,13 +185,14 @@ async fn development_validates_across_and_names_each_failure() {
     aws.delete(&plan, propagation, &mut Outputs::default())
         .await
         .unwrap();
-    // The control plane says so at once; the data plane follows at the binder's next poll.
+    // The control plane says so at once; the data plane follows at the binder's next poll (a
+    // ping under way then may still get a reply: wait until both probes have failed).
     let report = validate_until(config, "aws", &prefix, "propagation-off", |code, r| {
         code == 1
             && finding_ids(r) == ["propagation-off"]
             && r["findings"][0]["message"]
                 .as_str()
-                .is_some_and(|m| m.contains("unreachable"))
+                .is_some_and(|m| m.starts_with("10.1.1.10, 10.1.1.10:53 unreachable"))
     })
     .await;
     let finding = report["findings"]

@@ -38,7 +38,7 @@ async fn wait_status(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn up_brings_tunnels_and_bgp_up_a_ping_crosses_and_a_tampered_key_shows_down() {
+async fn up_brings_tunnels_and_bgp_up_a_ping_crosses_a_tampered_key_shows_down_and_up_repairs_it() {
     let lab = Lab::start_on_loopback(0.0005).await.unwrap();
     let plan =
         Arc::new(dxvpn_plan::plan_from_toml(&lab.config("dx-lab-e2e", "development")).unwrap());
@@ -93,6 +93,18 @@ async fn up_brings_tunnels_and_bgp_up_a_ping_crosses_and_a_tampered_key_shows_do
         assert!(!s.healthy());
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // `up` repairs it: Azure gets AWS's new key through SetSharedKey (a PUT would not change
+    // an existing connection's key), and the tunnel comes back.
+    let repair = deployer.up(plan.clone()).await;
+    assert!(repair.ok(), "{:?}", repair.failures().collect::<Vec<_>>());
+    assert_eq!(lab.azure.inventory()["calls"]["PUT sharedkey"], 1);
+    wait_status(
+        &deployer,
+        &plan,
+        "tunnel 1 back up with AWS's new key",
+        |s| s.tunnels[0].up,
+    )
+    .await;
 
     // Negative control: Azure now expects another ASN from tunnel 2's peer; its BGP session
     // cannot establish, so it must not read up either.

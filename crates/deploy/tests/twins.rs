@@ -20,7 +20,10 @@ struct Clouds {
 }
 
 async fn clouds(use_case: &str) -> Clouds {
-    let aws = dxvpn_test_support::aws_twin(0.0005).await;
+    clouds_with(use_case, dxvpn_test_support::aws_twin(0.0005).await).await
+}
+
+async fn clouds_with(use_case: &str, aws: AwsTwin) -> Clouds {
     let azure = dxvpn_test_support::azure_twin(&AzureScenario::default(), 0.0002).await;
     let config = dxvpn_lab::config::lab_config(
         "dx-deploy",
@@ -94,6 +97,61 @@ async fn up_converges_overlaps_the_clouds_reruns_quietly_and_down_returns_to_the
         for list in ["vpn_gateways", "customer_gateways", "vpn_connections"] {
             assert_eq!(aws_live(&c.aws, list), 0, "{use_case}: {list} left");
         }
+    }
+}
+
+/// `up` then `down` converge whatever the twins choose where the clouds promise nothing: one of
+/// everything after `up`, every tunnel paired with its planned inside CIDR, nothing after
+/// `down`, for each of `DXVPN_SEEDS` seeds in a row (2 here; `cargo xtask bench seeds` runs 20).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_and_down_converge_for_each_twin_seed() {
+    let seeds: u64 = std::env::var("DXVPN_SEEDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2);
+    let first: u64 = std::env::var("DXVPN_TWIN_SEED")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000);
+    for seed in first..first + seeds {
+        let aws = dxvpn_test_support::aws_twin_seeded(0.0005, seed).await;
+        let c = clouds_with("high_availability", aws).await;
+        let report = c.deployer.up(c.plan.clone()).await;
+        assert!(
+            report.ok(),
+            "seed {seed}: {:?}",
+            report.failures().collect::<Vec<_>>()
+        );
+        assert_eq!(aws_live(&c.aws, "vpn_connections"), 2, "seed {seed}");
+        assert_eq!(azure_count(&c.azure, "connections"), 4, "seed {seed}");
+        let status = c.deployer.status(&c.plan).await.unwrap();
+        for t in &status.tunnels {
+            let planned = c.plan.tunnels.iter().find(|p| p.key == t.key).unwrap();
+            let held = c.aws.inventory()["vpn_connections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|v| v["tunnels"].as_array().unwrap().clone())
+                .find(|x| x["outside_ip"] == t.outside_ip.as_str())
+                .unwrap();
+            assert_eq!(
+                held["inside_cidr"],
+                planned.pairing.inside_cidr.to_string(),
+                "seed {seed}: {} reads another tunnel",
+                t.key
+            );
+        }
+        let down = c.deployer.down(c.plan.clone()).await;
+        assert!(
+            down.ok(),
+            "seed {seed}: {:?}",
+            down.failures().collect::<Vec<_>>()
+        );
+        assert_eq!(c.azure.live_ids(), c.azure.seed_ids(), "seed {seed}");
+        for list in ["vpn_gateways", "customer_gateways", "vpn_connections"] {
+            assert_eq!(aws_live(&c.aws, list), 0, "seed {seed}: {list} left");
+        }
+        println!("seed {seed}: up and down converged");
     }
 }
 

@@ -36,7 +36,17 @@ pub fn loopback() -> SocketAddr {
 
 /// The AWS twin with its default scenario on a free loopback port.
 pub async fn aws_twin(time_factor: f64) -> AwsTwin {
-    AwsTwin::start(loopback(), &AwsScenario::default(), time_factor)
+    let twin = AwsTwin::start(loopback(), &AwsScenario::default(), time_factor)
+        .await
+        .unwrap();
+    // Shown with a failing test's output: DXVPN_TWIN_SEED=N replays the twin's choices.
+    eprintln!("AWS twin seed {}", twin.seeded.seed);
+    twin
+}
+
+/// The AWS twin with its default scenario and the seed of its undocumented choices given.
+pub async fn aws_twin_seeded(time_factor: f64, seed: u64) -> AwsTwin {
+    AwsTwin::start_seeded(loopback(), &AwsScenario::default(), time_factor, seed)
         .await
         .unwrap()
 }
@@ -151,6 +161,19 @@ pub fn resolver_client(endpoint: &str) -> aws_sdk_route53resolver::Client {
             ))
             .build(),
     )
+}
+
+/// GET `path` (`/subscriptions/...`) on the Azure twin as JSON, with no typed model between.
+pub async fn azure_raw_get(twin: &AzureTwin, path: &str) -> serde_json::Value {
+    let url =
+        azure_core::Url::parse(&format!("{}{path}?api-version=2024-03-01", twin.endpoint)).unwrap();
+    let mut request = azure_core::Request::new(url, azure_core::Method::Get);
+    request.insert_header("authorization", "Bearer lab-token");
+    let response = azure_core::new_http_client()
+        .execute_request(&request)
+        .await
+        .unwrap();
+    serde_json::from_slice(&response.into_body().collect().await.unwrap()).unwrap()
 }
 
 /// How many of the AWS twin's `list` (`vpn_connections`, ...) are not deleted.

@@ -37,6 +37,7 @@ use axum::routing::post;
 use dxvpn_twin_kit::admin::{self, AdminState, lock};
 pub use dxvpn_twin_kit::faults::{Fault, FaultKind, Tamper};
 use dxvpn_twin_kit::faults::{FaultBook, dropped_response, stalled_response};
+use dxvpn_twin_kit::seed::{SEED_VARIABLE, twin_seed};
 use dxvpn_twin_kit::views::{AwsView, DnsRules};
 use dxvpn_twin_kit::{Server, TwinError};
 pub use ec2::{AwsScenario, SeededIds, TunnelTelemetry};
@@ -87,12 +88,28 @@ pub struct AwsTwin {
 impl AwsTwin {
     /// Starts the twin on `addr` (port 0 picks a free port), seeded from `scenario`. Every real
     /// duration is multiplied by `time_factor` (1.0 = as slow as AWS; 0.0 = instant).
+    /// Undocumented orders and choices follow `DXVPN_TWIN_SEED`, or a random seed
+    /// ([`dxvpn_twin_kit::seed`]), which [`SeededIds::seed`] and the log give.
     pub async fn start(
         addr: SocketAddr,
         scenario: &AwsScenario,
         time_factor: f64,
     ) -> Result<Self, TwinError> {
-        let ec2 = Ec2::new(scenario, time_factor);
+        Self::start_seeded(addr, scenario, time_factor, twin_seed()).await
+    }
+
+    /// [`AwsTwin::start`] with the seed of its undocumented choices given.
+    pub async fn start_seeded(
+        addr: SocketAddr,
+        scenario: &AwsScenario,
+        time_factor: f64,
+        seed: u64,
+    ) -> Result<Self, TwinError> {
+        tracing::info!(
+            seed,
+            "AWS twin: undocumented orders are seeded; {SEED_VARIABLE}={seed} replays them"
+        );
+        let ec2 = Ec2::new(scenario, time_factor, seed);
         let seeded = ec2.seeded.clone();
         let state: Shared = Arc::new(Mutex::new(TwinState {
             ec2,

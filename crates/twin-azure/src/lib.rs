@@ -563,7 +563,8 @@ fn handle(
         }
         ("GET", Some(a)) if a.eq_ignore_ascii_case("sharedkey") => arm.shared_key(&path.id).map(ok),
         ("PUT", Some(a)) if a.eq_ignore_ascii_case("sharedkey") => {
-            arm.set_shared_key(&path.id, &json_body()?).map(ok)
+            let accepted = arm.set_shared_key(&path.id, &json_body()?)?;
+            Ok(accepted_response(accepted, arm, base, false, false))
         }
         _ => Err(ArmError {
             status: 405,

@@ -175,6 +175,7 @@ async fn every_official_network_example_is_accepted_and_deserializes() {
         )
         .await
         .unwrap();
+    // Sent, not awaited: the answer's id-only gateway references do not fit the typed model.
     let conn = client
         .virtual_network_gateway_connections_client()
         .create_or_update(
@@ -186,9 +187,24 @@ async fn every_official_network_example_is_accepted_and_deserializes() {
             )),
             "subid",
         )
+        .send()
         .await
         .unwrap();
-    assert_eq!(conn.properties.gateway_custom_bgp_ip_addresses.len(), 2);
+    let conn: Value = serde_json::from_slice(
+        &conn
+            .into_raw_response()
+            .into_body()
+            .collect()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        conn["properties"]["gatewayCustomBgpIpAddresses"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
     drop(twin);
 
     // The subnet examples live in another resource group and VNet.
@@ -246,6 +262,7 @@ async fn twin_get_answers_have_the_shape_of_the_official_examples() {
             lab.connection_body("lng-1", "k-1234567890", &["169.254.21.2", "169.254.21.6"]),
             &lab.sub,
         )
+        .send()
         .await
         .unwrap();
     // Features outside dxvpn's subset: NAT rules, point-to-site, custom routes, DNS settings of
@@ -280,6 +297,10 @@ async fn twin_get_answers_have_the_shape_of_the_official_examples() {
         "ipConfigurations",
         "purpose",
         "defaultOutboundAccess",
+        // ARM answers these references with their id only (azure-rest-api-specs #755, #850),
+        // though the examples show an empty `properties`.
+        "virtualNetworkGateway1.properties",
+        "localNetworkGateway2.properties",
     ];
     for (file, id) in [
         (

@@ -1,6 +1,7 @@
 //! What both of dxvpn's cloud twins share: serving HTTP on loopback ([`Server`]), faults and
-//! chaos ([`faults`]), the `/_dxvpn` admin routes with their client ([`admin`]), and the views
-//! each twin publishes of its state for the lab ([`views`]).
+//! chaos ([`faults`]), the `/_dxvpn` admin routes with their client ([`admin`]), the seed of
+//! the choices a cloud does not document ([`seed`]), and the views each twin publishes of its
+//! state for the lab ([`views`]).
 //!
 //! A twin is an HTTP server that speaks one cloud's API to that cloud's real SDK. This crate
 //! knows no cloud: the AWS twin (`dxvpn-twin-aws`) and the Azure twin (`dxvpn-twin-azure`) build
@@ -21,6 +22,7 @@
 
 pub mod admin;
 pub mod faults;
+pub mod seed;
 mod serve;
 pub mod views;
 

@@ -68,6 +68,7 @@ impl Ec2 {
 
     pub(super) fn describe_customer_gateways(&self, p: &Params) -> Result<Xml, Ec2Error> {
         let matched = select(
+            self.seed,
             p,
             "CustomerGatewayId",
             &self.cgws,

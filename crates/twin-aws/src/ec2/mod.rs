@@ -11,6 +11,10 @@ use std::time::{Duration, Instant, SystemTime};
 use dxvpn_cidr::Ipv4Net;
 use dxvpn_cidr::inside::{AWS_INSIDE_SUPERNET, AWS_RESERVED_INSIDE_CIDRS};
 use dxvpn_tunnel::psk::PresharedKey;
+use dxvpn_twin_kit::seed::seeded_order;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
 use serde::Serialize;
 
 use crate::query::Params;
@@ -80,6 +84,8 @@ pub struct SeededIds {
     pub subnet_ids: Vec<String>,
     /// Their route tables, in scenario order.
     pub route_table_ids: Vec<String>,
+    /// The seed of the twin's undocumented choices (`DXVPN_TWIN_SEED` replays them).
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -230,6 +236,9 @@ pub(crate) struct Ec2 {
     vpns: Vec<Vpn>,
     security_groups: Vec<security_groups::SecurityGroup>,
     outside_ips: BTreeSet<Ipv4Addr>,
+    /// Undocumented orders and choices follow from it (`dxvpn_twin_kit::seed`).
+    seed: u64,
+    rng: StdRng,
     pub(crate) seeded: SeededIds,
 }
 
@@ -239,7 +248,7 @@ pub(crate) fn is_mutating(action: &str) -> bool {
 }
 
 impl Ec2 {
-    pub(crate) fn new(scenario: &AwsScenario, time_factor: f64) -> Self {
+    pub(crate) fn new(scenario: &AwsScenario, time_factor: f64, seed: u64) -> Self {
         let mut ec2 = Ec2 {
             time_factor,
             region: scenario.region.clone(),
@@ -253,10 +262,13 @@ impl Ec2 {
             vpns: Vec::new(),
             security_groups: Vec::new(),
             outside_ips: BTreeSet::new(),
+            seed,
+            rng: StdRng::seed_from_u64(seed),
             seeded: SeededIds {
                 vpc_id: String::new(),
                 subnet_ids: Vec::new(),
                 route_table_ids: Vec::new(),
+                seed,
             },
         };
         let vpc_id = ec2.new_id("vpc");
@@ -297,17 +309,20 @@ impl Ec2 {
         real.mul_f64(self.time_factor)
     }
 
-    /// The next free tunnel outside address in the lab's internet (198.18.1.0/24).
+    /// A free tunnel outside address in the lab's internet (198.18.1.0/24), drawn at random:
+    /// AWS assigns tunnel addresses from its pool in no documented order, so the first
+    /// tunnel's address is not the lower one.
     fn allocate_outside_ip(&mut self) -> Result<Ipv4Addr, Ec2Error> {
-        let ip = (1..=254u8)
+        let free: Vec<Ipv4Addr> = (1..=254u8)
             .map(|n| Ipv4Addr::new(198, 18, 1, n))
-            .find(|ip| !self.outside_ips.contains(ip))
-            .ok_or_else(|| {
-                err(
-                    "VpnConnectionLimitExceeded",
-                    "the lab's internet has no free tunnel address left",
-                )
-            })?;
+            .filter(|ip| !self.outside_ips.contains(ip))
+            .collect();
+        let ip = free.choose(&mut self.rng).copied().ok_or_else(|| {
+            err(
+                "VpnConnectionLimitExceeded",
+                "the lab's internet has no free tunnel address left",
+            )
+        })?;
         self.outside_ips.insert(ip);
         Ok(ip)
     }
@@ -401,7 +416,9 @@ fn ok_return() -> Xml {
 
 /// The items a Describe call asks for: those named by `id_param.N` (an unknown explicit id is
 /// an error, not an empty set, as in EC2), kept when every filter matches `field`.
+/// Describe results come back in a seeded random order: EC2 documents none.
 fn select<'a, T>(
+    seed: u64,
     p: &Params,
     id_param: &str,
     items: &'a [T],
@@ -421,6 +438,7 @@ fn select<'a, T>(
             matched.push(item);
         }
     }
+    seeded_order(seed, &mut matched, |item| id(item).clone());
     Ok(matched)
 }
 

@@ -39,6 +39,7 @@ impl Ec2 {
 
     pub(super) fn describe_route_tables(&self, p: &Params) -> Result<Xml, Ec2Error> {
         let matched = select(
+            self.seed,
             p,
             "RouteTableId",
             &self.route_tables,
@@ -89,6 +90,7 @@ impl Ec2 {
 
     pub(super) fn describe_vpcs(&self, p: &Params) -> Result<Xml, Ec2Error> {
         let matched = select(
+            self.seed,
             p,
             "VpcId",
             &self.vpcs,
@@ -117,6 +119,7 @@ impl Ec2 {
 
     pub(super) fn describe_subnets(&self, p: &Params) -> Result<Xml, Ec2Error> {
         let matched = select(
+            self.seed,
             p,
             "SubnetId",
             &self.subnets,

@@ -122,6 +122,7 @@ impl Ec2 {
 
     pub(super) fn describe_security_groups(&self, p: &Params) -> Result<Xml, Ec2Error> {
         let matched = select(
+            self.seed,
             p,
             "GroupId",
             &self.security_groups,

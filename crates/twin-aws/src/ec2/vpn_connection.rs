@@ -3,7 +3,23 @@
 
 use super::*;
 
-pub(super) fn write_vpn(x: &mut Xml, v: &Vpn, cgw_ip: Ipv4Addr, cgw_asn: u32, vgw_asn: u32) {
+/// A connection's tunnels in the order DescribeVpnConnections gives them. AWS documents
+/// `VpnConnectionOptions.TunnelOptions` and `VgwTelemetry` as lists with no order, and does not
+/// keep the order of the request's `TunnelOptions`: clients that paired by position got one
+/// tunnel's key or address on the other (terraform-provider-aws #396, #5809, #16928, #19079;
+/// fixed by pairing on the inside CIDR in PR #19077). Each list is in its own seeded order.
+fn answer_order<'a>(v: &'a Vpn, seed: u64, list: &str) -> Vec<&'a TunnelOption> {
+    let mut tunnels: Vec<&TunnelOption> = v.tunnels.iter().collect();
+    seeded_order(seed, &mut tunnels, |t| (&v.id, list, t.inside_cidr));
+    tunnels
+}
+
+pub(super) fn write_vpn(
+    x: &mut Xml,
+    v: &Vpn,
+    (cgw_ip, cgw_asn, vgw_asn): (Ipv4Addr, u32, u32),
+    seed: u64,
+) {
     let state = v.life.state();
     x.field("vpnConnectionId", &v.id).field("state", state);
     // AWS includes the device configuration while the connection is pending or available.
@@ -23,49 +39,57 @@ pub(super) fn write_vpn(x: &mut Xml, v: &Vpn, cgw_ip: Ipv4Addr, cgw_asn: u32, vg
             .field("localIpv4NetworkCidr", "0.0.0.0/0")
             .field("remoteIpv4NetworkCidr", "0.0.0.0/0")
             .field("tunnelInsideIpVersion", "ipv4");
-        x.set("tunnelOptionSet", &v.tunnels, |x, t| {
-            x.field("outsideIpAddress", t.outside_ip)
-                .field("tunnelInsideCidr", t.inside_cidr)
-                .field("preSharedKey", t.psk.expose());
-            x.maybe("dpdTimeoutSeconds", t.dpd_timeout.as_ref());
-            for (set, values) in [
-                ("phase1EncryptionAlgorithmSet", &t.phase1_encryption),
-                ("phase2EncryptionAlgorithmSet", &t.phase2_encryption),
-                ("phase1IntegrityAlgorithmSet", &t.phase1_integrity),
-                ("phase2IntegrityAlgorithmSet", &t.phase2_integrity),
-                ("phase1DHGroupNumberSet", &t.phase1_dh),
-                ("phase2DHGroupNumberSet", &t.phase2_dh),
-                ("ikeVersionSet", &t.ike_versions),
-            ] {
-                x.set(set, values, |x, v| {
-                    x.field("value", v);
-                });
-            }
-            x.field("startupAction", &t.startup_action);
-        });
+        x.set(
+            "tunnelOptionSet",
+            answer_order(v, seed, "options"),
+            |x, t| {
+                x.field("outsideIpAddress", t.outside_ip)
+                    .field("tunnelInsideCidr", t.inside_cidr)
+                    .field("preSharedKey", t.psk.expose());
+                x.maybe("dpdTimeoutSeconds", t.dpd_timeout.as_ref());
+                for (set, values) in [
+                    ("phase1EncryptionAlgorithmSet", &t.phase1_encryption),
+                    ("phase2EncryptionAlgorithmSet", &t.phase2_encryption),
+                    ("phase1IntegrityAlgorithmSet", &t.phase1_integrity),
+                    ("phase2IntegrityAlgorithmSet", &t.phase2_integrity),
+                    ("phase1DHGroupNumberSet", &t.phase1_dh),
+                    ("phase2DHGroupNumberSet", &t.phase2_dh),
+                    ("ikeVersionSet", &t.ike_versions),
+                ] {
+                    x.set(set, values, |x, v| {
+                        x.field("value", v);
+                    });
+                }
+                x.field("startupAction", &t.startup_action);
+            },
+        );
     });
     x.set("routes", std::iter::empty::<()>(), |_, ()| {});
     x.tags(&v.tags);
     if state != "deleted" {
         let changed = now_iso();
-        x.set("vgwTelemetry", &v.tunnels, |x, t| {
-            // With BGP, AWS reports a tunnel UP only once its session is established.
-            let tel = t.telemetry;
-            let up = tel.ipsec_up && tel.bgp_up;
-            let message = match (tel.ipsec_up, tel.bgp_up) {
-                (true, true) => format!("{} BGP ROUTES", tel.accepted_routes),
-                (true, false) => "IPSEC IS UP".to_owned(),
-                _ => "IPSEC IS DOWN".to_owned(),
-            };
-            x.field("outsideIpAddress", t.outside_ip)
-                .field("status", if up { "UP" } else { "DOWN" })
-                .field("lastStatusChange", &changed)
-                .field("statusMessage", &message)
-                .field(
-                    "acceptedRouteCount",
-                    if up { tel.accepted_routes } else { 0 },
-                );
-        });
+        x.set(
+            "vgwTelemetry",
+            answer_order(v, seed, "telemetry"),
+            |x, t| {
+                // With BGP, AWS reports a tunnel UP only once its session is established.
+                let tel = t.telemetry;
+                let up = tel.ipsec_up && tel.bgp_up;
+                let message = match (tel.ipsec_up, tel.bgp_up) {
+                    (true, true) => format!("{} BGP ROUTES", tel.accepted_routes),
+                    (true, false) => "IPSEC IS UP".to_owned(),
+                    _ => "IPSEC IS DOWN".to_owned(),
+                };
+                x.field("outsideIpAddress", t.outside_ip)
+                    .field("status", if up { "UP" } else { "DOWN" })
+                    .field("lastStatusChange", &changed)
+                    .field("statusMessage", &message)
+                    .field(
+                        "acceptedRouteCount",
+                        if up { tel.accepted_routes } else { 0 },
+                    );
+            },
+        );
     }
 }
 
@@ -264,7 +288,7 @@ impl Ec2 {
         let mut x = Xml::new();
         let (cgw_ip, vgw_asn) = (cgw.ip, vgw.asn);
         x.element("vpnConnection", |x| {
-            write_vpn(x, &vpn, cgw_ip, cgw.asn, vgw_asn)
+            write_vpn(x, &vpn, (cgw_ip, cgw.asn, vgw_asn), self.seed)
         });
         self.vpns.push(vpn);
         Ok(x)
@@ -272,6 +296,7 @@ impl Ec2 {
 
     pub(super) fn describe_vpn_connections(&self, p: &Params) -> Result<Xml, Ec2Error> {
         let matched = select(
+            self.seed,
             p,
             "VpnConnectionId",
             &self.vpns,
@@ -297,13 +322,12 @@ impl Ec2 {
                 .iter()
                 .find(|g| g.id == v.vgw_id)
                 .map_or(0, |g| g.asn);
-            write_vpn(
-                x,
-                v,
+            let cgw = (
                 cgw.map_or(Ipv4Addr::UNSPECIFIED, |c| c.ip),
                 cgw.map_or(0, |c| c.asn),
                 vgw_asn,
             );
+            write_vpn(x, v, cgw, self.seed);
         });
         Ok(x)
     }

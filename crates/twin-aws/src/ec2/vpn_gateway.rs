@@ -57,6 +57,7 @@ impl Ec2 {
 
     pub(super) fn describe_vpn_gateways(&self, p: &Params) -> Result<Xml, Ec2Error> {
         let matched = select(
+            self.seed,
             p,
             "VpnGatewayId",
             &self.vgws,

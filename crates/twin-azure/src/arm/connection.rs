@@ -324,8 +324,10 @@ impl Arm {
         Ok(json!({ "value": self.keys.get(&key_of(id)).cloned().unwrap_or_default() }))
     }
 
-    /// Sets the shared key of a connection.
-    pub(crate) fn set_shared_key(&mut self, id: &str, body: &Value) -> Result<Value, ArmError> {
+    /// `SetSharedKey`: a long-running operation (the spec marks it
+    /// `x-ms-long-running-operation`), during which the connection is `Updating` and its
+    /// tunnel renegotiates.
+    pub(crate) fn set_shared_key(&mut self, id: &str, body: &Value) -> Result<Accepted, ArmError> {
         self.get(id, Kind::Connection)?;
         let key = body
             .get("value")
@@ -337,7 +339,18 @@ impl Arm {
                     "value must be 1 to 128 printable ASCII characters.",
                 )
             })?;
-        self.keys.insert(key_of(id), key.to_owned());
-        Ok(json!({ "id": format!("{id}/sharedkey"), "value": key }))
+        let record_key = key_of(id);
+        self.keys.insert(record_key.clone(), key.to_owned());
+        let ready_after = self.scaled(Kind::Connection.update_time());
+        if let Some(r) = self.records.get_mut(&record_key) {
+            r.changed = Instant::now();
+            r.ready_after = ready_after;
+        }
+        let operation = self.start_operation(&record_key, false, false);
+        Ok(Accepted {
+            status: 201,
+            body: Some(json!({ "id": format!("{id}/sharedkey"), "value": key })),
+            operation: Some(operation),
+        })
     }
 }

@@ -458,7 +458,11 @@ impl Arm {
         };
         let key = key_of(id);
         if let Some(k) = shared_key {
-            self.keys.insert(key.clone(), k);
+            // A PUT sets the key of a new connection only: on an existing one ARM keeps the
+            // key it holds and answers success, and only the `sharedkey` endpoint changes it
+            // (terraform-provider-azurerm #11673, fixed in PR #11742 by calling SetSharedKey;
+            // azure-sdk-for-java #18083).
+            self.keys.entry(key.clone()).or_insert(k);
         }
         // A VNet PUT carries its subnets inline: they become child resources.
         let inline_subnets = (kind == Kind::VirtualNetwork)

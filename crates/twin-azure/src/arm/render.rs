@@ -153,10 +153,13 @@ impl Arm {
             }
             Kind::Gateway => self.render_gateway(r, &mut props),
             Kind::Connection => {
+                // ARM answers a connection's gateways as references with their id only,
+                // whatever the PUT sent, though the spec marks their `properties` required
+                // (azure-rest-api-specs #755 and #850; the az CLI works around it, azure-cli
+                // #1663). A client whose model requires them cannot read a connection.
                 for k in ["virtualNetworkGateway1", "localNetworkGateway2"] {
                     if let Some(id) = ref_id(props.get(k)).map(str::to_owned) {
-                        // The Rust models need `properties` in these references.
-                        props.insert(k.into(), json!({ "id": id, "properties": {} }));
+                        props.insert(k.into(), json!({ "id": id }));
                     }
                 }
                 if let Some(key) = self.keys.get(key) {

@@ -247,12 +247,5 @@ pub fn paths(v: &Value, prefix: &str, out: &mut std::collections::BTreeSet<Strin
 }
 
 pub async fn raw_get(lab: &Lab, id: &str) -> Value {
-    let url = Url::parse(&format!("{}{id}?api-version=2024-03-01", lab.twin.endpoint)).unwrap();
-    let mut request = azure_core::Request::new(url, azure_core::Method::Get);
-    request.insert_header("authorization", "Bearer x");
-    let response = azure_core::new_http_client()
-        .execute_request(&request)
-        .await
-        .unwrap();
-    serde_json::from_slice(&response.into_body().collect().await.unwrap()).unwrap()
+    dxvpn_test_support::azure_raw_get(&lab.twin, id).await
 }
