@@ -24,6 +24,7 @@
 
 mod dns;
 mod status;
+mod tunnels;
 
 use std::time::{Duration, Instant};
 
@@ -88,38 +89,6 @@ pub enum AwsError {
         /// The inside CIDRs the plan has for the connection.
         planned: String,
     },
-}
-
-/// Which of `role`'s planned tunnels (its index, 0 or 1) an answered tunnel is, found by its
-/// inside CIDR. AWS does not promise the order of a connection's tunnels, so their position
-/// says nothing (terraform-provider-aws #19079; the provider pairs on the inside CIDR since
-/// PR #19077).
-fn planned_tunnel(
-    plan: &Plan,
-    role: &str,
-    vpn_id: &str,
-    inside_cidr: Option<&str>,
-) -> Result<usize, AwsError> {
-    let planned: Vec<_> = plan
-        .tunnels
-        .iter()
-        .filter(|t| format!("aws.vpn_connection.{}", t.pairing.aws_connection) == role)
-        .collect();
-    let answered = inside_cidr.unwrap_or("none");
-    planned
-        .iter()
-        .find(|t| t.pairing.inside_cidr.to_string() == answered)
-        .map(|t| t.pairing.aws_tunnel)
-        .ok_or_else(|| AwsError::TunnelMismatch {
-            role: role.to_owned(),
-            vpn_id: vpn_id.to_owned(),
-            answered: answered.to_owned(),
-            planned: planned
-                .iter()
-                .map(|t| t.pairing.inside_cidr.to_string())
-                .collect::<Vec<_>>()
-                .join(" and "),
-        })
 }
 
 fn api<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
@@ -209,7 +178,7 @@ impl Aws {
     }
 
     /// The live (pending or available) resource of this deployment with this role.
-    fn live_by_tags(plan: &Plan, role: &str) -> Vec<Filter> {
+    pub(crate) fn live_by_tags(plan: &Plan, role: &str) -> Vec<Filter> {
         vec![
             Filter::builder()
                 .name("tag:dxvpn:deployment")
@@ -653,48 +622,6 @@ impl Aws {
             .first()
             .and_then(|c| c.customer_gateway_id())
             .map(str::to_owned))
-    }
-
-    async fn observe_vpn(
-        &self,
-        plan: &Plan,
-        role: &str,
-        outputs: &mut Outputs,
-    ) -> Result<bool, AwsError> {
-        let out = self
-            .ec2
-            .describe_vpn_connections()
-            .set_filters(Some(Self::live_by_tags(plan, role)))
-            .send()
-            .await
-            .map_err(api(role, "DescribeVpnConnections"))?;
-        let Some(vpn) = out.vpn_connections().first() else {
-            return Ok(false);
-        };
-        let vpn_id = vpn.vpn_connection_id().unwrap_or_default();
-        outputs.set(role, "id", vpn_id);
-        let tunnels = vpn
-            .options()
-            .map(|o| o.tunnel_options())
-            .unwrap_or_default();
-        for t in tunnels {
-            let i = planned_tunnel(plan, role, vpn_id, t.tunnel_inside_cidr())?;
-            if let Some(ip) = t.outside_ip_address().filter(|ip| *ip != "0.0.0.0") {
-                outputs.set(
-                    role,
-                    if i == 0 {
-                        "tunnel1_outside_ip"
-                    } else {
-                        "tunnel2_outside_ip"
-                    },
-                    ip,
-                );
-            }
-            if let Some(key) = t.pre_shared_key().and_then(|k| PresharedKey::parse(k).ok()) {
-                outputs.set_key(role, i, key);
-            }
-        }
-        Ok(true)
     }
 
     async fn state_of(&self, role: &str, kind: &str, id: &str) -> Result<Option<String>, AwsError> {

@@ -4,7 +4,8 @@ use aws_sdk_ec2::types::Filter;
 use dxvpn_plan::Plan;
 use serde::Serialize;
 
-use crate::{Aws, AwsError, api, planned_tunnel};
+use crate::tunnels::planned_tunnel;
+use crate::{Aws, AwsError, api};
 
 /// One tunnel as AWS reports it (`vgwTelemetry`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

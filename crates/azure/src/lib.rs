@@ -28,7 +28,11 @@ mod body;
 mod credential;
 mod dns;
 mod lro;
+mod raw;
+mod shared_key;
 mod status;
+
+use raw::json_body;
 
 pub use status::{BgpPeerState, ConnectionState};
 use std::sync::Arc;
@@ -180,15 +184,6 @@ async fn answered(
         .await
         .map(drop)
         .map_err(api(role, operation))
-}
-
-/// A resource read as JSON, not through the typed models: ARM answers members the models
-/// cannot hold (a connection's gateways as ids only, though the models require their
-/// `properties`: azure-rest-api-specs #755, #850), and what dxvpn does not know must survive.
-async fn json_body(response: azure_core::Response) -> azure_core::Result<Value> {
-    let bytes = response.into_body().collect().await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| azure_core::Error::new(azure_core::error::ErrorKind::DataConversion, e))
 }
 
 fn is_not_found(e: &azure_core::Error) -> bool {
@@ -876,62 +871,6 @@ impl Azure {
             })?;
         self.record(role, kind, &found, outputs);
         Ok(())
-    }
-
-    /// Gives an existing connection `key` through SetSharedKey (a long-running operation)
-    /// when it holds another, then reads it back. The key is compared, never logged.
-    async fn ensure_shared_key(
-        &self,
-        (rg, _, name): (&str, &str, &str),
-        role: &str,
-        key: &str,
-    ) -> Result<(), AzureError> {
-        let sub = self.subscription.as_str();
-        let connections = self.network.virtual_network_gateway_connections_client();
-        let held = || async {
-            let operation = "GET connections/sharedkey";
-            let response = connections
-                .get_shared_key(rg, name, sub)
-                .send()
-                .await
-                .map_err(api(role, operation))?;
-            let answer = json_body(response.into_raw_response())
-                .await
-                .map_err(api(role, operation))?;
-            Ok::<_, AzureError>(answer["value"].as_str().map(str::to_owned))
-        };
-        if held().await?.as_deref() == Some(key) {
-            return Ok(());
-        }
-        let operation = "PUT connections/sharedkey";
-        tracing::info!(%role, "setting the shared key");
-        self.report(role, "setting the shared key");
-        let response = connections
-            .set_shared_key(
-                rg,
-                name,
-                models::ConnectionSharedKey::new(key.to_owned()),
-                sub,
-            )
-            .send()
-            .await
-            .map_err(api(role, operation))?
-            .into_raw_response();
-        match Poll::from_headers(response.headers()) {
-            Some(poll) => self.finish(role, operation, poll).await?,
-            None => answered(response, role, operation).await?,
-        }
-        if held().await?.as_deref() == Some(key) {
-            Ok(())
-        } else {
-            Err(AzureError::Api {
-                role: role.to_owned(),
-                operation: operation.to_owned(),
-                code: "SharedKeyNotSet".into(),
-                message: "the connection holds another key after SetSharedKey".into(),
-                transient: true,
-            })
-        }
     }
 
     /// Polls the resource itself until it is provisioned (no operation URL to follow).
