@@ -169,9 +169,55 @@ fn ensure_mermaid() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// A virtual environment in the cache with the pinned Python SDKs, reinstalled when
+/// tests/python/requirements.txt changes; its interpreter.
+fn ensure_python_sdks() -> Result<PathBuf> {
+    let venv_works = || {
+        command("python3")
+            .args(["-m", "venv", "--help"])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !venv_works() {
+        // Debian keeps venv's ensurepip apart from python3.
+        ensure_debian_packages(&[
+            ("python3", "python3"),
+            ("/usr/share/doc/python3-venv", "python3-venv"),
+        ])?;
+    }
+    let dir = cache_dir().join("python-azure");
+    let python = dir.join("bin/python");
+    let wanted =
+        std::fs::read(root().join("tests/python/requirements.txt")).map_err(|e| e.to_string())?;
+    let marker = dir.join("requirements.txt");
+    if std::fs::read(&marker).ok().as_deref() != Some(&wanted[..]) || !python.exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.to_string_lossy().into_owned();
+        run("python3", &["-m", "venv", &path], &[])?;
+        let requirements = root().join("tests/python/requirements.txt");
+        run(
+            &python.to_string_lossy(),
+            &[
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "-r",
+                &requirements.to_string_lossy(),
+            ],
+            &[],
+        )?;
+        std::fs::write(&marker, &wanted).map_err(|e| e.to_string())?;
+    }
+    Ok(python)
+}
+
 fn test() -> Result {
     ensure_debian_packages(LAB_PACKAGES)?;
     let mermaid = ensure_mermaid()?;
+    let python = ensure_python_sdks()?;
     if !command("cargo")
         .args(["nextest", "--version"])
         .stdout(Stdio::null())
@@ -180,7 +226,10 @@ fn test() -> Result {
     {
         run("cargo", &["install", "--locked", "cargo-nextest"], &[])?;
     }
-    let envs = [("DXVPN_MERMAID_DIR", mermaid.as_path())];
+    let envs = [
+        ("DXVPN_MERMAID_DIR", mermaid.as_path()),
+        ("DXVPN_PYTHON", python.as_path()),
+    ];
     run("cargo", &["test", "--doc", "--workspace"], &envs)?;
     let tests = run(
         "cargo",

@@ -19,7 +19,8 @@ use crate::{Aws, AwsError, Outputs, api, gone_is_done};
 
 /// The id a resource of this deployment is created with and found by.
 fn creator_id(plan: &Plan, role: &str) -> String {
-    format!("dxvpn:{}:{role}", plan.name)
+    // The VPC is part of it: a same-named deployment in another VPC has other resolvers.
+    format!("dxvpn:{}:{}:{role}", plan.name, plan.aws.vpc_id)
 }
 
 fn by_creator(plan: &Plan, role: &str) -> RFilter {
@@ -367,6 +368,12 @@ impl Aws {
                     .values(role)
                     .build(),
             )
+            .filters(
+                Filter::builder()
+                    .name("vpc-id")
+                    .values(&plan.aws.vpc_id)
+                    .build(),
+            )
             .send()
             .await
             .map_err(api(role, "DescribeSecurityGroups"))?;
@@ -472,11 +479,15 @@ impl Aws {
             .send()
             .await
             .map_err(api(role, "ListResolverEndpointIpAddresses"))?;
-        Ok(out
+        // Route 53 Resolver lists them in no promised order; sorted, the output (Azure's
+        // forwarding targets) does not change between two reads of the same endpoint.
+        let mut ips: Vec<std::net::Ipv4Addr> = out
             .ip_addresses()
             .iter()
-            .filter_map(|a| a.ip().map(str::to_owned))
-            .collect())
+            .filter_map(|a| a.ip()?.parse().ok())
+            .collect();
+        ips.sort_unstable();
+        Ok(ips.iter().map(ToString::to_string).collect())
     }
 
     async fn find_rule(&self, plan: &Plan, role: &str) -> Result<Option<String>, AwsError> {

@@ -177,8 +177,21 @@ impl Aws {
         Aws { ec2, resolver }
     }
 
-    /// The live (pending or available) resource of this deployment with this role.
+    /// The live (pending or available) resource of this deployment with this role, in the
+    /// configured VPC.
     pub(crate) fn live_by_tags(plan: &Plan, role: &str) -> Vec<Filter> {
+        let mut filters = Self::live_anywhere(plan, role);
+        filters.push(
+            Filter::builder()
+                .name("tag:dxvpn:vpc")
+                .values(&plan.aws.vpc_id)
+                .build(),
+        );
+        filters
+    }
+
+    /// [`Aws::live_by_tags`] in any VPC of the account.
+    fn live_anywhere(plan: &Plan, role: &str) -> Vec<Filter> {
         vec![
             Filter::builder()
                 .name("tag:dxvpn:deployment")
@@ -602,11 +615,43 @@ impl Aws {
             .send()
             .await
             .map_err(api(role, "DescribeVpnGateways"))?;
-        Ok(out
+        let found = out
             .vpn_gateways()
             .first()
             .and_then(|g| g.vpn_gateway_id())
-            .map(str::to_owned))
+            .map(str::to_owned);
+        if found.is_none() {
+            self.warn_of_namesakes(plan, role).await?;
+        }
+        Ok(found)
+    }
+
+    /// Says so when a deployment of the same name lives in another VPC: it is left alone, and
+    /// the user may have meant it.
+    async fn warn_of_namesakes(&self, plan: &Plan, role: &str) -> Result<(), AwsError> {
+        let out = self
+            .ec2
+            .describe_vpn_gateways()
+            .set_filters(Some(Self::live_anywhere(plan, role)))
+            .send()
+            .await
+            .map_err(api(role, "DescribeVpnGateways"))?;
+        for gateway in out.vpn_gateways() {
+            let vpc = gateway
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some("dxvpn:vpc"))
+                .and_then(|t| t.value())
+                .unwrap_or("no VPC tag");
+            tracing::warn!(
+                %role,
+                "a deployment named {} also exists in {vpc} ({}); it is left alone, and this one, in {}, is separate",
+                plan.name,
+                gateway.vpn_gateway_id().unwrap_or("?"),
+                plan.aws.vpc_id
+            );
+        }
+        Ok(())
     }
 
     async fn find_cgw(&self, plan: &Plan, role: &str) -> Result<Option<String>, AwsError> {

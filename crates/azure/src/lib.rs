@@ -24,9 +24,13 @@
 //! # Ok(()) }
 //! ```
 
+#[macro_use]
+mod kind;
 mod body;
 mod credential;
 mod dns;
+mod error;
+mod existing_gateway;
 mod lro;
 mod raw;
 mod shared_key;
@@ -34,7 +38,12 @@ mod status;
 
 use raw::json_body;
 
+pub use error::AzureError;
+use error::{answered, api, is_not_found};
+use kind::Kind;
+
 pub use status::{BgpPeerState, ConnectionState};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,230 +69,6 @@ const ARM_SCOPE: &str = "https://management.azure.com/.default";
 /// How long to wait for Azure at most: a VPN gateway takes 30 to 60 minutes, and azurerm allows 90.
 const WAIT_LIMIT: Duration = Duration::from_secs(90 * 60);
 
-/// What went wrong, with the resource it concerns.
-#[derive(Debug, thiserror::Error)]
-pub enum AzureError {
-    /// Azure answered a request with an error.
-    #[error("{role}: {operation} failed: {code}: {message}")]
-    Api {
-        /// Role key of the resource.
-        role: String,
-        /// What was asked, e.g. `PUT virtualNetworkGateways`.
-        operation: String,
-        /// ARM error code (or the transport failure).
-        code: String,
-        /// ARM's message.
-        message: String,
-        /// Worth asking again: the connection broke, or Azure still answered 429 or 5xx after
-        /// the SDK's own retries.
-        transient: bool,
-    },
-    /// Azure accepted the request, and the long-running operation then failed.
-    #[error("{role}: {operation} was accepted, then failed: {code}: {message}")]
-    OperationFailed {
-        /// Role key of the resource.
-        role: String,
-        /// What was asked.
-        operation: String,
-        /// ARM error code of the operation.
-        code: String,
-        /// ARM's message.
-        message: String,
-    },
-    /// Azure never finished.
-    #[error("{role}: {operation} still running after {waited:?}")]
-    Timeout {
-        /// Role key of the resource.
-        role: String,
-        /// What was asked.
-        operation: String,
-        /// How long.
-        waited: Duration,
-    },
-    /// A resource with the planned name exists and does not belong to this deployment.
-    #[error(
-        "{role}: {id} exists but is not tagged dxvpn:deployment={deployment}; dxvpn does not take over resources it did not make. Rename the deployment or remove that resource."
-    )]
-    NotOurs {
-        /// Role key of the resource.
-        role: String,
-        /// Its ARM id.
-        id: String,
-        /// This deployment's name.
-        deployment: String,
-    },
-    /// The existing gateway named in the config cannot carry the tunnels.
-    #[error("azure.existing_gateway_id: {id}: {problem}")]
-    ExistingGateway {
-        /// Its ARM id.
-        id: String,
-        /// What is wrong, and how to fix it.
-        problem: String,
-    },
-    /// No usable Azure credential.
-    #[error(
-        "Azure credentials: {0}. Set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, run `az login`, or run where a managed identity is assigned."
-    )]
-    Credential(String),
-    /// An input from another resource is not known yet.
-    #[error(transparent)]
-    MissingInput(#[from] MissingInput),
-}
-
-impl AzureError {
-    /// Whether asking again may succeed (see [`AzureError::Api`]'s `transient`).
-    #[must_use]
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            AzureError::Api {
-                transient: true,
-                ..
-            }
-        )
-    }
-}
-
-fn api(role: &str, operation: &str) -> impl FnOnce(azure_core::Error) -> AzureError {
-    let role = role.to_owned();
-    let operation = operation.to_owned();
-    move |e| {
-        let (code, message, transient) = match e.as_http_error() {
-            Some(h) => (
-                h.error_code()
-                    .map_or_else(|| h.status().to_string(), str::to_owned),
-                h.error_message().unwrap_or_default().to_owned(),
-                h.status() == azure_core::StatusCode::TooManyRequests
-                    || u16::from(h.status()) >= 500,
-            ),
-            None => (
-                "transport".to_owned(),
-                e.to_string(),
-                *e.kind() == azure_core::error::ErrorKind::Io,
-            ),
-        };
-        AzureError::Api {
-            role,
-            operation,
-            code,
-            message,
-            transient,
-        }
-    }
-}
-
-/// Reads a synchronous answer to its end.
-async fn answered(
-    response: azure_core::Response,
-    role: &str,
-    operation: &str,
-) -> Result<(), AzureError> {
-    response
-        .into_body()
-        .collect()
-        .await
-        .map(drop)
-        .map_err(api(role, operation))
-}
-
-fn is_not_found(e: &azure_core::Error) -> bool {
-    e.as_http_error()
-        .is_some_and(|h| h.status() == azure_core::StatusCode::NotFound)
-}
-
-/// The Azure resource types dxvpn writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    PublicIp,
-    Gateway,
-    LocalGateway,
-    Connection,
-    Subnet,
-    DnsResolver,
-    InboundEndpoint,
-    OutboundEndpoint,
-    Ruleset,
-    ForwardingRule,
-    VnetLink,
-}
-
-impl Kind {
-    fn of(spec: &Spec) -> Option<Kind> {
-        match spec {
-            Spec::PublicIp { .. } => Some(Kind::PublicIp),
-            Spec::VirtualNetworkGateway { .. } => Some(Kind::Gateway),
-            Spec::LocalNetworkGateway { .. } => Some(Kind::LocalGateway),
-            Spec::GatewayConnection { .. } => Some(Kind::Connection),
-            Spec::Subnet { .. } => Some(Kind::Subnet),
-            Spec::DnsResolver { .. } => Some(Kind::DnsResolver),
-            Spec::DnsInboundEndpoint { .. } => Some(Kind::InboundEndpoint),
-            Spec::DnsOutboundEndpoint { .. } => Some(Kind::OutboundEndpoint),
-            Spec::DnsForwardingRuleset { .. } => Some(Kind::Ruleset),
-            Spec::DnsForwardingRule { .. } => Some(Kind::ForwardingRule),
-            Spec::DnsVnetLink { .. } => Some(Kind::VnetLink),
-            _ => None,
-        }
-    }
-
-    fn type_path(self) -> &'static str {
-        match self {
-            Kind::PublicIp => "publicIPAddresses",
-            Kind::Gateway => "virtualNetworkGateways",
-            Kind::LocalGateway => "localNetworkGateways",
-            Kind::Connection => "connections",
-            Kind::Subnet => "virtualNetworks/subnets",
-            Kind::DnsResolver => "dnsResolvers",
-            Kind::InboundEndpoint => "dnsResolvers/inboundEndpoints",
-            Kind::OutboundEndpoint => "dnsResolvers/outboundEndpoints",
-            Kind::Ruleset => "dnsForwardingRulesets",
-            Kind::ForwardingRule => "dnsForwardingRulesets/forwardingRules",
-            Kind::VnetLink => "dnsForwardingRulesets/virtualNetworkLinks",
-        }
-    }
-
-    /// Whether the typed client is azure_mgmt_network's gateway family (`get(rg, name, sub)`).
-    fn is_gateway_family(self) -> bool {
-        matches!(
-            self,
-            Kind::PublicIp | Kind::Gateway | Kind::LocalGateway | Kind::Connection
-        )
-    }
-}
-
-/// Runs `$call` with the typed client of `$kind` as `$client` and its model type as `$model`:
-/// the four resource types share every call's shape but not their Rust types.
-macro_rules! per_kind {
-    ($self:ident, $kind:expr, |$client:ident, $model:ident| $call:expr) => {
-        match $kind {
-            Kind::PublicIp => {
-                #[allow(dead_code)]
-                type $model = models::PublicIpAddress;
-                let $client = $self.network.public_ip_addresses_client();
-                $call
-            }
-            Kind::Gateway => {
-                #[allow(dead_code)]
-                type $model = models::VirtualNetworkGateway;
-                let $client = $self.network.virtual_network_gateways_client();
-                $call
-            }
-            Kind::LocalGateway => {
-                #[allow(dead_code)]
-                type $model = models::LocalNetworkGateway;
-                let $client = $self.network.local_network_gateways_client();
-                $call
-            }
-            Kind::Connection => {
-                #[allow(dead_code)]
-                type $model = models::VirtualNetworkGatewayConnection;
-                let $client = $self.network.virtual_network_gateway_connections_client();
-                $call
-            }
-            _ => unreachable!("DNS kinds go through the dns module"),
-        }
-    };
-}
-
 type Progress = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 /// The Azure side of one deployment.
@@ -296,6 +81,8 @@ pub struct Azure {
     resource_group: String,
     ids: body::Ids,
     progress: Option<Progress>,
+    /// One write at a time per virtual network: ARM refuses a subnet write while another runs.
+    vnet_turns: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl std::fmt::Debug for Azure {
@@ -369,6 +156,7 @@ impl Azure {
             resource_group: plan.azure.resource_group.clone(),
             ids: body::Ids::new(&plan.azure.subscription_id, &plan.azure.resource_group),
             progress: None,
+            vnet_turns: Arc::default(),
         })
     }
 
@@ -659,98 +447,6 @@ impl Azure {
         })
     }
 
-    /// The existing gateway as it is, plus the custom APIPA addresses the tunnels need; checks
-    /// that it can carry them at all.
-    fn existing_gateway(
-        &self,
-        plan: &Plan,
-        resource: &Resource,
-        found: &Value,
-    ) -> Result<Value, AzureError> {
-        let problem = |p: String| AzureError::ExistingGateway {
-            id: resource.name.clone(),
-            problem: p,
-        };
-        let props = found.get("properties").cloned().unwrap_or_default();
-        if props.get("vpnType").and_then(Value::as_str) != Some("RouteBased") {
-            return Err(problem(
-                "it is not route-based; BGP needs a RouteBased gateway".into(),
-            ));
-        }
-        if props.get("enableBgp").and_then(Value::as_bool) != Some(true) {
-            return Err(problem(
-                "BGP is not enabled on it; enable it (az network vnet-gateway update --enable-bgp true)".into(),
-            ));
-        }
-        let active_active = props.get("activeActive").and_then(Value::as_bool) == Some(true);
-        if active_active != plan.azure.active_active {
-            return Err(problem(format!(
-                "it is {}active-active, the plan needs {}; pick the matching use case",
-                if active_active { "" } else { "not " },
-                if plan.azure.active_active {
-                    "active-active"
-                } else {
-                    "a single instance"
-                }
-            )));
-        }
-        let asn = props.pointer("/bgpSettings/asn").and_then(Value::as_u64);
-        if asn != Some(u64::from(plan.azure.asn)) {
-            return Err(problem(format!(
-                "its BGP ASN is {}, the config says {}; set azure.asn to the gateway's",
-                asn.map_or_else(|| "unset".into(), |a| a.to_string()),
-                plan.azure.asn
-            )));
-        }
-        let Spec::VirtualNetworkGateway { instances, .. } = &resource.spec else {
-            return Ok(found.clone());
-        };
-        let configs: Vec<String> = props
-            .get("ipConfigurations")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c.get("id").and_then(Value::as_str).map(str::to_owned))
-            .collect();
-        let mut wanted = found.clone();
-        let peering = wanted
-            .pointer_mut("/properties/bgpSettings/bgpPeeringAddresses")
-            .and_then(Value::as_array_mut);
-        let Some(peering) = peering else {
-            return Err(problem("it reports no bgpPeeringAddresses".into()));
-        };
-        for (i, instance) in instances.iter().enumerate() {
-            let Some(config) = configs.get(i) else {
-                return Err(problem(format!(
-                    "it has no ipConfiguration for instance {}",
-                    i + 1
-                )));
-            };
-            let Some(entry) = peering.iter_mut().find(|p| {
-                p.get("ipconfigurationId")
-                    .and_then(Value::as_str)
-                    .is_some_and(|id| id.eq_ignore_ascii_case(config))
-            }) else {
-                return Err(problem(format!(
-                    "no bgpPeeringAddresses entry for {config}"
-                )));
-            };
-            let list = entry.as_object_mut().map(|o| {
-                o.entry("customBgpIpAddresses")
-                    .or_insert(Value::Array(vec![]))
-            });
-            if let Some(Value::Array(list)) = list {
-                for ip in &instance.custom_bgp_ip_addresses {
-                    let ip = Value::String(ip.to_string());
-                    if !list.contains(&ip) {
-                        list.push(ip);
-                    }
-                }
-            }
-        }
-        Ok(wanted)
-    }
-
     /// Makes `resource` exist as planned and provisioned, writing it only when it is missing or
     /// differs. A transient failure (a broken connection, 429 or 5xx past the SDK's retries)
     /// starts the whole read-compare-write again: ARM's PUT is idempotent, and the read first
@@ -773,6 +469,12 @@ impl Azure {
         resource: &Resource,
         outputs: &mut Outputs,
     ) -> Result<(), AzureError> {
+        // A subnet waits for its VNet's turn for the whole read-compare-write, so that
+        // dxvpn never races itself into ARM's 409 AnotherOperationInProgress.
+        let _turn = match Kind::of(&resource.spec) {
+            Some(Kind::Subnet) => Some(self.vnet_turn(&dns::parent(plan, Kind::Subnet)).await),
+            _ => None,
+        };
         let mut tries = 1;
         loop {
             let result = match op {
@@ -788,6 +490,18 @@ impl Azure {
                 done => return done,
             }
         }
+    }
+
+    /// Waits until no other write of this `Azure` is on the virtual network `vnet`.
+    async fn vnet_turn(&self, vnet: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let turn = {
+            let mut turns = self
+                .vnet_turns
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            turns.entry(vnet.to_ascii_lowercase()).or_default().clone()
+        };
+        turn.lock_owned().await
     }
 
     async fn ensure_once(

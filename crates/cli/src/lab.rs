@@ -405,7 +405,7 @@ fn service_up(request: &SpawnRequest, output: Output) -> anyhow::Result<ExitCode
             ready.aws_endpoint,
             ready.azure_endpoint,
             ready.time_factor,
-            ready.aws_twin_seed,
+            ready.twin_seed,
         )?;
     }
     Ok(ExitCode::SUCCESS)

@@ -25,6 +25,10 @@ async fn clouds(use_case: &str) -> Clouds {
 
 async fn clouds_with(use_case: &str, aws: AwsTwin) -> Clouds {
     let azure = dxvpn_test_support::azure_twin(&AzureScenario::default(), 0.0002).await;
+    clouds_of(use_case, aws, azure).await
+}
+
+async fn clouds_of(use_case: &str, aws: AwsTwin, azure: AzureTwin) -> Clouds {
     let config = dxvpn_lab::config::lab_config(
         "dx-deploy",
         use_case,
@@ -115,7 +119,9 @@ async fn up_and_down_converge_for_each_twin_seed() {
         .unwrap_or(1000);
     for seed in first..first + seeds {
         let aws = dxvpn_test_support::aws_twin_seeded(0.0005, seed).await;
-        let c = clouds_with("high_availability", aws).await;
+        let azure =
+            dxvpn_test_support::azure_twin_seeded(&AzureScenario::default(), 0.0002, seed).await;
+        let c = clouds_of("high_availability", aws, azure).await;
         let report = c.deployer.up(c.plan.clone()).await;
         assert!(
             report.ok(),

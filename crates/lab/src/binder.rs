@@ -74,16 +74,20 @@ impl Lab {
         scenario: &LabScenario,
         time_factor: f64,
     ) -> Result<Self, LabError> {
-        let aws = AwsTwin::start(
+        // One seed for both twins' undocumented choices: one number replays the lab.
+        let seed = dxvpn_twin_kit::seed::twin_seed();
+        let aws = AwsTwin::start_seeded(
             aws_addr,
             &scenario.aws.clone().unwrap_or_default(),
             time_factor,
+            seed,
         )
         .await?;
-        let azure = match AzureTwin::start(
+        let azure = match AzureTwin::start_seeded(
             azure_addr,
             &scenario.azure.clone().unwrap_or_default(),
             time_factor,
+            seed,
         )
         .await
         {

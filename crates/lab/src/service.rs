@@ -38,9 +38,9 @@ pub struct ServiceRecord {
     pub config: PathBuf,
     /// Its time factor.
     pub time_factor: f64,
-    /// The AWS twin's seed of its undocumented choices (`DXVPN_TWIN_SEED` replays them).
+    /// Both twins' seed of their undocumented choices (`DXVPN_TWIN_SEED` replays them).
     #[serde(default)]
-    pub aws_twin_seed: u64,
+    pub twin_seed: u64,
 }
 
 /// What can go wrong starting or stopping the service.
@@ -305,7 +305,7 @@ impl Service {
             azure_endpoint: lab.azure.endpoint.clone(),
             config: std::path::absolute(&config).map_err(file)?,
             time_factor: bind.time_factor,
-            aws_twin_seed: lab.aws.seeded.seed,
+            twin_seed: lab.aws.seeded.seed,
         };
         let signals = |source| {
             LabError::Service(ServiceError::Io {

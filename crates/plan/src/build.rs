@@ -38,6 +38,10 @@ impl Builder<'_> {
         tags.insert("dxvpn:role".into(), role.to_owned());
         if cloud == Cloud::Aws {
             tags.insert("Name".into(), name.clone());
+            // Gateways and customer gateways belong to no VPC in EC2: the tag scopes every
+            // lookup to the configured one, so that a same-named deployment in another VPC of
+            // the account is neither adopted nor deleted.
+            tags.insert("dxvpn:vpc".into(), self.checked.aws.vpc_id.clone());
         }
         self.resources.push(Resource {
             role: role.to_owned(),

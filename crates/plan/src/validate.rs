@@ -19,8 +19,9 @@ use crate::model::{
 };
 use crate::problem::Problems;
 
-/// Tags dxvpn sets itself on every resource: `dxvpn:deployment`, `dxvpn:role`, and `Name` on AWS.
-pub(crate) const OWN_TAGS: usize = 3;
+/// Tags dxvpn sets itself on every resource: `dxvpn:deployment`, `dxvpn:role`, and on AWS
+/// `dxvpn:vpc` and `Name`.
+pub(crate) const OWN_TAGS: usize = 4;
 /// Both clouds allow 50 tags per resource.
 const MAX_TAGS: usize = 50;
 /// Azure resolver endpoints refuse subnets in 10.0.1.0 - 10.0.16.255 (a platform reservation),

@@ -51,11 +51,20 @@ pub async fn aws_twin_seeded(time_factor: f64, seed: u64) -> AwsTwin {
         .unwrap()
 }
 
-/// The Azure twin with `scenario` on a free loopback port.
-pub async fn azure_twin(scenario: &AzureScenario, time_factor: f64) -> AzureTwin {
-    AzureTwin::start(loopback(), scenario, time_factor)
+/// The Azure twin with `scenario` and the seed of its undocumented choices given.
+pub async fn azure_twin_seeded(scenario: &AzureScenario, time_factor: f64, seed: u64) -> AzureTwin {
+    AzureTwin::start_seeded(loopback(), scenario, time_factor, seed)
         .await
         .unwrap()
+}
+
+/// The Azure twin with `scenario` on a free loopback port.
+pub async fn azure_twin(scenario: &AzureScenario, time_factor: f64) -> AzureTwin {
+    let twin = AzureTwin::start(loopback(), scenario, time_factor)
+        .await
+        .unwrap();
+    eprintln!("Azure twin seed {}", twin.seeded.seed);
+    twin
 }
 
 /// A config whose AWS half is the twin's seeded VPC (two subnets and route tables) and whose

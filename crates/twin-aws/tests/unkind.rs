@@ -1,12 +1,14 @@
-//! What EC2 does not promise, as the AWS twin chooses it from its seed: the order of a VPN
-//! connection's tunnels, the order of outside addresses.
+//! What EC2 and Route 53 Resolver do not promise, as the AWS twin chooses it from its seed: the
+//! order of a VPN connection's tunnels, the order of outside addresses, the order of a list.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
 use aws_sdk_ec2::types::{
     GatewayType, VpnConnectionOptionsSpecification, VpnTunnelOptionsSpecification,
 };
-use dxvpn_twin_aws::AwsTwin;
+use std::collections::BTreeSet;
+
+use dxvpn_twin_aws::{AwsScenario, AwsTwin};
 
 /// AWS promises no order of a connection's tunnels and hands out outside addresses in no
 /// order: over a few seeds the twin answers the request's second tunnel first at least once and
@@ -109,4 +111,82 @@ async fn a_connections_tunnels_come_back_in_no_promised_order() {
         "always answered in one order: {first_answered:?}"
     );
     assert_eq!(first_address_lower.len(), 2, "addresses always ascending");
+}
+
+/// Route 53 Resolver lists an endpoint's addresses in no promised order: over a few seeds both
+/// orders of an endpoint's two addresses occur, and one twin answers the same order twice.
+#[tokio::test]
+async fn resolver_lists_come_back_in_no_promised_order() {
+    use aws_sdk_route53resolver::types::{IpAddressRequest, ResolverEndpointDirection};
+    let mut orders = BTreeSet::new();
+    for seed in 1..=12 {
+        let twin = AwsTwin::start_seeded(
+            "127.0.0.1:0".parse().unwrap(),
+            &AwsScenario::default(),
+            0.0,
+            seed,
+        )
+        .await
+        .unwrap();
+        let s = &twin.seeded;
+        let (ec2, r53) = (
+            dxvpn_test_support::ec2_client(&twin.endpoint),
+            dxvpn_test_support::resolver_client(&twin.endpoint),
+        );
+        let sg = ec2
+            .create_security_group()
+            .group_name("dns")
+            .description("dns")
+            .vpc_id(&s.vpc_id)
+            .send()
+            .await
+            .unwrap()
+            .group_id
+            .unwrap();
+        let ip = |subnet: &str, address: &str| {
+            IpAddressRequest::builder()
+                .subnet_id(subnet)
+                .ip(address)
+                .build()
+                .unwrap()
+        };
+        let endpoint = r53
+            .create_resolver_endpoint()
+            .creator_request_id("order")
+            .security_group_ids(&sg)
+            .direction(ResolverEndpointDirection::Inbound)
+            .ip_addresses(ip(&s.subnet_ids[0], "10.0.1.10"))
+            .ip_addresses(ip(&s.subnet_ids[1], "10.0.2.10"))
+            .send()
+            .await
+            .unwrap()
+            .resolver_endpoint
+            .unwrap()
+            .id
+            .unwrap();
+        let listed = || async {
+            r53.list_resolver_endpoint_ip_addresses()
+                .resolver_endpoint_id(&endpoint)
+                .send()
+                .await
+                .unwrap()
+                .ip_addresses()
+                .iter()
+                .filter_map(|a| a.ip().map(str::to_owned))
+                .collect::<Vec<_>>()
+        };
+        let first = listed().await;
+        assert_eq!(
+            first,
+            listed().await,
+            "seed {seed}: the order changed between reads"
+        );
+        orders.insert(first);
+        twin.stop().await;
+    }
+    assert_eq!(
+        orders.len(),
+        2,
+        "both orders occur over 12 seeds: {orders:?}"
+    );
 }

@@ -24,6 +24,41 @@ pub(crate) const NETWORK_API: &str = "2024-03-01";
 /// API version of the DNS private resolver.
 pub(crate) const DNS_API: &str = "2022-07-01";
 
+/// Microsoft.Network's stable api-versions from 2023 on (azure-rest-api-specs,
+/// specification/network/resource-manager/Microsoft.Network/stable). What the Python SDK sends
+/// confirms the newest: azure-mgmt-network 29.0 sends 2024-07-01, 30.0 2024-10-01, 31.0
+/// 2025-07-01, 32.0 2025-09-01, 33.0 2026-01-01 and 33.1 2026-03-01 (2025-05-01 for a few
+/// operations), in their operations modules.
+const NETWORK_API_VERSIONS: [&str; 18] = [
+    "2023-02-01",
+    "2023-04-01",
+    "2023-05-01",
+    "2023-06-01",
+    "2023-09-01",
+    "2023-11-01",
+    "2024-01-01",
+    NETWORK_API,
+    "2024-05-01",
+    "2024-07-01",
+    "2024-10-01",
+    "2025-01-01",
+    "2025-03-01",
+    "2025-05-01",
+    "2025-07-01",
+    "2025-09-01",
+    "2026-01-01",
+    "2026-03-01",
+];
+
+/// Microsoft.Network/dnsResolvers' api-versions (azure-rest-api-specs,
+/// specification/dnsresolver/resource-manager/Microsoft.Network).
+const DNS_API_VERSIONS: [&str; 4] = [
+    "2020-04-01-preview",
+    DNS_API,
+    "2023-07-01-preview",
+    "2025-05-01",
+];
+
 const ALL: [Kind; 12] = [
     Kind::PublicIp,
     Kind::VirtualNetwork,
@@ -88,11 +123,15 @@ impl Kind {
         )
     }
 
+    /// The api-versions the twin answers: ARM answers every published one, and clients send
+    /// their own (azure_mgmt_network 0.21: 2024-03-01; the Python azure-mgmt-network 33.1:
+    /// 2026-03-01, azure-mgmt-dnsresolver 1.1: 2025-05-01). Every member the twin renders
+    /// exists in all of them, so one shape serves all.
     pub(crate) fn api_versions(self) -> &'static [&'static str] {
         if self.is_dns() {
-            &[DNS_API, "2020-04-01-preview"]
+            &DNS_API_VERSIONS
         } else {
-            &[NETWORK_API]
+            &NETWORK_API_VERSIONS
         }
     }
 

@@ -43,6 +43,7 @@ use dxvpn_cidr::Ipv4Net;
 use dxvpn_twin_kit::admin::{self, AdminState, lock};
 pub use dxvpn_twin_kit::faults::{Fault, FaultKind, Tamper};
 use dxvpn_twin_kit::faults::{FaultBook, dropped_response, stalled_response};
+use dxvpn_twin_kit::seed::{SEED_VARIABLE, twin_seed};
 use dxvpn_twin_kit::views::{AzureView, DnsRules};
 use dxvpn_twin_kit::{Server, TwinError};
 use kind::Kind;
@@ -93,12 +94,28 @@ pub struct AzureTwin {
 impl AzureTwin {
     /// Starts the twin on `addr` (port 0 picks a free port), seeded from `scenario`. Every real
     /// duration is multiplied by `time_factor` (1.0 = as slow as Azure; 0.0 = instant).
+    /// Undocumented orders follow `DXVPN_TWIN_SEED`, or a random seed
+    /// ([`dxvpn_twin_kit::seed`]), which [`AzureSeeded::seed`] and the log give.
     pub async fn start(
         addr: SocketAddr,
         scenario: &AzureScenario,
         time_factor: f64,
     ) -> Result<Self, TwinError> {
-        let arm = Arm::new(scenario, time_factor).map_err(|e| TwinError::Scenario {
+        Self::start_seeded(addr, scenario, time_factor, twin_seed()).await
+    }
+
+    /// [`AzureTwin::start`] with the seed of its undocumented choices given.
+    pub async fn start_seeded(
+        addr: SocketAddr,
+        scenario: &AzureScenario,
+        time_factor: f64,
+        seed: u64,
+    ) -> Result<Self, TwinError> {
+        tracing::info!(
+            seed,
+            "Azure twin: undocumented orders are seeded; {SEED_VARIABLE}={seed} replays them"
+        );
+        let arm = Arm::new(scenario, time_factor, seed).map_err(|e| TwinError::Scenario {
             message: format!("{}: {}", e.code, e.message),
         })?;
         let seeded = arm.seeded.clone();
@@ -524,7 +541,9 @@ fn handle(
         ("GET", None) if path.collection => arm.list(&path.id, path.kind).map(ok),
         ("GET", None) => arm.get(&path.id, path.kind).map(ok),
         ("PUT", None) if !path.collection => {
-            let accepted = arm.put(&path.id, path.kind, json_body()?)?;
+            let body = json_body()?;
+            arm.check_serialised(&path.id, path.kind, &body)?;
+            let accepted = arm.put(&path.id, path.kind, body)?;
             Ok(accepted_response(
                 accepted,
                 arm,
@@ -550,6 +569,7 @@ fn handle(
             if let Some(tags) = patch.get("tags") {
                 current["tags"] = tags.clone();
             }
+            arm.check_serialised(&path.id, path.kind, &current)?;
             let accepted = arm.put(&path.id, path.kind, current)?;
             Ok(ok(accepted.body.unwrap_or_default()))
         }

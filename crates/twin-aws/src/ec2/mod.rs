@@ -60,6 +60,29 @@ pub struct AwsScenario {
     pub vpc_cidr: Ipv4Net,
     /// Private subnets (one route table each).
     pub subnet_cidrs: Vec<Ipv4Net>,
+    /// More VPCs of the same account and region: where a same-named deployment may live.
+    #[serde(default)]
+    pub other_vpcs: Vec<OtherVpc>,
+}
+
+/// Another VPC of the account, with its private subnets (one route table each).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct OtherVpc {
+    /// The VPC's CIDR.
+    pub vpc_cidr: Ipv4Net,
+    /// Its private subnets.
+    pub subnet_cidrs: Vec<Ipv4Net>,
+}
+
+/// The ids of a seeded VPC.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeededVpc {
+    /// The VPC.
+    pub vpc_id: String,
+    /// Its private subnets, in scenario order.
+    pub subnet_ids: Vec<String>,
+    /// Their route tables, in scenario order.
+    pub route_table_ids: Vec<String>,
 }
 
 impl Default for AwsScenario {
@@ -71,6 +94,7 @@ impl Default for AwsScenario {
                 Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 1, 0), 24),
                 Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 2, 0), 24),
             ],
+            other_vpcs: Vec::new(),
         }
     }
 }
@@ -86,6 +110,8 @@ pub struct SeededIds {
     pub route_table_ids: Vec<String>,
     /// The seed of the twin's undocumented choices (`DXVPN_TWIN_SEED` replays them).
     pub seed: u64,
+    /// The scenario's other VPCs, in scenario order.
+    pub other_vpcs: Vec<SeededVpc>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -269,35 +295,53 @@ impl Ec2 {
                 subnet_ids: Vec::new(),
                 route_table_ids: Vec::new(),
                 seed,
+                other_vpcs: Vec::new(),
             },
         };
-        let vpc_id = ec2.new_id("vpc");
-        ec2.vpcs.push(Vpc {
+        let main = ec2.seed_vpc(scenario.vpc_cidr, &scenario.subnet_cidrs);
+        ec2.seeded.vpc_id = main.vpc_id;
+        ec2.seeded.subnet_ids = main.subnet_ids;
+        ec2.seeded.route_table_ids = main.route_table_ids;
+        for other in &scenario.other_vpcs {
+            let seeded = ec2.seed_vpc(other.vpc_cidr, &other.subnet_cidrs);
+            ec2.seeded.other_vpcs.push(seeded);
+        }
+        ec2
+    }
+
+    /// A VPC with its subnets, one route table each.
+    fn seed_vpc(&mut self, vpc_cidr: Ipv4Net, subnet_cidrs: &[Ipv4Net]) -> SeededVpc {
+        let vpc_id = self.new_id("vpc");
+        self.vpcs.push(Vpc {
             id: vpc_id.clone(),
-            cidr: scenario.vpc_cidr,
+            cidr: vpc_cidr,
             tags: BTreeMap::new(),
         });
-        ec2.seeded.vpc_id = vpc_id.clone();
-        for cidr in &scenario.subnet_cidrs {
-            let subnet_id = ec2.new_id("subnet");
-            let rtb_id = ec2.new_id("rtb");
-            ec2.subnets.push(Subnet {
+        let mut seeded = SeededVpc {
+            vpc_id: vpc_id.clone(),
+            subnet_ids: Vec::new(),
+            route_table_ids: Vec::new(),
+        };
+        for cidr in subnet_cidrs {
+            let subnet_id = self.new_id("subnet");
+            let rtb_id = self.new_id("rtb");
+            self.subnets.push(Subnet {
                 id: subnet_id.clone(),
                 vpc_id: vpc_id.clone(),
                 cidr: *cidr,
                 tags: BTreeMap::new(),
             });
-            ec2.route_tables.push(RouteTable {
+            self.route_tables.push(RouteTable {
                 id: rtb_id.clone(),
                 vpc_id: vpc_id.clone(),
                 subnet_id: subnet_id.clone(),
                 propagating_vgws: Vec::new(),
                 tags: BTreeMap::new(),
             });
-            ec2.seeded.subnet_ids.push(subnet_id);
-            ec2.seeded.route_table_ids.push(rtb_id);
+            seeded.subnet_ids.push(subnet_id);
+            seeded.route_table_ids.push(rtb_id);
         }
-        ec2
+        seeded
     }
 
     fn new_id(&mut self, prefix: &str) -> String {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use dxvpn_cidr::Ipv4Net;
 use serde_json::{Value, json};
 
+use dxvpn_twin_kit::seed::seeded_order;
 use dxvpn_twin_kit::views::DnsRules;
 
 mod endpoints;
@@ -151,6 +152,8 @@ impl Association {
 #[derive(Debug)]
 pub(crate) struct Resolver {
     time_factor: f64,
+    /// Route 53 Resolver documents no order for its List results: they come in this seed's.
+    seed: u64,
     region: String,
     next_id: u64,
     endpoints: Vec<Endpoint>,
@@ -216,9 +219,10 @@ fn filtered(body: &Value, field: impl Fn(&str) -> Option<String>) -> Result<bool
 }
 
 impl Resolver {
-    pub(crate) fn new(region: &str, time_factor: f64) -> Self {
+    pub(crate) fn new(region: &str, time_factor: f64, seed: u64) -> Self {
         Resolver {
             time_factor,
+            seed,
             region: region.to_owned(),
             next_id: u64::from(rand::random::<u32>()) << 20,
             endpoints: Vec::new(),
@@ -264,7 +268,9 @@ impl Resolver {
                         _ => return None,
                     })
                 })?;
-                let items: Vec<Value> = items.into_iter().map(|e| self.endpoint_json(e)).collect();
+                let mut items: Vec<Value> =
+                    items.into_iter().map(|e| self.endpoint_json(e)).collect();
+                seeded_order(self.seed, &mut items, |e| e["Id"].to_string());
                 Ok(json!({ "ResolverEndpoints": items, "MaxResults": 100 }))
             }
             "ListResolverEndpointIpAddresses" => {
@@ -283,6 +289,8 @@ impl Resolver {
                                "CreationTime": e.created_at, "ModificationTime": e.created_at})
                     })
                     .collect();
+                let mut ips = ips;
+                seeded_order(self.seed, &mut ips, |i| i["IpId"].to_string());
                 Ok(json!({ "IpAddresses": ips, "MaxResults": 100 }))
             }
             "DeleteResolverEndpoint" => self.delete_endpoint(body),
@@ -303,11 +311,12 @@ impl Resolver {
                         _ => return None,
                     })
                 })?;
-                let items: Vec<Value> = items
+                let mut items: Vec<Value> = items
                     .into_iter()
                     .filter(|r| !r.deleted)
                     .map(|r| self.rule_json(r))
                     .collect();
+                seeded_order(self.seed, &mut items, |r| r["Id"].to_string());
                 Ok(json!({ "ResolverRules": items, "MaxResults": 100 }))
             }
             "DeleteResolverRule" => self.delete_rule(body),
@@ -331,7 +340,8 @@ impl Resolver {
                         _ => return None,
                     })
                 })?;
-                let items: Vec<Value> = items.into_iter().map(association_json).collect();
+                let mut items: Vec<Value> = items.into_iter().map(association_json).collect();
+                seeded_order(self.seed, &mut items, |a| a["Id"].to_string());
                 Ok(json!({ "ResolverRuleAssociations": items, "MaxResults": 100 }))
             }
             "DisassociateResolverRule" => self.disassociate(body),

@@ -23,6 +23,7 @@ impl Arm {
             });
         }
         self.check_deletable(&record)?;
+        self.check_vnet_idle(id, kind)?;
         let failure = self.fail_next.take();
         let after = self.scaled(kind.delete_time());
         if let Some(r) = self.records.get_mut(&key) {

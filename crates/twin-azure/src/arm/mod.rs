@@ -22,6 +22,7 @@ mod network;
 mod public_ip;
 mod render;
 mod scenario;
+mod serial;
 
 use render::strip_read_only;
 pub use scenario::{AzureScenario, AzureSeeded, SeedGateway, SeedSubnet};
@@ -518,10 +519,13 @@ impl Arm {
     /// resource).
     pub(crate) fn list(&mut self, parent: &str, kind: Kind) -> Result<Value, ArmError> {
         self.sweep();
-        let keys: Vec<String> = self
+        let mut keys: Vec<String> = self
             .children_of(parent, kind)
             .map(|r| key_of(&r.id))
             .collect();
+        // ARM documents no order for a list (the REST reference's `value` arrays are unordered
+        // and paged); the twin's is seeded, so that no client comes to rely on name order.
+        dxvpn_twin_kit::seed::seeded_order(self.seeded.seed, &mut keys, Clone::clone);
         let value: Vec<Value> = keys
             .iter()
             .map(|k| self.render(k))

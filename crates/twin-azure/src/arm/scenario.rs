@@ -82,11 +82,18 @@ pub struct AzureSeeded {
     pub existing_gateway_id: Option<String>,
     /// Its public IPs.
     pub existing_gateway_ips: Vec<Ipv4Addr>,
+    /// The seed of what ARM does not document (the order of a list); `DXVPN_TWIN_SEED`
+    /// replays it.
+    pub seed: u64,
 }
 
 impl Arm {
     /// A twin seeded from `scenario`.
-    pub(crate) fn new(scenario: &AzureScenario, time_factor: f64) -> Result<Self, ArmError> {
+    pub(crate) fn new(
+        scenario: &AzureScenario,
+        time_factor: f64,
+        seed: u64,
+    ) -> Result<Self, ArmError> {
         let base = format!(
             "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network",
             scenario.subscription_id, scenario.resource_group
@@ -100,6 +107,7 @@ impl Arm {
                 vnet_id: vnet_id.clone(),
                 existing_gateway_id: None,
                 existing_gateway_ips: Vec::new(),
+                seed,
             },
             seed_ids: BTreeSet::new(),
             // Seeding is instant whatever the time factor.

@@ -77,7 +77,23 @@ pub struct Lab {
 
 impl Lab {
     pub async fn new() -> Self {
-        let (twin, client) = twin().await;
+        Self::with_time_factor(0.0001).await
+    }
+
+    /// A lab where Azure's durations are multiplied by `factor`.
+    pub async fn with_time_factor(factor: f64) -> Self {
+        let twin = AzureTwin::start(
+            "127.0.0.1:0".parse().unwrap(),
+            &AzureScenario::default(),
+            factor,
+        )
+        .await
+        .unwrap();
+        let client = Client::builder(Arc::new(StaticToken::new("lab-token")))
+            .endpoint(Url::parse(&twin.endpoint).unwrap())
+            .scopes(&["https://management.azure.com/.default"])
+            .build()
+            .unwrap();
         let sub = twin.seeded.subscription_id.clone();
         let rg = twin.seeded.resource_group.clone();
         Lab {
