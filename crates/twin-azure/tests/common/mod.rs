@@ -41,7 +41,12 @@ pub fn scenario(
 
 /// A twin where everything takes 1/10000 of Azure's time (a 40-minute gateway: 0.24 s).
 pub async fn twin_with(scenario: &AzureScenario) -> (AzureTwin, Client) {
-    let twin = AzureTwin::start("127.0.0.1:0".parse().unwrap(), scenario, 0.0001)
+    twin_at(scenario, 0.0001).await
+}
+
+/// A twin where Azure's durations are multiplied by `factor`, and the real client for it.
+pub async fn twin_at(scenario: &AzureScenario, factor: f64) -> (AzureTwin, Client) {
+    let twin = AzureTwin::start("127.0.0.1:0".parse().unwrap(), scenario, factor)
         .await
         .unwrap();
     let client = Client::builder(Arc::new(StaticToken::new("lab-token")))
@@ -82,18 +87,7 @@ impl Lab {
 
     /// A lab where Azure's durations are multiplied by `factor`.
     pub async fn with_time_factor(factor: f64) -> Self {
-        let twin = AzureTwin::start(
-            "127.0.0.1:0".parse().unwrap(),
-            &AzureScenario::default(),
-            factor,
-        )
-        .await
-        .unwrap();
-        let client = Client::builder(Arc::new(StaticToken::new("lab-token")))
-            .endpoint(Url::parse(&twin.endpoint).unwrap())
-            .scopes(&["https://management.azure.com/.default"])
-            .build()
-            .unwrap();
+        let (twin, client) = twin_at(&AzureScenario::default(), factor).await;
         let sub = twin.seeded.subscription_id.clone();
         let rg = twin.seeded.resource_group.clone();
         Lab {
