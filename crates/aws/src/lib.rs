@@ -23,6 +23,7 @@
 //! ```
 
 mod dns;
+mod lookup;
 mod status;
 mod tunnels;
 
@@ -32,7 +33,7 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_ec2::types::{
-    Filter, GatewayType, IkeVersionsRequestListValue, Phase1DhGroupNumbersRequestListValue,
+    GatewayType, IkeVersionsRequestListValue, Phase1DhGroupNumbersRequestListValue,
     Phase1EncryptionAlgorithmsRequestListValue, Phase1IntegrityAlgorithmsRequestListValue,
     Phase2DhGroupNumbersRequestListValue, Phase2EncryptionAlgorithmsRequestListValue,
     Phase2IntegrityAlgorithmsRequestListValue, ResourceType, Tag, TagSpecification,
@@ -177,38 +178,6 @@ impl Aws {
         Aws { ec2, resolver }
     }
 
-    /// The live (pending or available) resource of this deployment with this role, in the
-    /// configured VPC.
-    pub(crate) fn live_by_tags(plan: &Plan, role: &str) -> Vec<Filter> {
-        let mut filters = Self::live_anywhere(plan, role);
-        filters.push(
-            Filter::builder()
-                .name("tag:dxvpn:vpc")
-                .values(&plan.aws.vpc_id)
-                .build(),
-        );
-        filters
-    }
-
-    /// [`Aws::live_by_tags`] in any VPC of the account.
-    fn live_anywhere(plan: &Plan, role: &str) -> Vec<Filter> {
-        vec![
-            Filter::builder()
-                .name("tag:dxvpn:deployment")
-                .values(&plan.name)
-                .build(),
-            Filter::builder()
-                .name("tag:dxvpn:role")
-                .values(role)
-                .build(),
-            Filter::builder()
-                .name("state")
-                .values("pending")
-                .values("available")
-                .build(),
-        ]
-    }
-
     fn tag_spec(resource: &Resource, kind: ResourceType) -> TagSpecification {
         let mut spec = TagSpecification::builder().resource_type(kind);
         for (k, v) in &resource.tags {
@@ -305,6 +274,8 @@ impl Aws {
         let once = || aws_sdk_ec2::config::Builder::default().retry_config(RetryConfig::disabled());
         match &resource.spec {
             Spec::VpnGateway { amazon_side_asn } => {
+                // None of this deployment's in this VPC: say so if one lives in another.
+                self.warn_of_namesakes(plan, role).await?;
                 tracing::info!(%role, "creating VPN gateway");
                 self.ec2
                     .create_vpn_gateway()
@@ -583,90 +554,6 @@ impl Aws {
         }
         outputs.forget(role);
         Ok(())
-    }
-
-    async fn find(&self, plan: &Plan, role: &str, spec: &Spec) -> Result<Option<String>, AwsError> {
-        match spec {
-            Spec::VpnGateway { .. } => self.find_vgw(plan, role).await,
-            Spec::CustomerGateway { .. } => self.find_cgw(plan, role).await,
-            Spec::VpnConnection { .. } => {
-                let out = self
-                    .ec2
-                    .describe_vpn_connections()
-                    .set_filters(Some(Self::live_by_tags(plan, role)))
-                    .send()
-                    .await
-                    .map_err(api(role, "DescribeVpnConnections"))?;
-                Ok(out
-                    .vpn_connections()
-                    .first()
-                    .and_then(|v| v.vpn_connection_id())
-                    .map(str::to_owned))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    async fn find_vgw(&self, plan: &Plan, role: &str) -> Result<Option<String>, AwsError> {
-        let out = self
-            .ec2
-            .describe_vpn_gateways()
-            .set_filters(Some(Self::live_by_tags(plan, role)))
-            .send()
-            .await
-            .map_err(api(role, "DescribeVpnGateways"))?;
-        let found = out
-            .vpn_gateways()
-            .first()
-            .and_then(|g| g.vpn_gateway_id())
-            .map(str::to_owned);
-        if found.is_none() {
-            self.warn_of_namesakes(plan, role).await?;
-        }
-        Ok(found)
-    }
-
-    /// Says so when a deployment of the same name lives in another VPC: it is left alone, and
-    /// the user may have meant it.
-    async fn warn_of_namesakes(&self, plan: &Plan, role: &str) -> Result<(), AwsError> {
-        let out = self
-            .ec2
-            .describe_vpn_gateways()
-            .set_filters(Some(Self::live_anywhere(plan, role)))
-            .send()
-            .await
-            .map_err(api(role, "DescribeVpnGateways"))?;
-        for gateway in out.vpn_gateways() {
-            let vpc = gateway
-                .tags()
-                .iter()
-                .find(|t| t.key() == Some("dxvpn:vpc"))
-                .and_then(|t| t.value())
-                .unwrap_or("no VPC tag");
-            tracing::warn!(
-                %role,
-                "a deployment named {} also exists in {vpc} ({}); it is left alone, and this one, in {}, is separate",
-                plan.name,
-                gateway.vpn_gateway_id().unwrap_or("?"),
-                plan.aws.vpc_id
-            );
-        }
-        Ok(())
-    }
-
-    async fn find_cgw(&self, plan: &Plan, role: &str) -> Result<Option<String>, AwsError> {
-        let out = self
-            .ec2
-            .describe_customer_gateways()
-            .set_filters(Some(Self::live_by_tags(plan, role)))
-            .send()
-            .await
-            .map_err(api(role, "DescribeCustomerGateways"))?;
-        Ok(out
-            .customer_gateways()
-            .first()
-            .and_then(|c| c.customer_gateway_id())
-            .map(str::to_owned))
     }
 
     async fn state_of(&self, role: &str, kind: &str, id: &str) -> Result<Option<String>, AwsError> {

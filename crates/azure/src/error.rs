@@ -18,8 +18,9 @@ pub enum AzureError {
         code: String,
         /// ARM's message.
         message: String,
-        /// Worth asking again: the connection broke, or Azure still answered 429 or 5xx after
-        /// the SDK's own retries.
+        /// Worth asking again: the connection broke, Azure still answered 429 or 5xx after
+        /// the SDK's own retries, or it refused a write while another ran
+        /// (`AnotherOperationInProgress`).
         transient: bool,
     },
     /// Azure accepted the request, and the long-running operation then failed.

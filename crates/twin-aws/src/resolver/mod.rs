@@ -280,7 +280,7 @@ impl Resolver {
                 } else {
                     "CREATING"
                 };
-                let ips: Vec<Value> = e
+                let mut ips: Vec<Value> = e
                     .ips
                     .iter()
                     .map(|i| {
@@ -289,7 +289,6 @@ impl Resolver {
                                "CreationTime": e.created_at, "ModificationTime": e.created_at})
                     })
                     .collect();
-                let mut ips = ips;
                 seeded_order(self.seed, &mut ips, |i| i["IpId"].to_string());
                 Ok(json!({ "IpAddresses": ips, "MaxResults": 100 }))
             }

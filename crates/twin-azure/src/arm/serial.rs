@@ -1,8 +1,11 @@
 //! Writes ARM serialises: one at a time on a virtual network and its subnets, and none on a
 //! connection while its gateway is updating. The one refused gets 409
-//! `AnotherOperationInProgress` (terraform-provider-azapi #503: "RESPONSE 409: 409 Conflict
-//! ERROR CODE: AnotherOperationInProgress" for parallel subnet PUTs; terraform-provider-azurerm
-//! #3780, after which azurerm locks the VNet around every subnet write).
+//! `AnotherOperationInProgress`, "Another operation on this or dependent resource is in
+//! progress." Sources: terraform-provider-azapi #503 ("RESPONSE 409: 409 Conflict ERROR CODE:
+//! AnotherOperationInProgress" for parallel subnet PUTs) and terraform-provider-azurerm #3780,
+//! after which azurerm locks the VNet around every subnet write; azure-rest-api-specs #14473
+//! (a write on a connection while its SetSharedKey still runs) and Azure-Landing-Zones #4134
+//! (connections written in parallel on one gateway) for gateways and their connections.
 
 use super::*;
 
@@ -10,12 +13,11 @@ impl Arm {
     /// Refuses a client's write of `id` that ARM would serialise behind one still running.
     /// (A VNet PUT's inline subnets are part of its own write, so this is not in `put`.)
     pub(crate) fn check_serialised(
-        &mut self,
+        &self,
         id: &str,
         kind: Kind,
         body: &Value,
     ) -> Result<(), ArmError> {
-        self.sweep();
         self.check_vnet_idle(id, kind)?;
         match body.as_object() {
             Some(body) if kind == Kind::Connection => self.check_gateway_idle(body),
@@ -40,7 +42,7 @@ impl Arm {
             .chain(self.children_of(vnet, Kind::Subnet))
             .find(|r| matches!(r.phase(), Phase::Provisioning | Phase::Deleting));
         match busy {
-            Some(r) => Err(self.in_progress(&r.id)),
+            Some(r) => Err(in_progress(&r.id)),
             None => Ok(()),
         }
     }
@@ -53,20 +55,21 @@ impl Arm {
             .and_then(|id| self.live(id));
         match gateway {
             Some(g) if matches!(g.phase(), Phase::Provisioning | Phase::Deleting) => {
-                Err(self.in_progress(&g.id))
+                Err(in_progress(&g.id))
             }
             _ => Ok(()),
         }
     }
+}
 
-    /// ARM's answer, which names an operation URL to follow; the twin names the busy resource.
-    fn in_progress(&self, busy: &str) -> ArmError {
-        ArmError {
-            status: 409,
-            code: "AnotherOperationInProgress".into(),
-            message: format!(
-                "Another operation on this or dependent resource is in progress. The busy resource is {busy}. Retry the request after it completes."
-            ),
-        }
+/// ARM's answer. ARM's message goes on with the URL of the running operation; the twin
+/// names the busy resource instead.
+fn in_progress(busy: &str) -> ArmError {
+    ArmError {
+        status: 409,
+        code: "AnotherOperationInProgress".into(),
+        message: format!(
+            "Another operation on this or dependent resource is in progress. Busy: {busy}."
+        ),
     }
 }
