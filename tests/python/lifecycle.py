@@ -13,16 +13,20 @@ from azure.mgmt.network import NetworkManagementClient
 
 class LabToken(SansIOHTTPPolicy):
     """The twin takes any bearer token; the SDK's own policy refuses plain http. Notes the
-    api-versions the SDKs send."""
+    api-versions the SDKs send, and those of the operation URLs ARM gave them to poll."""
 
     versions = set()
+    polled = set()
 
     def on_request(self, request):
         request.http_request.headers["Authorization"] = "Bearer python-sdk"
         url = urlparse(request.http_request.url)
+        version = parse_qs(url.query).get("api-version", [])
         # Operation status URLs are ARM's to write, not the SDK's.
-        if "/locations/" not in url.path:
-            LabToken.versions.update(parse_qs(url.query).get("api-version", []))
+        if "/locations/" in url.path:
+            LabToken.polled.update(version)
+        else:
+            LabToken.versions.update(version)
 
 
 class NoCredential:
@@ -111,6 +115,7 @@ def main(endpoint, sub, rg, vnet, api_version=None):
     left = [c.name for c in net.virtual_network_gateway_connections.list(rg)]
     assert left == [], left
     print("deleted; api-versions sent:", " ".join(sorted(LabToken.versions)))
+    print("operations polled at:", " ".join(sorted(LabToken.polled)))
 
 
 if __name__ == "__main__":

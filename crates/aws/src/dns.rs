@@ -88,18 +88,19 @@ impl Aws {
         Ok(Some(found.is_some()))
     }
 
-    /// Creates a DNS resource (one call, never retried by the SDK).
+    /// Creates a DNS resource (one call, never retried by the SDK) and answers its new id.
     pub(crate) async fn create_dns(
         &self,
         plan: &Plan,
         resource: &Resource,
         outputs: &Outputs,
-    ) -> Result<(), AwsError> {
+    ) -> Result<Option<String>, AwsError> {
         let role = resource.role.as_str();
         match &resource.spec {
             Spec::SecurityGroup { vpc_id, .. } => {
                 tracing::info!(%role, "creating security group");
-                self.ec2
+                let out = self
+                    .ec2
                     .create_security_group()
                     .group_name(&resource.name)
                     .description("dxvpn: DNS (TCP and UDP 53) from both networks")
@@ -108,6 +109,7 @@ impl Aws {
                     .send()
                     .await
                     .map_err(api(role, "CreateSecurityGroup"))?;
+                Ok(out.group_id().map(str::to_owned))
             }
             Spec::ResolverEndpoint {
                 direction,
@@ -146,10 +148,14 @@ impl Aws {
                     request = request.ip_addresses(ip);
                 }
                 tracing::info!(%role, ?direction, "creating Route 53 Resolver endpoint");
-                request
+                let out = request
                     .send()
                     .await
                     .map_err(api(role, "CreateResolverEndpoint"))?;
+                Ok(out
+                    .resolver_endpoint()
+                    .and_then(|e| e.id())
+                    .map(str::to_owned))
             }
             Spec::ResolverRule {
                 domain_name,
@@ -171,15 +177,17 @@ impl Aws {
                         .target_ips(TargetAddress::builder().ip(ip.to_string()).port(53).build());
                 }
                 tracing::info!(%role, %domain_name, "creating Route 53 Resolver rule");
-                request
+                let out = request
                     .send()
                     .await
                     .map_err(api(role, "CreateResolverRule"))?;
+                Ok(out.resolver_rule().and_then(|r| r.id()).map(str::to_owned))
             }
             Spec::ResolverRuleAssociation { vpc_id, rule } => {
                 let rule_id = outputs.need(role, rule, "id")?;
                 tracing::info!(%role, %rule_id, %vpc_id, "associating resolver rule");
-                self.resolver
+                let out = self
+                    .resolver
                     .associate_resolver_rule()
                     .resolver_rule_id(rule_id)
                     .vpc_id(vpc_id)
@@ -187,10 +195,13 @@ impl Aws {
                     .send()
                     .await
                     .map_err(api(role, "AssociateResolverRule"))?;
+                Ok(out
+                    .resolver_rule_association()
+                    .and_then(|a| a.id())
+                    .map(str::to_owned))
             }
-            _ => {}
+            _ => Ok(None),
         }
-        Ok(())
     }
 
     /// Waits until a DNS resource works: ingress rules in place, endpoint OPERATIONAL with
@@ -316,7 +327,11 @@ impl Aws {
                 Ok(())
             }
             Spec::SecurityGroup { .. } => {
-                if let Some(id) = self.find_security_group(plan, role).await? {
+                let found = crate::lookup::until_found(self.unsettled(), || {
+                    self.find_security_group(plan, role)
+                })
+                .await?;
+                if let Some(id) = found {
                     tracing::info!(%role, %id, "deleting security group");
                     // An endpoint's network interfaces let go of the group a little after
                     // the endpoint is gone: DependencyViolation is worth a few retries.

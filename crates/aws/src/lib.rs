@@ -7,8 +7,9 @@
 //!
 //! EC2's create calls have no idempotency token, so a retried create after a lost response would
 //! make a duplicate. Creates therefore run without the SDK's automatic retry; on any failure this
-//! crate observes by tags again before trying once more, and a re-run adopts what a killed run
-//! made.
+//! crate observes by tags again, for longer than reads lag, before trying once more, and a re-run
+//! adopts what a killed run made. EC2's reads lag behind its writes: the id a create answers is
+//! kept, and an id that answers `NotFound` is still on its way, never a reason to create again.
 //!
 //! ```no_run
 //! # async fn demo(plan: dxvpn_plan::Plan) -> Result<(), dxvpn_aws::AwsError> {
@@ -24,6 +25,7 @@
 
 mod dns;
 mod lookup;
+mod states;
 mod status;
 mod tunnels;
 
@@ -71,6 +73,18 @@ pub enum AwsError {
         /// The state waited for.
         wanted: &'static str,
         /// How long.
+        waited: Duration,
+    },
+    /// A create succeeded, but reads never showed the resource.
+    #[error(
+        "{role}: created {id}, but AWS's reads still did not show it after {waited:?}; run `dxvpn up` again later (it adopts {id} once AWS shows it, and creates nothing twice)"
+    )]
+    NotSeen {
+        /// Role key of the resource.
+        role: String,
+        /// The id the create answered (empty when it answers none).
+        id: String,
+        /// How long reads were polled.
         waited: Duration,
     },
     /// An input from another resource is not known yet.
@@ -131,6 +145,8 @@ pub(crate) fn is_gone(code: &str) -> bool {
 pub struct Aws {
     ec2: Client,
     resolver: aws_sdk_route53resolver::Client,
+    /// When this run began: reads may not show yet what an earlier run wrote just before.
+    started: Instant,
 }
 
 /// Tries per SDK call (the first and the retries).
@@ -164,6 +180,7 @@ impl Aws {
         }
         let config = loader.load().await;
         Aws {
+            started: Instant::now(),
             ec2: Client::new(&config),
             resolver: aws_sdk_route53resolver::Client::from_conf(
                 aws_sdk_route53resolver::config::Builder::from(&config)
@@ -175,7 +192,11 @@ impl Aws {
 
     /// Uses existing clients (tests, or a caller with its own configuration).
     pub fn from_clients(ec2: Client, resolver: aws_sdk_route53resolver::Client) -> Self {
-        Aws { ec2, resolver }
+        Aws {
+            ec2,
+            resolver,
+            started: Instant::now(),
+        }
     }
 
     fn tag_spec(resource: &Resource, kind: ResourceType) -> TagSpecification {
@@ -240,22 +261,49 @@ impl Aws {
             return Ok(());
         }
         let role = resource.role.as_str();
-        // A failed create may still have happened (the answer was lost): look again before retrying.
         let mut last_error = None;
         for attempt in 0..CREATE_ATTEMPTS {
             if attempt > 0 {
                 // Back off as AWS asks of throttled clients: 0.5 s, 1 s, 2 s, 4 s, 8 s.
                 tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
             }
-            if !self.observe(plan, resource, outputs).await? {
-                if let Err(e) = self.create(plan, resource, outputs).await {
+            // A failed create may still have happened (its answer was lost), and so may an
+            // earlier run's that was killed; reads lag behind writes: look for longer than
+            // the lag before creating.
+            let look_for = if last_error.is_some() {
+                lookup::SETTLE
+            } else {
+                self.unsettled()
+            };
+            if self.seen_within(look_for, plan, resource, outputs).await? {
+                return self.wait_usable(plan, resource, outputs).await;
+            }
+            match self.create(plan, resource, outputs).await {
+                Err(e) => {
                     tracing::warn!(%role, error = %e, "create failed; observing before trying again");
                     last_error = Some(e);
-                    continue;
                 }
-                self.observe(plan, resource, outputs).await?;
+                Ok(created) => {
+                    // Keep the id the create answered: until reads catch up, it is the only
+                    // trace of the resource, and a lookup that misses it must not create again.
+                    if let Some(id) = created {
+                        outputs.set(role, "id", &id);
+                        if !self
+                            .seen_within(lookup::PROPAGATION, plan, resource, outputs)
+                            .await?
+                        {
+                            return Err(AwsError::NotSeen {
+                                role: role.to_owned(),
+                                id,
+                                waited: lookup::PROPAGATION,
+                            });
+                        }
+                    } else {
+                        self.observe(plan, resource, outputs).await?;
+                    }
+                    return self.wait_usable(plan, resource, outputs).await;
+                }
             }
-            return self.wait_usable(plan, resource, outputs).await;
         }
         Err(last_error.unwrap_or(AwsError::Timeout {
             role: role.to_owned(),
@@ -264,12 +312,14 @@ impl Aws {
         }))
     }
 
+    /// Creates `resource` and answers the id the create returned (none for attachments and
+    /// route propagation, which have no id of their own).
     async fn create(
         &self,
         plan: &Plan,
         resource: &Resource,
         outputs: &Outputs,
-    ) -> Result<(), AwsError> {
+    ) -> Result<Option<String>, AwsError> {
         let role = resource.role.as_str();
         let once = || aws_sdk_ec2::config::Builder::default().retry_config(RetryConfig::disabled());
         match &resource.spec {
@@ -277,7 +327,8 @@ impl Aws {
                 // None of this deployment's in this VPC: say so if one lives in another.
                 self.warn_of_namesakes(plan, role).await?;
                 tracing::info!(%role, "creating VPN gateway");
-                self.ec2
+                let out = self
+                    .ec2
                     .create_vpn_gateway()
                     .r#type(GatewayType::Ipsec1)
                     .amazon_side_asn(i64::from(*amazon_side_asn))
@@ -287,6 +338,10 @@ impl Aws {
                     .send()
                     .await
                     .map_err(api(role, "CreateVpnGateway"))?;
+                Ok(out
+                    .vpn_gateway()
+                    .and_then(|g| g.vpn_gateway_id())
+                    .map(str::to_owned))
             }
             Spec::VpnGatewayAttachment { vpc_id } => {
                 let vgw = outputs.need(role, "aws.vpn_gateway", "id")?;
@@ -298,6 +353,7 @@ impl Aws {
                     .send()
                     .await
                     .map_err(api(role, "AttachVpnGateway"))?;
+                Ok(None)
             }
             Spec::RoutePropagation { route_table_id } => {
                 let vgw = outputs.need(role, "aws.vpn_gateway", "id")?;
@@ -309,6 +365,7 @@ impl Aws {
                     .send()
                     .await
                     .map_err(api(role, "EnableVgwRoutePropagation"))?;
+                Ok(None)
             }
             Spec::CustomerGateway {
                 bgp_asn,
@@ -325,13 +382,17 @@ impl Aws {
                     Ok(asn) => request.bgp_asn(asn),
                     Err(_) => request.bgp_asn_extended(i64::from(*bgp_asn)),
                 };
-                request
+                let out = request
                     .tag_specifications(Self::tag_spec(resource, ResourceType::CustomerGateway))
                     .customize()
                     .config_override(once())
                     .send()
                     .await
                     .map_err(api(role, "CreateCustomerGateway"))?;
+                Ok(out
+                    .customer_gateway()
+                    .and_then(|g| g.customer_gateway_id())
+                    .map(str::to_owned))
             }
             Spec::VpnConnection { connection, .. } => {
                 let vgw = outputs.need(role, "aws.vpn_gateway", "id")?;
@@ -406,7 +467,8 @@ impl Aws {
                     );
                 }
                 tracing::info!(%role, %vgw, %cgw, "creating VPN connection");
-                self.ec2
+                let out = self
+                    .ec2
                     .create_vpn_connection()
                     .r#type("ipsec.1")
                     .customer_gateway_id(&cgw)
@@ -418,10 +480,13 @@ impl Aws {
                     .send()
                     .await
                     .map_err(api(role, "CreateVpnConnection"))?;
+                Ok(out
+                    .vpn_connection()
+                    .and_then(|v| v.vpn_connection_id())
+                    .map(str::to_owned))
             }
-            _ => self.create_dns(plan, resource, outputs).await?,
+            _ => self.create_dns(plan, resource, outputs).await,
         }
-        Ok(())
     }
 
     async fn wait_usable(
@@ -466,7 +531,7 @@ impl Aws {
         let role = resource.role.as_str();
         match &resource.spec {
             Spec::VpnConnection { .. } => {
-                if let Some(id) = self.find(plan, role, &resource.spec).await? {
+                if let Some(id) = self.find_settled(plan, role, &resource.spec).await? {
                     tracing::info!(%role, %id, "deleting VPN connection");
                     self.ec2
                         .delete_vpn_connection()
@@ -481,7 +546,7 @@ impl Aws {
                 }
             }
             Spec::CustomerGateway { .. } => {
-                if let Some(id) = self.find(plan, role, &resource.spec).await? {
+                if let Some(id) = self.find_settled(plan, role, &resource.spec).await? {
                     tracing::info!(%role, %id, "deleting customer gateway");
                     self.ec2
                         .delete_customer_gateway()
@@ -496,7 +561,9 @@ impl Aws {
                 }
             }
             Spec::RoutePropagation { route_table_id } => {
-                if let Some(vgw) = self.find_vgw(plan, "aws.vpn_gateway").await?
+                if let Some(vgw) =
+                    lookup::until_found(self.unsettled(), || self.find_vgw(plan, "aws.vpn_gateway"))
+                        .await?
                     && self.propagates(role, &vgw, route_table_id).await?
                 {
                     tracing::info!(%role, "disabling route propagation");
@@ -512,7 +579,10 @@ impl Aws {
                 }
             }
             Spec::VpnGatewayAttachment { vpc_id } => {
-                if let Some(vgw) = self.find_vgw(plan, "aws.vpn_gateway").await? {
+                if let Some(vgw) =
+                    lookup::until_found(self.unsettled(), || self.find_vgw(plan, "aws.vpn_gateway"))
+                        .await?
+                {
                     let state = self.attachment_state(role, &vgw, vpc_id).await?;
                     if matches!(state.as_deref(), Some("attaching" | "attached")) {
                         tracing::info!(%role, "detaching VPN gateway");
@@ -536,7 +606,7 @@ impl Aws {
                 }
             }
             Spec::VpnGateway { .. } => {
-                if let Some(id) = self.find_vgw(plan, role).await? {
+                if let Some(id) = self.find_settled(plan, role, &resource.spec).await? {
                     tracing::info!(%role, %id, "deleting VPN gateway");
                     self.ec2
                         .delete_vpn_gateway()
@@ -554,135 +624,6 @@ impl Aws {
         }
         outputs.forget(role);
         Ok(())
-    }
-
-    async fn state_of(&self, role: &str, kind: &str, id: &str) -> Result<Option<String>, AwsError> {
-        Ok(match kind {
-            "vpn_gateway" => {
-                let out = self
-                    .ec2
-                    .describe_vpn_gateways()
-                    .vpn_gateway_ids(id)
-                    .send()
-                    .await
-                    .map_err(api(role, "DescribeVpnGateways"))?;
-                out.vpn_gateways()
-                    .first()
-                    .and_then(|g| g.state())
-                    .map(|s| s.as_str().to_owned())
-            }
-            "customer_gateway" => {
-                let out = self
-                    .ec2
-                    .describe_customer_gateways()
-                    .customer_gateway_ids(id)
-                    .send()
-                    .await
-                    .map_err(api(role, "DescribeCustomerGateways"))?;
-                out.customer_gateways()
-                    .first()
-                    .and_then(|c| c.state())
-                    .map(str::to_owned)
-            }
-            "vpn_connection" => {
-                let out = self
-                    .ec2
-                    .describe_vpn_connections()
-                    .vpn_connection_ids(id)
-                    .send()
-                    .await
-                    .map_err(api(role, "DescribeVpnConnections"))?;
-                out.vpn_connections()
-                    .first()
-                    .and_then(|v| v.state())
-                    .map(|s| s.as_str().to_owned())
-            }
-            _ => None,
-        })
-    }
-
-    /// Waits until resource `id` (of the kind `spec`) is in state `wanted`.
-    async fn wait_state(
-        &self,
-        role: &str,
-        kind: &str,
-        id: &str,
-        wanted: &'static str,
-    ) -> Result<(), AwsError> {
-        self.wait(role, wanted, || async {
-            Ok(self.state_of(role, kind, id).await?.as_deref() == Some(wanted))
-        })
-        .await
-    }
-
-    async fn attachment_state(
-        &self,
-        role: &str,
-        vgw: &str,
-        vpc_id: &str,
-    ) -> Result<Option<String>, AwsError> {
-        let out = self
-            .ec2
-            .describe_vpn_gateways()
-            .vpn_gateway_ids(vgw)
-            .send()
-            .await
-            .map_err(api(role, "DescribeVpnGateways"))?;
-        Ok(out
-            .vpn_gateways()
-            .first()
-            .and_then(|g| {
-                g.vpc_attachments()
-                    .iter()
-                    .find(|a| a.vpc_id() == Some(vpc_id))
-            })
-            .and_then(|a| a.state())
-            .map(|s| s.as_str().to_owned()))
-    }
-
-    async fn propagates(
-        &self,
-        role: &str,
-        vgw: &str,
-        route_table_id: &str,
-    ) -> Result<bool, AwsError> {
-        let out = self
-            .ec2
-            .describe_route_tables()
-            .route_table_ids(route_table_id)
-            .send()
-            .await
-            .map_err(api(role, "DescribeRouteTables"))?;
-        Ok(out.route_tables().first().is_some_and(|r| {
-            r.propagating_vgws()
-                .iter()
-                .any(|p| p.gateway_id() == Some(vgw))
-        }))
-    }
-
-    /// Polls `done` with growing intervals (0.1 s up to 15 s, as AWS's waiters do) until it
-    /// holds or the wait limit passes.
-    async fn wait<F, Fut>(&self, role: &str, wanted: &'static str, done: F) -> Result<(), AwsError>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<bool, AwsError>>,
-    {
-        let start = Instant::now();
-        let mut interval = Duration::from_millis(100);
-        loop {
-            if done().await? {
-                return Ok(());
-            }
-            if start.elapsed() > WAIT_LIMIT {
-                return Err(AwsError::Timeout {
-                    role: role.to_owned(),
-                    wanted,
-                    waited: start.elapsed(),
-                });
-            }
-            tokio::time::sleep(interval).await;
-            interval = (interval * 3 / 2).min(Duration::from_secs(15));
-        }
     }
 }
 

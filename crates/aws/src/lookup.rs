@@ -1,13 +1,90 @@
 //! Finding this deployment's EC2 resources again: by the `dxvpn:deployment`, `dxvpn:role` and
 //! `dxvpn:vpc` tags, since EC2 creates take no idempotency token and gateways belong to no VPC.
+//! Reads lag behind writes ("Eventual consistency in the Amazon EC2 API", EC2 developer guide),
+//! so a lookup that misses is asked again, with backoff, before anything is created.
+
+use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::Filter;
 use dxvpn_plan::Plan;
-use dxvpn_plan::model::Spec;
+use dxvpn_plan::model::{Resource, Spec};
 
-use crate::{Aws, AwsError, api};
+use crate::{Aws, AwsError, Outputs, api};
+
+/// How long reads may take to show a write, as far as a lookup that misses is concerned: after a
+/// failed create (the call may have taken effect), and in the first seconds of a run (an earlier,
+/// killed run may just have created what this one looks for), a miss is asked again until this
+/// has passed before anything is created, or taken as nothing to delete. EC2 names no bound for
+/// the lag; its guide says to poll from a couple of seconds up.
+pub(crate) const SETTLE: Duration = Duration::from_secs(2);
+/// How long reads may take to show what a create made. terraform-provider-aws waits 2 minutes
+/// (`ec2PropagationTimeout`) for the same reason.
+pub(crate) const PROPAGATION: Duration = Duration::from_secs(120);
+
+/// Asks `look` until it answers `Some` or `limit` has passed (one look when `limit` is 0),
+/// with growing intervals from 0.1 s.
+pub(crate) async fn until_found<T, F, Fut>(limit: Duration, look: F) -> Result<Option<T>, AwsError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, AwsError>>,
+{
+    let start = Instant::now();
+    let mut interval = Duration::from_millis(100);
+    loop {
+        if let Some(found) = look().await? {
+            return Ok(Some(found));
+        }
+        let left = limit.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        tokio::time::sleep(interval.min(left)).await;
+        interval = (interval * 3 / 2).min(Duration::from_secs(10));
+    }
+}
 
 impl Aws {
+    /// How long a miss is not to be trusted yet: the rest of [`SETTLE`] since this client began.
+    pub(crate) fn unsettled(&self) -> Duration {
+        (self.started + SETTLE).saturating_duration_since(Instant::now())
+    }
+
+    /// Observes `resource` until it is found or `limit` has passed (one look when `limit` is 0).
+    pub(crate) async fn seen_within(
+        &self,
+        limit: Duration,
+        plan: &Plan,
+        resource: &Resource,
+        outputs: &mut Outputs,
+    ) -> Result<bool, AwsError> {
+        // One `Outputs` cannot be lent to every look at once; each look fills its own.
+        let found = until_found(limit, || async {
+            let mut seen = outputs.clone();
+            Ok(self
+                .observe(plan, resource, &mut seen)
+                .await?
+                .then_some(seen))
+        })
+        .await?;
+        Ok(match found {
+            Some(seen) => {
+                *outputs = seen;
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// [`Aws::find`], asked again until reads have settled since this run began: what to delete.
+    pub(crate) async fn find_settled(
+        &self,
+        plan: &Plan,
+        role: &str,
+        spec: &Spec,
+    ) -> Result<Option<String>, AwsError> {
+        until_found(self.unsettled(), || self.find(plan, role, spec)).await
+    }
+
     /// The live (pending or available) resource of this deployment with this role, in the
     /// configured VPC.
     pub(crate) fn live_by_tags(plan: &Plan, role: &str) -> Vec<Filter> {

@@ -77,6 +77,8 @@ pub struct Azure {
     network: NetworkClient,
     dns: azure_mgmt_dnsresolver::package_2022_07::Client,
     poller: Poller,
+    /// ARM's endpoint, for the raw writes that bypass the typed clients.
+    endpoint: azure_core::Url,
     subscription: String,
     resource_group: String,
     ids: body::Ids,
@@ -137,7 +139,7 @@ impl Azure {
             .map_err(api("azure", "connect"))?;
         let dns = azure_mgmt_dnsresolver::package_2022_07::Client::builder(credential.clone())
             .retry(retry_options(local))
-            .endpoint(url)
+            .endpoint(url.clone())
             .scopes(&[ARM_SCOPE])
             .build()
             .map_err(api("azure", "connect"))?;
@@ -152,6 +154,7 @@ impl Azure {
                 // Terraform's azurerm poller starts at 10 s when ARM says nothing.
                 default_interval: Duration::from_secs(if local { 1 } else { 10 }),
             },
+            endpoint: url,
             subscription: plan.azure.subscription_id.clone(),
             resource_group: plan.azure.resource_group.clone(),
             ids: body::Ids::new(&plan.azure.subscription_id, &plan.azure.resource_group),
@@ -269,11 +272,21 @@ impl Azure {
                 .map_err(invalid)?
         }
         .map_err(api(role, &operation))?;
+        self.settle(response, role, &operation).await
+    }
+
+    /// Follows a write's or a delete's answer to its end: its long-running operation when it
+    /// names one, else the whole body of a synchronous answer (a connection that broke off
+    /// mid-answer proves nothing).
+    async fn settle(
+        &self,
+        response: azure_core::Response,
+        role: &str,
+        operation: &str,
+    ) -> Result<(), AzureError> {
         match Poll::from_headers(response.headers()) {
-            Some(poll) => self.finish(role, &operation, poll).await,
-            // Answered synchronously: the resource is there, once the whole answer has come
-            // (a connection that broke off mid-answer proves nothing).
-            None => answered(response, role, &operation).await,
+            Some(poll) => self.finish(role, operation, poll).await,
+            None => answered(response, role, operation).await,
         }
     }
 
@@ -560,7 +573,12 @@ impl Azure {
         match difference {
             Some(why) => {
                 tracing::info!(%role, %why, "writing");
-                self.write(kind, at, role, wanted).await?;
+                if kind == Kind::Gateway && resource.action == Action::Reference {
+                    self.write_existing_gateway(&resource.name, role, &wanted)
+                        .await?;
+                } else {
+                    self.write(kind, at, role, wanted).await?;
+                }
             }
             None if state == "Succeeded" => {}
             None => {
@@ -630,8 +648,9 @@ impl Azure {
     }
 
     /// Deletes `resource` if this deployment made it, and waits until it is gone. Referenced
-    /// resources (the VNet, an existing gateway) are never deleted. Transient failures start
-    /// again from the read, as in [`Azure::ensure`].
+    /// resources (the VNet, an existing gateway) are never deleted; an existing gateway loses
+    /// only the APIPA addresses this deployment added to it. Transient failures start again
+    /// from the read, as in [`Azure::ensure`].
     pub async fn delete(
         &self,
         plan: &Plan,
@@ -647,12 +666,16 @@ impl Azure {
         resource: &Resource,
         outputs: &mut Outputs,
     ) -> Result<(), AzureError> {
-        if resource.cloud != Cloud::Azure || resource.action != Action::Create {
+        if resource.cloud != Cloud::Azure {
             return Ok(());
         }
         let Some(kind) = Kind::of(&resource.spec) else {
             return Ok(());
         };
+        let existing_gateway = kind == Kind::Gateway && resource.action == Action::Reference;
+        if resource.action != Action::Create && !existing_gateway {
+            return Ok(());
+        }
         let role = resource.role.as_str();
         let (rg, parent, name) = self.locate(plan, kind, resource);
         let at = (rg.as_str(), parent.as_str(), name.as_str());
@@ -660,6 +683,12 @@ impl Azure {
             outputs.forget(role);
             return Ok(());
         };
+        if existing_gateway {
+            self.release_existing_gateway(plan, resource, &found)
+                .await?;
+            outputs.forget(role);
+            return Ok(());
+        }
         Self::owned(plan, resource, &found)?;
         let operation = format!("DELETE {}", kind.type_path());
         let sub = self.subscription.as_str();
@@ -674,10 +703,7 @@ impl Azure {
             self.dns_delete(kind, at).await
         }
         .map_err(api(role, &operation))?;
-        match Poll::from_headers(response.headers()) {
-            Some(poll) => self.finish(role, &operation, poll).await?,
-            None => answered(response, role, &operation).await?,
-        }
+        self.settle(response, role, &operation).await?;
         // Gone means a 404 on the resource itself.
         let started = Instant::now();
         while self.read(kind, at, role).await?.is_some() {

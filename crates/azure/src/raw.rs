@@ -1,6 +1,14 @@
-//! Reading ARM's answers as JSON.
+//! Reading and writing ARM's resources as JSON, past the typed models.
 
+use azure_core::error::{ErrorKind, HttpError};
+use azure_core::{Method, Request};
 use serde_json::Value;
+
+use crate::Azure;
+
+/// The Microsoft.Network api-version of the typed clients (`package_2024_03`): a raw write
+/// uses the version of the read it modifies.
+pub(crate) const NETWORK_API_VERSION: &str = "2024-03-01";
 
 /// A resource read as JSON, not through the typed models: ARM answers members the models
 /// cannot hold (a connection's gateways as ids only, though the models require their
@@ -9,4 +17,44 @@ pub(crate) async fn json_body(response: azure_core::Response) -> azure_core::Res
     let bytes = response.into_body().collect().await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| azure_core::Error::new(azure_core::error::ErrorKind::DataConversion, e))
+}
+
+impl Azure {
+    /// PUTs `body` as it is to the resource `id` (a Microsoft.Network one): the write half of a
+    /// read-modify-write of a resource dxvpn does not own, so that every member it read, known
+    /// to the typed models or not, goes back unchanged. Answers as the SDK's calls do: an
+    /// unsuccessful status is an HTTP error with ARM's code.
+    pub(crate) async fn put_json(
+        &self,
+        id: &str,
+        body: &Value,
+    ) -> azure_core::Result<azure_core::Response> {
+        let mut url = self.endpoint.clone();
+        url.set_path(id);
+        url.query_pairs_mut()
+            .append_pair("api-version", NETWORK_API_VERSION);
+        let scopes: Vec<&str> = self.poller.scopes.iter().map(String::as_str).collect();
+        let token = self.poller.credential.get_token(&scopes).await?;
+        let mut request = Request::new(url, Method::Put);
+        request.insert_header(
+            azure_core::headers::AUTHORIZATION,
+            format!("Bearer {}", token.token.secret()),
+        );
+        request.insert_header(azure_core::headers::CONTENT_TYPE, "application/json");
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| azure_core::Error::new(ErrorKind::DataConversion, e))?;
+        request.set_body(bytes);
+        let response = self.poller.http.execute_request(&request).await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let error = HttpError::new(response).await;
+        let kind = ErrorKind::http_response(status, error.error_code().map(str::to_owned));
+        Err(azure_core::Error::full(
+            kind,
+            error,
+            format!("ARM answered {status}"),
+        ))
+    }
 }

@@ -2,9 +2,8 @@
 
 use azure_mgmt_network::package_2024_03::models;
 
-use crate::lro::Poll;
 use crate::raw::json_body;
-use crate::{Azure, AzureError, answered, api};
+use crate::{Azure, AzureError, api};
 
 impl Azure {
     /// Gives an existing connection `key` through SetSharedKey (a long-running operation)
@@ -46,10 +45,7 @@ impl Azure {
             .await
             .map_err(api(role, operation))?
             .into_raw_response();
-        match Poll::from_headers(response.headers()) {
-            Some(poll) => self.finish(role, operation, poll).await?,
-            None => answered(response, role, operation).await?,
-        }
+        self.settle(response, role, operation).await?;
         if held().await?.as_deref() == Some(key) {
             Ok(())
         } else {

@@ -223,22 +223,8 @@ async fn throttling_with_retry_after_is_honoured() {
 
 #[tokio::test]
 async fn an_existing_gateway_is_used_extended_and_never_deleted() {
-    let scenario = AzureScenario {
-        existing_gateway: Some(SeedGateway {
-            name: "corp-vpngw".into(),
-            active_active: false,
-            asn: 65000,
-        }),
-        ..AzureScenario::default()
-    };
-    let twin = AzureTwin::start("127.0.0.1:0".parse().unwrap(), &scenario, 0.0001)
-        .await
-        .unwrap();
-    let gw = twin.seeded.existing_gateway_id.clone().unwrap();
+    let (twin, azure, plan, gw) = with_existing_gateway().await;
     let ip = twin.seeded.existing_gateway_ips[0];
-    twin.stop().await;
-    let extra = format!("existing_gateway_id = \"{gw}\"\nexisting_gateway_public_ips = [\"{ip}\"]");
-    let (twin, azure, plan) = setup_with("development", scenario, &extra).await;
     let mut outputs = aws_outputs(&plan);
     ensure_all(&azure, &plan, &mut outputs).await.unwrap();
     assert_eq!(
@@ -277,6 +263,113 @@ async fn an_existing_gateway_is_used_extended_and_never_deleted() {
         .unwrap_err();
     assert!(matches!(err, AzureError::ExistingGateway { .. }), "{err:?}");
     assert!(err.to_string().contains("active-active"), "{err}");
+}
+
+/// A twin holding the owner's gateway (`corp-vpngw`), and a development plan that uses it.
+async fn with_existing_gateway() -> (AzureTwin, Azure, Plan, String) {
+    // A first twin tells the gateway's id and address; a twin of the same scenario has them too.
+    let probe = AzureTwin::start("127.0.0.1:0".parse().unwrap(), &twin_scenario(), 0.0001)
+        .await
+        .unwrap();
+    let gw = probe.seeded.existing_gateway_id.clone().unwrap();
+    let ip = probe.seeded.existing_gateway_ips[0];
+    probe.stop().await;
+    let extra = format!("existing_gateway_id = \"{gw}\"\nexisting_gateway_public_ips = [\"{ip}\"]");
+    let (twin, azure, plan) = setup_with("development", twin_scenario(), &extra).await;
+    (twin, azure, plan, gw)
+}
+
+/// The custom APIPA addresses of the gateway's first instance, as ARM answers them.
+fn first_custom_addresses(gateway: &serde_json::Value) -> Vec<String> {
+    gateway["properties"]["bgpSettings"]["bgpPeeringAddresses"][0]["customBgpIpAddresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ip| ip.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// An existing gateway is read, modified and written back whole: a member the typed model lacks,
+/// the owner's tags and the owner's own APIPA addresses survive `up` and `down`, and `down`
+/// removes exactly the addresses `up` added (recorded in a tag), not one the owner had set.
+#[tokio::test]
+async fn an_existing_gateway_keeps_what_it_had_and_loses_only_what_up_added() {
+    let (twin, azure, plan, gw) = with_existing_gateway().await;
+    let dxvpn_plan::model::Spec::VirtualNetworkGateway { instances, .. } =
+        &plan.resource("azure.vpn_gateway").unwrap().spec
+    else {
+        panic!("the plan's gateway is not a gateway");
+    };
+    let planned: Vec<String> = instances[0]
+        .custom_bgp_ip_addresses
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(planned.len() >= 2, "{planned:?}");
+
+    // The owner's gateway: one APIPA address of its own, one of those the plan needs, a tag, and
+    // a member of a newer api-version (2024-05-01) that the 2024-03-01 model does not have.
+    let owners = "169.254.21.30".to_owned();
+    let mut gateway = dxvpn_test_support::azure_raw_get(&twin, &gw).await;
+    gateway["properties"]["bgpSettings"]["bgpPeeringAddresses"][0]["customBgpIpAddresses"] =
+        serde_json::json!([owners, planned[0]]);
+    gateway["properties"]["enableHighBandwidthVpnGateway"] = serde_json::json!(true);
+    gateway["tags"] = serde_json::json!({"owner": "network-team"});
+    dxvpn_test_support::azure_raw_put(&twin, &gw, &gateway).await;
+
+    // Negative control: the typed model's round trip loses the member, so the checks below
+    // would catch a write through it.
+    let typed: azure_mgmt_network::package_2024_03::models::VirtualNetworkGateway =
+        serde_json::from_value(dxvpn_test_support::azure_raw_get(&twin, &gw).await).unwrap();
+    assert!(
+        serde_json::to_value(typed).unwrap()["properties"]
+            .get("enableHighBandwidthVpnGateway")
+            .is_none(),
+        "the typed model kept the member: this test proves nothing"
+    );
+
+    let mut outputs = aws_outputs(&plan);
+    ensure_all(&azure, &plan, &mut outputs).await.unwrap();
+    let after_up = dxvpn_test_support::azure_raw_get(&twin, &gw).await;
+    let mut wanted: Vec<String> = vec![owners.clone()];
+    wanted.extend(planned.iter().cloned());
+    let mut have = first_custom_addresses(&after_up);
+    have.sort();
+    wanted.sort();
+    assert_eq!(have, wanted, "the owner's address kept, the plan's added");
+    assert_eq!(
+        after_up["properties"]["enableHighBandwidthVpnGateway"],
+        true
+    );
+    assert_eq!(after_up["tags"]["owner"], "network-team");
+    let tag = format!("dxvpn:apipa:{}", plan.name);
+    assert_eq!(
+        after_up["tags"][&tag],
+        planned[1..].join(" "),
+        "only the address the gateway lacked is recorded as added"
+    );
+    let before = twin.mutating_calls();
+    ensure_all(&azure, &plan, &mut outputs).await.unwrap();
+    assert_eq!(
+        twin.mutating_calls(),
+        before,
+        "a converged re-run writes nothing"
+    );
+
+    delete_all(&azure, &plan, &mut outputs).await;
+    let after_down = dxvpn_test_support::azure_raw_get(&twin, &gw).await;
+    assert_eq!(
+        first_custom_addresses(&after_down),
+        vec![owners, planned[0].clone()],
+        "down removed what up added, and only that"
+    );
+    assert!(after_down["tags"].get(&tag).is_none(), "the record is gone");
+    assert_eq!(after_down["tags"]["owner"], "network-team");
+    assert_eq!(
+        after_down["properties"]["enableHighBandwidthVpnGateway"],
+        true
+    );
+    assert_eq!(azure_count(&twin, "connections"), 0);
 }
 
 fn twin_scenario() -> AzureScenario {

@@ -460,9 +460,8 @@ impl Deployer {
         outputs: &mut Outputs,
         delete: bool,
     ) -> Result<(), String> {
-        if delete && resource.action == Action::Reference {
-            return Ok(());
-        }
+        // Each cloud's delete leaves referenced resources standing (an existing Azure gateway
+        // only loses the APIPA addresses this deployment gave it).
         match (resource.cloud, delete) {
             (Cloud::Aws, false) => self
                 .aws

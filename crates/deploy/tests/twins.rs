@@ -24,7 +24,9 @@ async fn clouds(use_case: &str) -> Clouds {
 }
 
 async fn clouds_with(use_case: &str, aws: AwsTwin) -> Clouds {
-    let azure = dxvpn_test_support::azure_twin(&AzureScenario::default(), 0.0002).await;
+    // Slow enough that the gateway (30-45 min real) still builds while AWS, which first lets
+    // its reads settle, makes the VPN connection.
+    let azure = dxvpn_test_support::azure_twin(&AzureScenario::default(), 0.003).await;
     clouds_of(use_case, aws, azure).await
 }
 

@@ -185,6 +185,34 @@ pub async fn azure_raw_get(twin: &AzureTwin, path: &str) -> serde_json::Value {
     serde_json::from_slice(&response.into_body().collect().await.unwrap()).unwrap()
 }
 
+/// PUT `body` to `path` on the Azure twin as JSON, with no typed model between, and wait until
+/// the resource is provisioned again.
+pub async fn azure_raw_put(twin: &AzureTwin, path: &str, body: &serde_json::Value) {
+    let url =
+        azure_core::Url::parse(&format!("{}{path}?api-version=2024-03-01", twin.endpoint)).unwrap();
+    let mut request = azure_core::Request::new(url, azure_core::Method::Put);
+    request.insert_header("authorization", "Bearer lab-token");
+    request.insert_header("content-type", "application/json");
+    request.set_body(serde_json::to_vec(body).unwrap());
+    let response = azure_core::new_http_client()
+        .execute_request(&request)
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "PUT {path}: {}",
+        response.status()
+    );
+    for _ in 0..200 {
+        let state = azure_raw_get(twin, path).await["properties"]["provisioningState"].clone();
+        if state == "Succeeded" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("PUT {path}: not provisioned");
+}
+
 /// How many of the AWS twin's `list` (`vpn_connections`, ...) are not deleted.
 pub fn aws_live(twin: &AwsTwin, list: &str) -> usize {
     twin.inventory()[list]

@@ -40,7 +40,7 @@ use dxvpn_twin_kit::faults::{FaultBook, dropped_response, stalled_response};
 use dxvpn_twin_kit::seed::{SEED_VARIABLE, twin_seed};
 use dxvpn_twin_kit::views::{AwsView, DnsRules};
 use dxvpn_twin_kit::{Server, TwinError};
-pub use ec2::{AwsScenario, OtherVpc, SeededIds, SeededVpc, TunnelTelemetry};
+pub use ec2::{AwsScenario, OtherVpc, READ_LAG_MAX, SeededIds, SeededVpc, TunnelTelemetry};
 use ec2::{Ec2, Ec2Error, is_mutating};
 use query::Params;
 use resolver::{Resolver, ResolverError};

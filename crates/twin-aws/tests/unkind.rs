@@ -51,6 +51,23 @@ async fn a_connections_tunnels_come_back_in_no_promised_order() {
             .unwrap()
             .customer_gateway_id
             .unwrap();
+        // Calls that name a new id lag behind its create (EC2 developer guide): wait until
+        // both gateways are known.
+        while ec2
+            .describe_customer_gateways()
+            .customer_gateway_ids(&cgw)
+            .send()
+            .await
+            .is_err()
+            || ec2
+                .describe_vpn_gateways()
+                .vpn_gateway_ids(&vgw)
+                .send()
+                .await
+                .is_err()
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         let tunnel = |cidr: &str| {
             VpnTunnelOptionsSpecification::builder()
                 .tunnel_inside_cidr(cidr)
@@ -74,6 +91,15 @@ async fn a_connections_tunnels_come_back_in_no_promised_order() {
             .unwrap()
             .vpn_connection_id
             .unwrap();
+        while ec2
+            .describe_vpn_connections()
+            .vpn_connection_ids(&vpn)
+            .send()
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         let read = async || {
             let out = ec2
                 .describe_vpn_connections()

@@ -349,6 +349,24 @@ fn fault_response(kind: &FaultKind) -> Response {
     }
 }
 
+/// Operation URLs carry the api-version of the request that started the operation: each
+/// version's official examples show its own (the 2022-07-01 DNS resolver examples'
+/// `Azure-AsyncOperation` and `Location` end in `?api-version=2022-07-01`).
+fn echo_api_version(response: &mut Response, version: &str) {
+    for name in ["azure-asyncoperation", "location"] {
+        let Some(url) = response.headers().get(name).and_then(|v| v.to_str().ok()) else {
+            continue;
+        };
+        let Some((head, tail)) = url.split_once("api-version=") else {
+            continue;
+        };
+        let rest = tail.find('&').map_or("", |i| &tail[i..]);
+        if let Ok(v) = HeaderValue::from_str(&format!("{head}api-version={version}{rest}")) {
+            response.headers_mut().insert(name, v);
+        }
+    }
+}
+
 /// Headers that send the client to poll operation `op`.
 fn operation_headers(
     response: &mut Response,
@@ -437,7 +455,12 @@ async fn arm_call(
                     message: format!("Operation {id} was not found."),
                 }),
                 Some((status, dns)) => {
-                    operation_response(&status, result, &base, &state.arm.seeded, &id, dns)
+                    let mut response =
+                        operation_response(&status, result, &base, &state.arm.seeded, &id, dns);
+                    if let Some(version) = query.get("api-version") {
+                        echo_api_version(&mut response, version);
+                    }
+                    response
                 }
             };
         }
@@ -479,7 +502,8 @@ async fn arm_call(
         }
         None => {}
     }
-    let response = handle(&mut state.arm, &method, &path, &query, &body, &base);
+    let mut response = handle(&mut state.arm, &method, &path, &query, &body, &base);
+    echo_api_version(&mut response, version);
     state.arm.fail_next = None;
     drop(state);
     if let Some(f) = after_effect {

@@ -63,6 +63,11 @@ async fn the_newest_python_sdks_create_read_and_delete_what_dxvpn_writes() {
         out.contains("deleted; api-versions sent: 2025-05-01 2026-03-01\n"),
         "{out}"
     );
+    // ARM's operation URLs carry the version of the request that started the operation.
+    assert!(
+        out.contains("operations polled at: 2025-05-01 2026-03-01\n"),
+        "{out}"
+    );
     assert_eq!(twin.live_ids(), twin.seed_ids(), "back to the seed");
 
     // The negative control: an api-version ARM never published is refused, as ARM does.

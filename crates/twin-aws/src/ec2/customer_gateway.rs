@@ -4,7 +4,7 @@ use super::*;
 
 pub(super) fn write_cgw(x: &mut Xml, c: &Cgw) {
     x.field("customerGatewayId", &c.id)
-        .field("state", c.life.state())
+        .field("state", c.life.shown_state())
         .field("type", "ipsec.1")
         .field("ipAddress", c.ip)
         .field("bgpAsn", c.asn);
@@ -57,7 +57,7 @@ impl Ec2 {
             ip,
             asn,
             device_name: p.get("DeviceName").map(str::to_owned),
-            life: Lifecycle::new(self.scaled(CUSTOMER_GATEWAY_CREATE), self.scaled(DELETE)),
+            life: self.lifecycle(CUSTOMER_GATEWAY_CREATE),
             tags: p.tags(),
         };
         let mut x = Xml::new();
@@ -71,13 +71,13 @@ impl Ec2 {
             self.seed,
             p,
             "CustomerGatewayId",
-            &self.cgws,
+            self.cgws.iter().filter(|c| c.life.seen_state().is_some()),
             |c| &c.id,
             ("InvalidCustomerGatewayID.NotFound", "customerGateway"),
             |c, name| {
                 Some(match name {
                     "customer-gateway-id" => vec![c.id.clone()],
-                    "state" => vec![c.life.state().into()],
+                    "state" => vec![c.life.shown_state().into()],
                     "ip-address" => vec![c.ip.to_string()],
                     "bgp-asn" => vec![c.asn.to_string()],
                     "type" => vec!["ipsec.1".into()],
@@ -111,7 +111,7 @@ impl Ec2 {
         let cgw = self
             .cgws
             .iter_mut()
-            .find(|c| c.id == id && c.life.state() != "deleted")
+            .find(|c| c.id == id && c.life.propagated() && c.life.state() != "deleted")
             .ok_or_else(|| {
                 err(
                     "InvalidCustomerGatewayID.NotFound",

@@ -12,9 +12,9 @@ use dxvpn_cidr::Ipv4Net;
 use dxvpn_cidr::inside::{AWS_INSIDE_SUPERNET, AWS_RESERVED_INSIDE_CIDRS};
 use dxvpn_tunnel::psk::PresharedKey;
 use dxvpn_twin_kit::seed::seeded_order;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
+use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
 use crate::query::Params;
@@ -138,6 +138,12 @@ struct RouteTable {
     tags: BTreeMap<String, String>,
 }
 
+/// The longest a read lags behind a create or delete. EC2 documents the lag but not its length
+/// ("Eventual consistency in the Amazon EC2 API", EC2 developer guide: a just-created id may
+/// answer `*.NotFound` to describe and modify calls, and clients should retry with backoff);
+/// each resource draws its own window from the seed, up to this.
+pub const READ_LAG_MAX: Duration = Duration::from_millis(1000);
+
 /// Creation and deletion times, from which states follow.
 #[derive(Debug, Clone, Copy)]
 struct Lifecycle {
@@ -145,16 +151,47 @@ struct Lifecycle {
     ready_after: Duration,
     deleted: Option<Instant>,
     delete_after: Duration,
+    /// How long reads lag behind this resource's create and its delete.
+    lag: Duration,
 }
 
 impl Lifecycle {
-    fn new(ready_after: Duration, delete_after: Duration) -> Self {
+    fn new(ready_after: Duration, delete_after: Duration, lag: Duration) -> Self {
         Lifecycle {
             created: Instant::now(),
             ready_after,
             deleted: None,
             delete_after,
+            lag,
         }
+    }
+
+    /// Whether the create has propagated: until then the id is unknown to every call.
+    fn propagated(&self) -> bool {
+        self.created.elapsed() >= self.lag
+    }
+
+    /// The state a Describe answers: none before the create propagated, and the state from
+    /// before the delete until the delete has.
+    fn seen_state(&self) -> Option<&'static str> {
+        if !self.propagated() {
+            return None;
+        }
+        match self.deleted {
+            Some(at) if at.elapsed() < self.lag => Some(
+                Lifecycle {
+                    deleted: None,
+                    ..*self
+                }
+                .state(),
+            ),
+            _ => Some(self.state()),
+        }
+    }
+
+    /// [`Lifecycle::seen_state`], or the true state where the caller is the create's own answer.
+    fn shown_state(&self) -> &'static str {
+        self.seen_state().unwrap_or_else(|| self.state())
     }
 
     fn state(&self) -> &'static str {
@@ -353,6 +390,20 @@ impl Ec2 {
         real.mul_f64(self.time_factor)
     }
 
+    /// A new resource's lifecycle, ready after `ready_after` (real time, scaled), with its own
+    /// seeded read lag (not scaled: propagation is not an operation that the lab speeds up).
+    fn lifecycle(&mut self, ready_after: Duration) -> Lifecycle {
+        Lifecycle::new(
+            self.scaled(ready_after),
+            self.scaled(DELETE),
+            self.read_lag(),
+        )
+    }
+
+    pub(super) fn read_lag(&mut self) -> Duration {
+        READ_LAG_MAX.mul_f64(self.rng.random::<f64>())
+    }
+
     /// A free tunnel outside address in the lab's internet (198.18.1.0/24), drawn at random:
     /// AWS assigns tunnel addresses from its pool in no documented order, so the first
     /// tunnel's address is not the lower one.
@@ -461,21 +512,23 @@ fn ok_return() -> Xml {
 /// The items a Describe call asks for: those named by `id_param.N` (an unknown explicit id is
 /// an error, not an empty set, as in EC2), kept when every filter matches `field`.
 /// Describe results come back in a seeded random order: EC2 documents none.
-fn select<'a, T>(
+/// `items` are those a read can see (see [`Lifecycle::seen_state`]).
+fn select<'a, T: 'a>(
     seed: u64,
     p: &Params,
     id_param: &str,
-    items: &'a [T],
+    items: impl IntoIterator<Item = &'a T>,
     id: impl Fn(&T) -> &String,
     (code, what): (&str, &str),
     field: impl Fn(&T, &str) -> Option<Vec<String>>,
 ) -> Result<Vec<&'a T>, Ec2Error> {
+    let items: Vec<&T> = items.into_iter().collect();
     let ids = p.list(id_param);
-    not_found(&ids, items.iter().map(&id), code, what)?;
+    not_found(&ids, items.iter().map(|item| id(item)), code, what)?;
     let filters = p.filters();
     let mut matched = Vec::new();
     for item in items
-        .iter()
+        .into_iter()
         .filter(|item| ids.is_empty() || ids.contains(id(item)))
     {
         if matches(&filters, |name| field(item, name))? {
@@ -562,11 +615,33 @@ mod tests {
 
     #[test]
     fn lifecycle_moves_from_pending_to_deleted() {
-        let mut life = Lifecycle::new(Duration::ZERO, Duration::from_secs(3600));
+        let mut life = Lifecycle::new(Duration::ZERO, Duration::from_secs(3600), Duration::ZERO);
         assert_eq!(life.state(), "available");
         life.deleted = Some(Instant::now());
         assert_eq!(life.state(), "deleting");
         life.delete_after = Duration::ZERO;
         assert_eq!(life.state(), "deleted");
+    }
+
+    #[test]
+    fn reads_lag_behind_a_create_and_a_delete() {
+        let mut life = Lifecycle::new(Duration::ZERO, Duration::ZERO, Duration::from_secs(3600));
+        assert_eq!(life.seen_state(), None, "a new id is not seen yet");
+        assert_eq!(
+            life.shown_state(),
+            "available",
+            "the create's own answer is true"
+        );
+        life.created -= Duration::from_secs(7200);
+        assert_eq!(life.seen_state(), Some("available"));
+        life.deleted = Some(Instant::now());
+        assert_eq!(life.state(), "deleted");
+        assert_eq!(
+            life.seen_state(),
+            Some("available"),
+            "the delete is not seen yet"
+        );
+        life.deleted = Some(Instant::now() - Duration::from_secs(7200));
+        assert_eq!(life.seen_state(), Some("deleted"));
     }
 }

@@ -2,6 +2,7 @@
 //! delete), with EC2's error codes.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -24,6 +25,16 @@ pub(super) struct SecurityGroup {
     pub(super) vpc_id: String,
     ingress: Vec<Permission>,
     pub(super) tags: BTreeMap<String, String>,
+    /// Until then the new group's id answers `InvalidGroup.NotFound`, the example the EC2
+    /// developer guide gives of eventual consistency ("Eventual consistency in the Amazon EC2 API").
+    #[serde(skip)]
+    propagated_at: Instant,
+}
+
+impl SecurityGroup {
+    fn propagated(&self) -> bool {
+        Instant::now() >= self.propagated_at
+    }
 }
 
 /// A parameter the action cannot do without.
@@ -107,6 +118,7 @@ impl Ec2 {
             ));
         }
         let id = self.new_id("sg");
+        let propagated_at = Instant::now() + self.read_lag();
         self.security_groups.push(SecurityGroup {
             id: id.clone(),
             name,
@@ -114,6 +126,7 @@ impl Ec2 {
             vpc_id,
             ingress: Vec::new(),
             tags: p.tags(),
+            propagated_at,
         });
         let mut x = Xml::new();
         x.field("return", "true").field("groupId", &id);
@@ -125,7 +138,7 @@ impl Ec2 {
             self.seed,
             p,
             "GroupId",
-            &self.security_groups,
+            self.security_groups.iter().filter(|g| g.propagated()),
             |g| &g.id,
             ("InvalidGroup.NotFound", "security group"),
             |g, name| {
@@ -165,7 +178,7 @@ impl Ec2 {
         let group = self
             .security_groups
             .iter_mut()
-            .find(|g| g.id == id)
+            .find(|g| g.id == id && g.propagated())
             .ok_or_else(|| {
                 err(
                     "InvalidGroup.NotFound",

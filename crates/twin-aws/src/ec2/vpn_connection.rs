@@ -20,7 +20,7 @@ pub(super) fn write_vpn(
     (cgw_ip, cgw_asn, vgw_asn): (Ipv4Addr, u32, u32),
     seed: u64,
 ) {
-    let state = v.life.state();
+    let state = v.life.shown_state();
     x.field("vpnConnectionId", &v.id).field("state", state);
     // AWS includes the device configuration while the connection is pending or available.
     if matches!(state, "pending" | "available") {
@@ -126,7 +126,7 @@ impl Ec2 {
         let cgw = self
             .cgws
             .iter()
-            .find(|c| c.id == cgw_id && c.life.state() != "deleted")
+            .find(|c| c.id == cgw_id && c.life.propagated() && c.life.state() != "deleted")
             .ok_or_else(|| {
                 err(
                     "InvalidCustomerGatewayID.NotFound",
@@ -282,7 +282,7 @@ impl Ec2 {
             vgw_id,
             static_routes_only,
             tunnels,
-            life: Lifecycle::new(self.scaled(VPN_CONNECTION_CREATE), self.scaled(DELETE)),
+            life: self.lifecycle(VPN_CONNECTION_CREATE),
             tags: p.tags(),
         };
         let mut x = Xml::new();
@@ -299,13 +299,13 @@ impl Ec2 {
             self.seed,
             p,
             "VpnConnectionId",
-            &self.vpns,
+            self.vpns.iter().filter(|v| v.life.seen_state().is_some()),
             |v| &v.id,
             ("InvalidVpnConnectionID.NotFound", "vpnConnection"),
             |v, name| {
                 Some(match name {
                     "vpn-connection-id" => vec![v.id.clone()],
-                    "state" => vec![v.life.state().into()],
+                    "state" => vec![v.life.shown_state().into()],
                     "customer-gateway-id" => vec![v.cgw_id.clone()],
                     "vpn-gateway-id" => vec![v.vgw_id.clone()],
                     "type" => vec!["ipsec.1".into()],
@@ -337,7 +337,7 @@ impl Ec2 {
         let vpn = self
             .vpns
             .iter_mut()
-            .find(|v| v.id == id && v.life.state() != "deleted")
+            .find(|v| v.id == id && v.life.propagated() && v.life.state() != "deleted")
             .ok_or_else(|| {
                 err(
                     "InvalidVpnConnectionID.NotFound",

@@ -4,7 +4,7 @@ use super::*;
 
 pub(super) fn write_vgw(x: &mut Xml, v: &Vgw) {
     x.field("vpnGatewayId", &v.id)
-        .field("state", v.life.state())
+        .field("state", v.life.shown_state())
         .field("type", "ipsec.1");
     x.set("attachments", &v.attachments, |x, a| {
         x.field("vpcId", &a.vpc_id).field("state", a.state());
@@ -45,7 +45,7 @@ impl Ec2 {
         let vgw = Vgw {
             id,
             asn,
-            life: Lifecycle::new(Duration::ZERO, self.scaled(DELETE)),
+            life: self.lifecycle(Duration::ZERO),
             attachments: Vec::new(),
             tags: p.tags(),
         };
@@ -60,13 +60,13 @@ impl Ec2 {
             self.seed,
             p,
             "VpnGatewayId",
-            &self.vgws,
+            self.vgws.iter().filter(|v| v.life.seen_state().is_some()),
             |v| &v.id,
             ("InvalidVpnGatewayID.NotFound", "vpnGateway"),
             |v, name| {
                 Some(match name {
                     "vpn-gateway-id" => vec![v.id.clone()],
-                    "state" => vec![v.life.state().into()],
+                    "state" => vec![v.life.shown_state().into()],
                     "type" => vec!["ipsec.1".into()],
                     "amazon-side-asn" => vec![v.asn.to_string()],
                     "attachment.vpc-id" => v.attachments.iter().map(|a| a.vpc_id.clone()).collect(),
@@ -91,7 +91,7 @@ impl Ec2 {
         })?;
         self.vgws
             .iter_mut()
-            .find(|v| v.id == id && v.life.state() != "deleted")
+            .find(|v| v.id == id && v.life.propagated() && v.life.state() != "deleted")
             .ok_or_else(|| {
                 err(
                     "InvalidVpnGatewayID.NotFound",
