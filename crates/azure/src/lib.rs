@@ -5,8 +5,9 @@
 //! its `dxvpn:deployment` tag), `ensure` it (write it only when it is missing or differs from the
 //! plan, then wait until Azure has provisioned it), and `delete` it (and wait until it is gone).
 //! The cloud is the state: nothing is kept on disk. An existing VPN gateway (`existing_gateway_id`)
-//! is read and used; dxvpn only adds the custom APIPA addresses its connections need, and never
-//! deletes it. Cross-cloud DNS adds two delegated subnets, the DNS private resolver, its
+//! is read and used; dxvpn only adds the custom APIPA addresses its connections need (writing the
+//! gateway back whole, and recording what it added in the tag `dxvpn:apipa:<deployment>`), and
+//! `delete` removes exactly those, never the gateway. Cross-cloud DNS adds two delegated subnets, the DNS private resolver, its
 //! endpoints, a forwarding ruleset with its rules and the ruleset's VNet link.
 //!
 //! Long-running operations are polled here, not by the SDK's `.await`: that way progress can be
