@@ -64,10 +64,11 @@ impl Azure {
         found: &Value,
     ) -> Result<(), AzureError> {
         let tag = added_tag(plan);
-        let added = recorded(found, &tag);
         if found.pointer("/tags").and_then(|t| t.get(&tag)).is_none() {
+            // This deployment added nothing to it.
             return Ok(());
         }
+        let added = recorded(found, &tag);
         let mut wanted = found.clone();
         for list in custom_lists(&mut wanted) {
             list.retain(|ip| ip.as_str().is_none_or(|ip| !added.contains(ip)));

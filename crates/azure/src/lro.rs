@@ -95,6 +95,22 @@ impl std::fmt::Debug for Poller {
 }
 
 impl Poller {
+    /// A request to `url` that carries a bearer token for ARM, from the clients' own credential.
+    pub(crate) async fn authorized(
+        &self,
+        url: Url,
+        method: Method,
+    ) -> Result<Request, azure_core::Error> {
+        let scopes: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
+        let token = self.credential.get_token(&scopes).await?;
+        let mut request = Request::new(url, method);
+        request.insert_header(
+            azure_core::headers::AUTHORIZATION,
+            format!("Bearer {}", token.token.secret()),
+        );
+        Ok(request)
+    }
+
     /// Polls `poll` until the operation ends or `limit` passes; `progress` hears each status.
     pub(crate) async fn wait(
         &self,
@@ -110,13 +126,7 @@ impl Poller {
             if started.elapsed() > limit {
                 return Ok(Outcome::TimedOut(started.elapsed()));
             }
-            let scopes: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
-            let token = self.credential.get_token(&scopes).await?;
-            let mut request = Request::new(poll.url.clone(), Method::Get);
-            request.insert_header(
-                azure_core::headers::AUTHORIZATION,
-                format!("Bearer {}", token.token.secret()),
-            );
+            let request = self.authorized(poll.url.clone(), Method::Get).await?;
             // A poll is a read: a broken connection is one more reason to poll again, up to
             // a few times in a row.
             let answer = async {

@@ -1,7 +1,7 @@
 //! Reading and writing ARM's resources as JSON, past the typed models.
 
+use azure_core::Method;
 use azure_core::error::{ErrorKind, HttpError};
-use azure_core::{Method, Request};
 use serde_json::Value;
 
 use crate::Azure;
@@ -33,13 +33,7 @@ impl Azure {
         url.set_path(id);
         url.query_pairs_mut()
             .append_pair("api-version", NETWORK_API_VERSION);
-        let scopes: Vec<&str> = self.poller.scopes.iter().map(String::as_str).collect();
-        let token = self.poller.credential.get_token(&scopes).await?;
-        let mut request = Request::new(url, Method::Put);
-        request.insert_header(
-            azure_core::headers::AUTHORIZATION,
-            format!("Bearer {}", token.token.secret()),
-        );
+        let mut request = self.poller.authorized(url, Method::Put).await?;
         request.insert_header(azure_core::headers::CONTENT_TYPE, "application/json");
         let bytes = serde_json::to_vec(body)
             .map_err(|e| azure_core::Error::new(ErrorKind::DataConversion, e))?;
