@@ -291,6 +291,31 @@ fn invalid_corpus(tally: &mut Tally, dxvpn: &str) -> Result {
         }
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+        // Values the file marks as secrets never come back, in text or in JSON.
+        let secrets: Vec<&str> = content
+            .lines()
+            .find_map(|l| l.strip_prefix("# secrets: "))
+            .map(|s| s.split_whitespace().collect())
+            .unwrap_or_default();
+        if !secrets.is_empty() {
+            let json = Command::new(dxvpn)
+                .args(["up", "--yes", "--output", "json", "-c"])
+                .arg(&file)
+                .env("AWS_ENDPOINT_URL", &endpoint)
+                .current_dir(root())
+                .output()
+                .map_err(|e| e.to_string())?;
+            let shown = format!("{}{stderr}{}", text(&out), text(&json));
+            let leaked: Vec<&&str> = secrets.iter().filter(|s| shown.contains(**s)).collect();
+            tally.check(
+                &format!(
+                    "up -c {}: no secret of the file in what it printed",
+                    name.clone().unwrap_or_default()
+                ),
+                leaked.is_empty(),
+                || format!("{leaked:?} in {shown}"),
+            );
+        }
         tally.check(
             &format!(
                 "up -c {}: exit 2 at {expected_path}",

@@ -154,6 +154,7 @@ impl Azure {
                 floor: Duration::from_millis(if local { 100 } else { 2_000 }),
                 // Terraform's azurerm poller starts at 10 s when ARM says nothing.
                 default_interval: Duration::from_secs(if local { 1 } else { 10 }),
+                origin: url.clone(),
             },
             endpoint: url,
             subscription: plan.azure.subscription_id.clone(),

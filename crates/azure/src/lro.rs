@@ -65,6 +65,9 @@ pub(crate) struct OperationError {
 
 /// Polls in a row whose connection may break before the wait gives up.
 const BROKEN_POLLS: u32 = 5;
+/// The longest pause between polls, whatever Retry-After says: ARM asks for seconds, and a
+/// header asking for hours would hang `up` past its own wait limit.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// How an operation ended.
 pub(crate) enum Outcome {
@@ -83,6 +86,8 @@ pub(crate) struct Poller {
     pub(crate) floor: Duration,
     /// When ARM gives no Retry-After.
     pub(crate) default_interval: Duration,
+    /// ARM's endpoint: the only place polled, since each poll carries the bearer token.
+    pub(crate) origin: Url,
 }
 
 impl std::fmt::Debug for Poller {
@@ -118,12 +123,28 @@ impl Poller {
         limit: Duration,
         progress: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<Outcome, azure_core::Error> {
+        if !same_origin(&poll.url, &self.origin) {
+            // A header names the URL, and the token goes with the request: only to ARM.
+            return Ok(Outcome::Failed(OperationError {
+                code: "UntrustedOperationUrl".into(),
+                message: format!(
+                    "the answer named {}://{} to poll, which is not ARM's endpoint ({}); dxvpn does not send its token there",
+                    poll.url.scheme(),
+                    poll.url.host_str().unwrap_or("no host"),
+                    self.origin.host_str().unwrap_or("no host"),
+                ),
+            }));
+        }
         let started = Instant::now();
         let mut delay = poll.retry_after;
         let mut broken = 0;
         loop {
-            tokio::time::sleep(delay.unwrap_or(self.default_interval).max(self.floor)).await;
-            if started.elapsed() > limit {
+            let pause = delay
+                .unwrap_or(self.default_interval)
+                .clamp(self.floor, MAX_RETRY_AFTER.max(self.floor));
+            // Never sleep past the limit: the time out is told when it comes.
+            tokio::time::sleep(pause.min(limit.saturating_sub(started.elapsed()))).await;
+            if started.elapsed() >= limit {
                 return Ok(Outcome::TimedOut(started.elapsed()));
             }
             let request = self.authorized(poll.url.clone(), Method::Get).await?;
@@ -150,6 +171,10 @@ impl Poller {
                 Err(e) => return Err(e),
             };
             delay = answer_delay;
+            if matches!(u16::from(status), 401 | 403 | 404) {
+                // No poll will answer otherwise: the token is refused or the operation is gone.
+                return Ok(Outcome::Failed(refusal(u16::from(status), &bytes)));
+            }
             if !status.is_success() {
                 // Throttled or a transient failure: keep polling, as ARM's own pollers do.
                 tracing::debug!(status = %status, "operation poll answered an error; polling again");
@@ -174,5 +199,147 @@ impl Poller {
                 _ => {}
             }
         }
+    }
+}
+
+/// Scheme, host and port alike.
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// ARM's error body (`{"error": {"code", "message"}}`) of a poll it refused, or the status.
+fn refusal(status: u16, body: &[u8]) -> OperationError {
+    #[derive(Deserialize)]
+    struct Body {
+        error: OperationError,
+    }
+    serde_json::from_slice::<Body>(body)
+        .map(|b| b.error)
+        .unwrap_or_else(|_| OperationError {
+            code: format!("HTTP {status}"),
+            message: "the operation's status could not be read".into(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A hostile server on loopback: answers every request with `head` and `body`, and counts
+    /// the requests it got.
+    async fn server(head: &'static str, body: &'static str) -> (Url, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bound");
+        let url = Url::parse(&format!(
+            "http://{}/op",
+            listener.local_addr().expect("addr")
+        ))
+        .expect("a URL");
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 {head}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        (url, requests)
+    }
+
+    fn poller(origin: &Url) -> Poller {
+        Poller {
+            http: azure_core::new_http_client(),
+            credential: Arc::new(crate::credential::StaticToken::new("lab-token")),
+            scopes: vec!["https://management.azure.com/.default".into()],
+            floor: Duration::from_millis(10),
+            default_interval: Duration::from_millis(10),
+            origin: origin.clone(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_operation_url_off_arms_host_is_not_polled() {
+        let (arm, _) = server("200 OK", r#"{"status":"Succeeded"}"#).await;
+        let (elsewhere, asked) = server("200 OK", r#"{"status":"Succeeded"}"#).await;
+        let poll = Poll {
+            url: elsewhere,
+            retry_after: None,
+        };
+        let outcome = poller(&arm)
+            .wait(poll, Duration::from_secs(5), &|_| {})
+            .await
+            .expect("an outcome");
+        assert!(
+            matches!(&outcome, Outcome::Failed(e) if e.code == "UntrustedOperationUrl"),
+            "the other host was trusted"
+        );
+        assert_eq!(
+            asked.load(Ordering::SeqCst),
+            0,
+            "the token went to the other host"
+        );
+        // The control: the same answer on ARM's own host is followed.
+        let poll = Poll {
+            url: arm.clone(),
+            retry_after: None,
+        };
+        let outcome = poller(&arm)
+            .wait(poll, Duration::from_secs(5), &|_| {})
+            .await;
+        assert!(matches!(outcome, Ok(Outcome::Succeeded)));
+    }
+
+    #[tokio::test]
+    async fn a_huge_retry_after_does_not_outlast_the_wait_limit() {
+        let (arm, _) = server("200 OK\r\nretry-after: 86400", r#"{"status":"InProgress"}"#).await;
+        let poll = Poll {
+            url: arm.clone(),
+            retry_after: Some(Duration::from_secs(86_400)),
+        };
+        let waited = tokio::time::timeout(
+            Duration::from_secs(30),
+            poller(&arm).wait(poll, Duration::from_secs(1), &|_| {}),
+        )
+        .await
+        .expect("the wait ends at its limit, not at Retry-After");
+        assert!(matches!(waited, Ok(Outcome::TimedOut(_))));
+    }
+
+    #[tokio::test]
+    async fn a_refused_poll_ends_the_wait_with_arms_message() {
+        let (arm, asked) = server(
+            "403 Forbidden",
+            r#"{"error":{"code":"AuthorizationFailed","message":"The client does not have authorization"}}"#,
+        )
+        .await;
+        let poll = Poll {
+            url: arm.clone(),
+            retry_after: None,
+        };
+        let outcome = poller(&arm)
+            .wait(poll, Duration::from_secs(10), &|_| {})
+            .await
+            .expect("an outcome");
+        match outcome {
+            Outcome::Failed(e) => {
+                assert_eq!(e.code, "AuthorizationFailed");
+                assert!(e.message.contains("authorization"), "{}", e.message);
+            }
+            _ => panic!("a 403 was polled again"),
+        }
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
     }
 }

@@ -79,6 +79,14 @@ async fn open(
     Ok(Ok((Arc::new(plan), deployer)))
 }
 
+/// Off a terminal nobody can be asked: a change goes ahead only with `--yes`.
+fn no_consent(what: &str) -> ExitCode {
+    eprintln!(
+        "error: --yes: {what}, and there is no terminal to ask on\n  fix: pass --yes to confirm (in scripts and CI), or run it on a terminal"
+    );
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
 fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
@@ -175,9 +183,14 @@ pub(crate) fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         if args.output == Output::Text {
             print_diff(&diff)?;
         }
-        if creates > 0 && !args.yes && interactive() && !confirm(&format!("Create {creates} resources?")) {
-            eprintln!("nothing done");
-            return Ok(ExitCode::from(EXIT_FAILED));
+        if creates > 0 && !args.yes {
+            if !interactive() {
+                return Ok(no_consent(&format!("up would create {creates} resources")));
+            }
+            if !confirm(&format!("Create {creates} resources?")) {
+                eprintln!("nothing done");
+                return Ok(ExitCode::from(EXIT_FAILED));
+            }
         }
         let progress = Progress::new(&plan, args.output == Output::Json);
         let listener = progress.clone();
@@ -283,15 +296,20 @@ pub(crate) fn down(args: DownArgs) -> anyhow::Result<ExitCode> {
             Ok(opened) => opened,
             Err(code) => return Ok(code),
         };
-        if !args.yes
-            && interactive()
-            && !confirm(&format!(
+        if !args.yes {
+            if !interactive() {
+                return Ok(no_consent(&format!(
+                    "down would delete every resource of deployment `{}`",
+                    plan.name
+                )));
+            }
+            if !confirm(&format!(
                 "Delete every resource of deployment `{}`?",
                 plan.name
-            ))
-        {
-            eprintln!("nothing done");
-            return Ok(ExitCode::from(EXIT_FAILED));
+            )) {
+                eprintln!("nothing done");
+                return Ok(ExitCode::from(EXIT_FAILED));
+            }
         }
         let progress = Progress::new(&plan, args.output == Output::Json);
         let listener = progress.clone();

@@ -23,6 +23,10 @@ pub(crate) struct ForwarderArgs {
     /// Where every other name goes, e.g. 10.0.0.2 (repeatable).
     #[arg(long, value_name = "IP[:PORT]")]
     upstream: Vec<String>,
+    /// A network to answer besides loopback, e.g. the VPC's 10.0.0.0/16 (repeatable). Without
+    /// any (here or in the file): the private ranges 10/8, 172.16/12 and 192.168/16.
+    #[arg(long, value_name = "CIDR")]
+    allow: Vec<String>,
 }
 
 /// The configuration the arguments describe, or the message for a bad one.
@@ -56,6 +60,7 @@ fn configure(args: &ForwarderArgs) -> Result<ForwarderConfig, String> {
         });
     }
     config.upstream.extend(args.upstream.iter().cloned());
+    config.allow.extend(args.allow.iter().cloned());
     config.check().map_err(|e| e.to_string())?;
     Ok(config)
 }

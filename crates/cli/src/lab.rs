@@ -444,10 +444,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         },
     };
-    if !(args.time_factor.is_finite() && args.time_factor >= 0.0) {
+    if !dxvpn_twin_kit::time_factor_ok(args.time_factor) {
         eprintln!(
-            "error: --time-factor: {} is not a factor of 0 or more\n  fix: 1 keeps the clouds' real durations, 0.01 makes them 100 times shorter",
-            args.time_factor
+            "error: --time-factor: {} is not a factor from 0 to {}\n  fix: 1 keeps the clouds' real durations, 0.01 makes them 100 times shorter",
+            args.time_factor,
+            dxvpn_twin_kit::TIME_FACTOR_MAX
         );
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
     }
@@ -669,12 +670,24 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<ExitCode> {
 
 async fn down(args: DownArgs) -> anyhow::Result<ExitCode> {
     // The background lab removes its own data plane when it stops.
-    let service = args.run.is_none() && {
-        let stopped = tokio::task::spawn_blocking(service::stop_all).await?;
-        for pid in &stopped {
-            eprintln!("lab service {pid} stopped");
+    let service = if args.run.is_none() {
+        let report = tokio::task::spawn_blocking(service::stop_all).await?;
+        for s in &report {
+            if s.stopped {
+                eprintln!("lab service {} stopped", s.pid);
+            } else {
+                eprintln!(
+                    "error: lab service {} still runs after the wait; its record is kept\n  fix: run `dxvpn lab down` again, or `kill -KILL {}` (its namespaces go with the next lab)",
+                    s.pid, s.pid
+                );
+            }
         }
-        !stopped.is_empty()
+        if report.iter().any(|s| !s.stopped) {
+            return Ok(ExitCode::from(EXIT_FAILED));
+        }
+        !report.is_empty()
+    } else {
+        false
     };
     if service && !args.all {
         return Ok(ExitCode::SUCCESS);

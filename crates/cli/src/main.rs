@@ -3,6 +3,7 @@
 mod deploy;
 mod dns;
 mod lab;
+mod redact;
 mod render;
 mod shared;
 mod validate;
@@ -243,13 +244,14 @@ fn init_tracing(verbose: u8) {
     };
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Whatever RUST_LOG says: azure_core logs whole request bodies (pre-shared keys) there.
+    // azure_core logs whole request bodies (pre-shared keys) there. A more specific RUST_LOG
+    // directive wins over this cap; the redacting writer holds whatever it says.
     if let Ok(quiet) = format!("{}=info", dxvpn_azure::SECRET_BEARING_LOG_TARGET).parse() {
         filter = filter.add_directive(quiet);
     }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(io::stderr)
+        .with_writer(|| redact::RedactingStderr)
         .with_target(false)
         .init();
 }

@@ -120,3 +120,58 @@ fn answers_reloads_on_sighup_and_stops_on_sigterm() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// CPU time (user and system, in clock ticks) that process `pid` has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    let after = stat.rsplit_once(')').unwrap().1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Out of file descriptors, a failed accept is retried after a pause, not at once: the
+/// forwarder under a low descriptor limit, with more TCP clients than it can take, stays nearly
+/// idle. hickory's own accept loop retried at once and spun a core.
+#[test]
+fn out_of_file_descriptors_the_tcp_accept_backs_off() {
+    let mut child = Command::new("prlimit")
+        .args(["--nofile=48:48", "--"])
+        .arg(assert_cmd::cargo::cargo_bin("dxvpn"))
+        .args([
+            "dns-forwarder",
+            "--listen",
+            "127.0.0.1:0",
+            "--forward",
+            "lab.test=127.0.0.1:9",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let addr: SocketAddr = banner
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {banner:?}"));
+    // More clients than its descriptors allow (each takes three: the client, the relay, and
+    // hickory's side of it), fewer than the connection cap.
+    let held: Vec<std::net::TcpStream> = (0..40)
+        .filter_map(|_| std::net::TcpStream::connect(addr).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = cpu_ticks(child.id());
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(child.id()) - before;
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(held);
+    // 2 s of a spinning core are about 200 ticks.
+    assert!(
+        used < 50,
+        "{used} clock ticks in 2 s: the accept loop spins"
+    );
+}

@@ -105,7 +105,7 @@ fn a_bad_topology_file_is_bad_input_and_builds_nothing() {
         stderr.contains("tunnels[0].psk") && !stderr.contains("Secret+With+Plus"),
         "{stderr}"
     );
-    let owned = std::fs::read_dir(dxvpn_netlab::run::RUNS_DIR)
+    let owned = std::fs::read_dir(dxvpn_netlab::run::runs_dir())
         .into_iter()
         .flatten()
         .filter_map(Result::ok)
@@ -195,11 +195,11 @@ fn ctrl_c_during_lab_up_removes_the_partial_lab() {
         .spawn()
         .unwrap();
     // Wait until this process's run exists and has started daemons, then interrupt it.
-    let runs = Path::new(dxvpn_netlab::run::RUNS_DIR);
+    let runs = dxvpn_netlab::run::runs_dir();
     let owner = child.id().to_string();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let prefix = loop {
-        let found = std::fs::read_dir(runs)
+        let found = std::fs::read_dir(&runs)
             .into_iter()
             .flatten()
             .flatten()
@@ -403,4 +403,68 @@ fn lab_serve_needs_a_twin_and_a_readable_scenario() {
         "{stderr}"
     );
     std::fs::remove_file(&bad).unwrap();
+}
+
+/// A time factor past any use is refused up front: 1e300 passed the old check (finite, not
+/// negative) and then panicked scaling the first duration.
+#[test]
+fn lab_serve_refuses_a_time_factor_out_of_range() {
+    for factor in ["1e300", "-1", "NaN", "inf"] {
+        let out = assert_cmd::Command::cargo_bin("dxvpn")
+            .unwrap()
+            .args(["lab", "serve", "--aws", "127.0.0.1:0"])
+            .arg(format!("--time-factor={factor}"))
+            .timeout(std::time::Duration::from_secs(20))
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+        assert!(
+            stderr.contains("--time-factor") && !stderr.contains("panicked"),
+            "{factor}: {stderr}"
+        );
+    }
+}
+
+/// The lab runs as root and keeps charon's configs and VICI socket in its folder: a folder
+/// another user made first (here `nobody`, mode 0777) is refused, and nothing is written into
+/// it. Run in a mount namespace of its own with a fresh /tmp, so that the squatted folder is
+/// the lab's real one (`/tmp/dxvpn-lab`) and no other test sees it. The control is every other
+/// lab test: each passes the same check on a folder root made.
+#[test]
+fn a_lab_folder_another_user_made_is_refused_and_left_empty() {
+    let dxvpn = assert_cmd::cargo::cargo_bin("dxvpn");
+    let script = format!(
+        "set -e; mount -t tmpfs tmpfs /tmp; mkdir /tmp/dxvpn-lab; chown nobody /tmp/dxvpn-lab; chmod 777 /tmp/dxvpn-lab
+        for args in 'lab up --data-plane-only' 'lab up --config-out /tmp/lab.toml' 'lab down' 'lab status'; do
+            if {dxvpn} $args 2>/tmp/err; then echo \"took it: $args\"; fi
+            cat /tmp/err
+            echo \"inside after $args: [$(ls -A /tmp/dxvpn-lab)]\"
+        done",
+        dxvpn = dxvpn.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!said.contains("took it"), "{said}");
+    assert_eq!(said.matches("inside after").count(), 4, "{said}");
+    assert_eq!(
+        said.matches("]").count(),
+        said.matches("[]").count(),
+        "written into: {said}"
+    );
+    for command in ["lab up --data-plane-only", "lab up --config-out"] {
+        let refusal = said
+            .split("inside after")
+            .find(|part| part.contains("not safe to use") && part.contains("/tmp/dxvpn-lab"));
+        assert!(refusal.is_some(), "{command} did not say why: {said}");
+    }
 }

@@ -448,3 +448,97 @@ fn up_killed_after_each_mutating_call_is_taken_down_clean_or_reruns_to_one_of_ev
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Off a terminal (as here: no tty on stdin or stderr) `up` and `down` change nothing without
+/// `--yes`: exit 2 naming the flag. They used to go ahead. The control: with `--yes` they do.
+#[test]
+fn up_and_down_off_a_terminal_need_yes() {
+    let dir = scratch("consent");
+    let t = twins(&dir);
+    let run = |args: &[&str]| dxvpn().args(args).arg(&t.config).output().unwrap();
+    let refused = |out: &std::process::Output| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("--yes"), "{stderr}");
+    };
+    refused(&run(&["up", "--wait", "0", "-c"]));
+    assert_eq!(
+        aws_writes(&t.aws) + azure_writes(&t.azure),
+        0,
+        "up wrote without --yes"
+    );
+    expect_ok(&run(&["up", "--yes", "--wait", "0", "-c"]));
+    converged_once(&t);
+    let writes = aws_writes(&t.aws) + azure_writes(&t.azure);
+    refused(&run(&["down", "-c"]));
+    assert_eq!(
+        aws_writes(&t.aws) + azure_writes(&t.azure),
+        writes,
+        "down wrote without --yes"
+    );
+    converged_once(&t);
+    expect_ok(&run(&["down", "--yes", "-c"]));
+    assert_eq!(aws_live(&t.aws, "vpn_connections"), 0);
+}
+
+/// Whatever RUST_LOG says, no key and no token reaches stderr: a directive more specific than
+/// the CLI's cap (`azure_core::policies::transport=trace`) used to print whole request bodies
+/// (`sharedKey`) and the `Authorization` header. The control: under that directive the scrubbed
+/// lines are there, marked `<redacted>`, so the test sees the lines it guards.
+#[test]
+fn no_key_or_token_in_the_log_whatever_rust_log_says() {
+    let dir = scratch("redact");
+    let t = twins(&dir);
+    let keys = ["LogKeyOne_1234", "LogKeyTwo_5678"];
+    let config = dir.join("keys.toml");
+    let text = std::fs::read_to_string(&t.config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{text}[tunnels]\npreshared_keys = [\"{}\", \"{}\"]\n",
+            keys[0], keys[1]
+        ),
+    )
+    .unwrap();
+    let directives = [
+        "azure_core::policies::transport=trace",
+        "trace",
+        "azure_core=trace,aws_smithy_runtime=trace,aws_smithy_runtime_api=trace,hyper=trace,reqwest=trace,dxvpn_azure=trace,dxvpn_aws=trace",
+    ];
+    for (i, directive) in directives.iter().enumerate() {
+        let command = if i % 2 == 0 { "up" } else { "down" };
+        let mut cmd = dxvpn();
+        cmd.env("RUST_LOG", directive)
+            .args([command, "--yes", "-c"])
+            .arg(&config);
+        if command == "up" {
+            cmd.args(["--wait", "0"]);
+        }
+        let out = cmd.output().unwrap();
+        expect_ok(&out);
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for secret in keys.iter().copied().chain(["Bearer dxvpn-lab"]) {
+            assert!(
+                !printed.contains(secret),
+                "{directive}: {secret} in the log"
+            );
+        }
+        if i == 0 {
+            assert!(
+                printed.contains("<redacted>"),
+                "{directive}: nothing was scrubbed"
+            );
+        }
+    }
+    expect_ok(
+        &dxvpn()
+            .args(["down", "--yes", "-c"])
+            .arg(&config)
+            .output()
+            .unwrap(),
+    );
+}

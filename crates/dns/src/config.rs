@@ -26,7 +26,15 @@ pub struct ForwarderConfig {
     /// Zones answered from records held here (the lab's private zones).
     #[serde(default)]
     pub local: Vec<LocalZone>,
+    /// Networks answered, besides loopback: the VPC's and the VNet's (`dxvpn render` writes
+    /// them). Empty: the private ranges (RFC 1918). Any other source gets REFUSED: a forwarder
+    /// on a public address is not an open resolver.
+    #[serde(default)]
+    pub allow: Vec<String>,
 }
+
+/// What an empty `allow` means: the private ranges of RFC 1918.
+pub const PRIVATE_RANGES: [&str; 3] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
 
 /// One forwarded zone.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -106,15 +114,38 @@ impl ForwarderConfig {
             problem(
                 "config",
                 e.message().to_owned(),
-                "keys are listen, upstream, timeout_ms, [[forward]] zone/targets, [[local]] zone/records",
+                "keys are listen, upstream, timeout_ms, allow, [[forward]] zone/targets, [[local]] zone/records",
             )
         })?;
         config.check()?;
         Ok(config)
     }
 
+    /// The networks answered: loopback (127.0.0.1, ::1), and `allow` (or [`PRIVATE_RANGES`] when it is empty).
+    pub fn allowed_networks(&self) -> Vec<ipnet::IpNet> {
+        let given: Vec<&str> = if self.allow.is_empty() {
+            PRIVATE_RANGES.to_vec()
+        } else {
+            self.allow.iter().map(String::as_str).collect()
+        };
+        ["127.0.0.1/32", "::1/128"]
+            .into_iter()
+            .chain(given)
+            .filter_map(|n| n.parse().ok())
+            .collect()
+    }
+
     /// Checks every field.
     pub fn check(&self) -> Result<(), ConfigError> {
+        for (i, n) in self.allow.iter().enumerate() {
+            if n.parse::<ipnet::IpNet>().is_err() {
+                return Err(problem(
+                    format!("allow[{i}]"),
+                    format!("`{n}` is not a network"),
+                    "give a CIDR such as 10.0.0.0/16 (the VPC's or the VNet's range)",
+                ));
+            }
+        }
         let target_fix =
             "give an IPv4 or IPv6 address, optionally with :PORT (e.g. 10.1.0.4 or 127.0.0.1:5353)";
         for (i, t) in self.upstream.iter().enumerate() {

@@ -5,17 +5,20 @@
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverOpts};
 use hickory_server::Server;
 use hickory_server::net::runtime::{Time, TokioRuntimeProvider};
+use hickory_server::proto::op::{Header, HeaderCounts, Metadata, ResponseCode};
+use hickory_server::proto::rr::RecordType;
 use hickory_server::proto::rr::rdata::{A, SOA};
 use hickory_server::proto::rr::{LowerName, Name, RData, Record};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::forwarder::{ForwardConfig, ForwardZoneHandler};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::MessageResponseBuilder;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
+use tokio::sync::Semaphore;
 
 use crate::config::{ForwarderConfig, parse_target};
 
@@ -43,8 +46,16 @@ pub enum ForwarderError {
     },
 }
 
-/// Answers with whichever catalog is current.
-struct Current(Arc<RwLock<Arc<Catalog>>>);
+/// Queries answered at once; past this a query gets SERVFAIL at once instead of waiting, so
+/// that a flood stalls neither the UDP path nor memory.
+pub const MAX_IN_FLIGHT: usize = 256;
+
+/// Answers with whichever catalog is current, within [`MAX_IN_FLIGHT`], and refuses ANY.
+#[derive(Clone)]
+struct Current {
+    catalog: Arc<RwLock<Arc<Catalog>>>,
+    in_flight: Arc<Semaphore>,
+}
 
 #[async_trait::async_trait]
 impl RequestHandler for Current {
@@ -53,15 +64,49 @@ impl RequestHandler for Current {
         request: &Request,
         response_handle: R,
     ) -> ResponseInfo {
+        tracing::debug!(query = ?request.queries, src = %request.src(), "query");
+        // ANY is the amplification query (RFC 8482 lets a server decline it).
+        if request
+            .queries
+            .queries()
+            .iter()
+            .any(|q| q.query_type() == RecordType::ANY)
+        {
+            return answer_error(request, response_handle, ResponseCode::Refused).await;
+        }
+        let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
+            return answer_error(request, response_handle, ResponseCode::ServFail).await;
+        };
         let catalog = self
-            .0
+            .catalog
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone();
-        tracing::debug!(query = ?request.queries, src = %request.src(), "query");
         catalog
             .handle_request::<R, T>(request, response_handle)
             .await
+    }
+}
+
+/// An answer with no records and `code`.
+async fn answer_error<R: ResponseHandler>(
+    request: &Request,
+    mut response_handle: R,
+    code: ResponseCode,
+) -> ResponseInfo {
+    let response =
+        MessageResponseBuilder::from_message_request(request).error_msg(&request.metadata, code);
+    match response_handle.send_response(response).await {
+        Ok(info) => info,
+        Err(e) => {
+            tracing::debug!(error = %e, "answer not sent");
+            let mut metadata = Metadata::response_from_request(&request.metadata);
+            metadata.response_code = ResponseCode::ServFail;
+            ResponseInfo::from(Header {
+                metadata,
+                counts: HeaderCounts::default(),
+            })
+        }
     }
 }
 
@@ -168,6 +213,7 @@ pub struct Forwarder {
     pub addr: SocketAddr,
     current: Arc<RwLock<Arc<Catalog>>>,
     server: Server<Current>,
+    front: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Forwarder {
@@ -175,6 +221,13 @@ impl std::fmt::Debug for Forwarder {
         f.debug_struct("Forwarder")
             .field("addr", &self.addr)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        // The front is a task of its own: it must not outlive the forwarder.
+        self.front.abort();
     }
 }
 
@@ -199,23 +252,28 @@ async fn bind_both(
     }
 }
 
-/// How long a TCP client may stay silent before the connection is closed.
-const TCP_IDLE: Duration = Duration::from_secs(10);
-
 impl Forwarder {
     /// Checks `config`, binds UDP and TCP on its address (port 0: one free port for both), and
     /// serves.
     pub async fn start(config: &ForwarderConfig) -> Result<Self, ForwarderError> {
         let current = Arc::new(RwLock::new(Arc::new(catalog(config)?)));
         let (udp, tcp, addr) = bind_both(config.listen).await?;
-        let mut server = Server::new(Current(current.clone()));
+        let allowed = config.allowed_networks();
+        let handler = Current {
+            catalog: current.clone(),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        };
+        // UDP through hickory, whose access control answers REFUSED outside `allowed`; TCP
+        // through the capped front, which closes such connections.
+        let front = crate::tcp_front::serve(tcp, handler.clone(), allowed.clone());
+        let mut server = Server::with_access(handler, [], allowed);
         server.register_socket(udp);
-        server.register_listener(tcp, TCP_IDLE, 64);
         tracing::info!(%addr, zones = config.forward.len() + config.local.len(), "DNS forwarder serving");
         Ok(Forwarder {
             addr,
             current,
             server,
+            front,
         })
     }
 
@@ -235,6 +293,7 @@ impl Forwarder {
 
     /// Stops serving, letting answers in flight finish.
     pub async fn stop(mut self) {
+        self.front.abort();
         let _ = self.server.shutdown_gracefully().await;
     }
 }

@@ -20,10 +20,14 @@
 mod ask;
 mod config;
 mod forwarder;
+mod tcp_front;
 
 pub use ask::ask_a;
 
-pub use config::{ConfigError, ForwardZone, ForwarderConfig, LocalZone, parse_target};
-pub use forwarder::{Forwarder, ForwarderError, catalog};
+pub use config::{
+    ConfigError, ForwardZone, ForwarderConfig, LocalZone, PRIVATE_RANGES, parse_target,
+};
+pub use forwarder::{Forwarder, ForwarderError, MAX_IN_FLIGHT, catalog};
 /// Response codes, for [`ask_a`]'s answers.
 pub use hickory_server::proto::op::ResponseCode;
+pub use tcp_front::MAX_TCP;

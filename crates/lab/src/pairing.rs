@@ -63,7 +63,8 @@ pub fn topology(aws: &AwsView, azure: &AzureView) -> Option<Bound> {
             };
             // A key the daemons cannot take is a key that cannot match: a fresh one stands in.
             let azure_psk = conn.psk.clone().unwrap_or_else(PresharedKey::generate);
-            let key = format!("c{}t{}", vpn.index.unwrap_or(c) + 1, t + 1);
+            // The index comes from a tag anyone may write: no value of it may overflow.
+            let key = format!("c{}t{}", vpn.index.unwrap_or(c).saturating_add(1), t + 1);
             connections.push((key.clone(), conn.name.clone()));
             tunnels.push(LabTunnel {
                 key,
@@ -141,4 +142,58 @@ fn fingerprint(t: &Topology) -> u64 {
         z.psk.expose().hash(&mut h);
     }
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dxvpn_twin_kit::views::{
+        AwsTunnelParams, AzureConnectionView, AzureGatewayView, AzureInstanceView,
+    };
+
+    /// A `dxvpn:role` tag of `aws.vpn_connection.18446744073709551615` (usize::MAX) is a name,
+    /// not a reason to panic: the pairing overflowed adding one to it.
+    #[test]
+    fn an_index_at_the_top_of_its_range_pairs_without_overflow() {
+        let net = |s: &str| s.parse::<Ipv4Net>().expect("a CIDR");
+        let aws = AwsView {
+            vpc_cidr: Some(net("10.0.0.0/16")),
+            host_subnet: Some(net("10.0.1.0/24")),
+            host_route_propagation: true,
+            vpns: vec![AwsVpnView {
+                id: "vpn-1".into(),
+                index: Some(usize::MAX),
+                vgw_asn: 64512,
+                customer_gateway: (Ipv4Addr::new(203, 0, 113, 10), 65515),
+                tunnels: vec![AwsTunnelParams {
+                    outside_ip: Ipv4Addr::new(198, 51, 100, 1),
+                    inside_cidr: net("169.254.21.0/30"),
+                    psk: PresharedKey::generate(),
+                }],
+            }],
+        };
+        let azure = AzureView {
+            vnet_cidr: Some(net("10.1.0.0/16")),
+            host_subnet: Some(net("10.1.1.0/24")),
+            gateway: Some(AzureGatewayView {
+                asn: 65515,
+                instances: vec![AzureInstanceView {
+                    ip_configuration_id: "ipconfig1".into(),
+                    public_ip: Ipv4Addr::new(203, 0, 113, 10),
+                    apipa: vec![Ipv4Addr::new(169, 254, 21, 2)],
+                }],
+            }),
+            connections: vec![AzureConnectionView {
+                name: "c1".into(),
+                peer_outside_ip: Ipv4Addr::new(198, 51, 100, 1),
+                peer_bgp_ip: Some(Ipv4Addr::new(169, 254, 21, 1)),
+                peer_asn: 64512,
+                psk: None,
+                custom_bgp: Vec::new(),
+            }],
+        };
+        let bound = topology(&aws, &azure).expect("one tunnel on both sides");
+        assert_eq!(bound.connections.len(), 1);
+        assert!(bound.connections[0].0.starts_with("c18446744073709551615"));
+    }
 }

@@ -18,8 +18,10 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::{Lab, LabError, LabScenario};
 
-/// Where running lab services record themselves.
-pub const SERVICES_DIR: &str = "/tmp/dxvpn-lab/twins";
+/// Where running lab services record themselves: `twins/` in the lab's folder.
+pub fn services_dir() -> PathBuf {
+    dxvpn_netlab::private_dir::lab_dir().join("twins")
+}
 /// How long [`spawn`] waits for the service to be ready.
 const READY: Duration = Duration::from_secs(30);
 /// How long [`stop_all`] waits for a service to remove its data plane and exit.
@@ -63,6 +65,9 @@ pub enum ServiceError {
         /// Its log file.
         log: PathBuf,
     },
+    /// The lab's folder failed its check.
+    #[error(transparent)]
+    Folder(#[from] dxvpn_netlab::NetlabError),
     /// A file or process call failed.
     #[error("{what}: {source}")]
     Io {
@@ -95,9 +100,22 @@ pub struct SpawnRequest {
     pub name: String,
 }
 
-/// Every record in [`SERVICES_DIR`], of live services or not.
+/// Every record in [`services_dir`], of live services or not; none when the folder fails its
+/// check (a record names a pid that `lab down` signals).
 fn records() -> Vec<(PathBuf, ServiceRecord)> {
-    let Ok(entries) = std::fs::read_dir(SERVICES_DIR) else {
+    records_in(&services_dir())
+}
+
+fn records_in(dir: &Path) -> Vec<(PathBuf, ServiceRecord)> {
+    if !dir.exists() {
+        return Vec::new();
+    }
+    // Every folder on the way is checked too: a squatted lab folder fails here.
+    if let Err(e) = dxvpn_netlab::private_dir::private_dir(dir) {
+        tracing::warn!(error = %e, "lab services not read");
+        return Vec::new();
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     entries
@@ -133,9 +151,7 @@ pub fn served_runs(runs: &[String]) -> Vec<String> {
     let services: Vec<String> = live_records().iter().map(|r| r.pid.to_string()).collect();
     runs.iter()
         .filter(|run| {
-            let owner = Path::new(dxvpn_netlab::run::RUNS_DIR)
-                .join(run)
-                .join("owner");
+            let owner = dxvpn_netlab::run::runs_dir().join(run).join("owner");
             std::fs::read_to_string(owner).is_ok_and(|o| services.contains(&o.trim().to_owned()))
         })
         .cloned()
@@ -155,13 +171,15 @@ pub fn spawn(request: &SpawnRequest) -> Result<(ServiceRecord, Duration), Servic
     if let Some(running) = live_records().into_iter().next() {
         return Err(ServiceError::AlreadyRunning(Box::new(running)));
     }
-    std::fs::create_dir_all(SERVICES_DIR).map_err(io(SERVICES_DIR))?;
+    let services = services_dir();
+    dxvpn_netlab::private_dir::private_dir(&dxvpn_netlab::private_dir::lab_dir())?;
+    dxvpn_netlab::private_dir::private_dir(&services)?;
     let config = std::path::absolute(&request.config_out).map_err(io("the config path"))?;
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
-    let log = Path::new(SERVICES_DIR).join(format!("lab-{stamp}.log"));
-    let record = Path::new(SERVICES_DIR).join(format!("lab-{stamp}.json"));
+    let log = services.join(format!("lab-{stamp}.log"));
+    let record = services.join(format!("lab-{stamp}.json"));
     let mut command = std::process::Command::new(&request.program);
     command.args([
         "lab",
@@ -222,24 +240,51 @@ fn wait_ready(
     }
 }
 
+/// What [`stop_all`] did to one running lab service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopping {
+    /// Its process.
+    pub pid: u32,
+    /// False when it still ran after the wait: its record is kept, so that `lab down` finds it
+    /// again.
+    pub stopped: bool,
+}
+
 /// Stops every running lab service (each removes its own data plane) and forgets the records
-/// of dead ones; the pids of those that were running.
-pub fn stop_all() -> Vec<u32> {
-    let mut stopped = Vec::new();
-    for (path, record) in records() {
+/// of dead ones; what became of each that was running.
+pub fn stop_all() -> Vec<Stopping> {
+    let dir = services_dir();
+    stop_all_in(records_in(&dir), STOPPED)
+}
+
+fn stop_all_in(records: Vec<(PathBuf, ServiceRecord)>, wait: Duration) -> Vec<Stopping> {
+    let mut report = Vec::new();
+    for (path, record) in records {
         if is_lab_service(record.pid) {
-            stopped.push(record.pid);
             terminate(record.pid);
             let started = Instant::now();
-            while is_lab_service(record.pid) && started.elapsed() < STOPPED {
+            while is_lab_service(record.pid) && started.elapsed() < wait {
                 std::thread::sleep(Duration::from_millis(100));
+            }
+            let stopped = !is_lab_service(record.pid);
+            report.push(Stopping {
+                pid: record.pid,
+                stopped,
+            });
+            if !stopped {
+                tracing::warn!(
+                    pid = record.pid,
+                    ?wait,
+                    "lab service still running; its record is kept"
+                );
+                continue;
             }
             tracing::info!(pid = record.pid, "lab service stopped");
         }
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_file(path.with_extension("log"));
     }
-    stopped
+    report
 }
 
 /// SIGTERM to `pid`, which the caller has just checked is a lab service.
@@ -353,5 +398,58 @@ impl Service {
         if let Some(path) = &self.record_path {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A service that outlives the wait is reported as still running and keeps its record
+    /// (`lab down` used to say "stopped" and forget it).
+    #[test]
+    fn a_service_that_does_not_stop_keeps_its_record() {
+        let dir = std::env::temp_dir().join(format!("dxvpn-stop-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dxvpn_netlab::private_dir::private_dir(&dir).expect("a private folder");
+        // Looks like `dxvpn lab serve --bind` to the pid check, and ignores SIGTERM.
+        let mut stubborn = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "trap '' TERM; while :; do sleep 0.1; done",
+                "serve",
+                "--bind",
+            ])
+            .spawn()
+            .expect("sh runs");
+        std::thread::sleep(Duration::from_millis(200));
+        let record = ServiceRecord {
+            pid: stubborn.id(),
+            aws_endpoint: String::new(),
+            azure_endpoint: String::new(),
+            config: PathBuf::new(),
+            time_factor: 1.0,
+            twin_seed: 0,
+        };
+        let path = dir.join("lab-1.json");
+        std::fs::write(&path, serde_json::to_string(&record).expect("json")).expect("written");
+        let report = stop_all_in(records_in(&dir), Duration::from_millis(500));
+        let _ = stubborn.kill();
+        let _ = stubborn.wait();
+        assert_eq!(
+            report,
+            vec![Stopping {
+                pid: record.pid,
+                stopped: false
+            }]
+        );
+        assert!(path.exists(), "the record of a running service is kept");
+        let report = stop_all_in(records_in(&dir), Duration::from_millis(500));
+        assert!(
+            report.is_empty(),
+            "a dead service is not reported: {report:?}"
+        );
+        assert!(!path.exists(), "and its record is forgotten");
+        std::fs::remove_dir_all(&dir).expect("cleaned");
     }
 }

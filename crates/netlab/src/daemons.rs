@@ -59,7 +59,7 @@ impl Charon {
             &vici.to_string_lossy(),
             Some(&dir.join("charon.log").to_string_lossy()),
         );
-        std::fs::write(&conf, text).map_err(|e| NetlabError::io(&conf, e))?;
+        crate::private_dir::write_private(&conf, text)?;
         let script = format!(
             "mount -t tmpfs tmpfs /run && STRONGSWAN_CONF={} exec /usr/lib/ipsec/charon",
             conf.display()
@@ -173,7 +173,7 @@ impl Bird {
         children: &mut Vec<Child>,
     ) -> Result<Self, NetlabError> {
         let conf = dir.join("bird.conf");
-        std::fs::write(&conf, conf_text).map_err(|e| NetlabError::io(&conf, e))?;
+        crate::private_dir::write_private(&conf, conf_text)?;
         let conf_s = conf.to_string_lossy().into_owned();
         run(&["bird", "-p", "-c", &conf_s]).await?;
         let socket = dir.join("bird.ctl");
@@ -264,11 +264,11 @@ pub async fn check_swanctl_conf(swanctl_conf: &str) -> Result<String, NetlabErro
     let lab = LabRun::create().await?;
     let ns = lab.add_namespace("check").await?;
     let dir = lab.dir().join("check");
-    std::fs::create_dir_all(&dir).map_err(|e| NetlabError::io(&dir, e))?;
+    crate::private_dir::private_dir(&dir)?;
     let mut children = Vec::new();
     let charon = Charon::start(&lab, &ns, &dir, &mut children).await?;
     let conf = dir.join("swanctl.conf");
-    std::fs::write(&conf, swanctl_conf).map_err(|e| NetlabError::io(&conf, e))?;
+    crate::private_dir::write_private(&conf, swanctl_conf)?;
     let uri = format!("unix://{}", charon.vici.display());
     let result = run(&[
         "swanctl",

@@ -30,6 +30,7 @@
 
 mod daemons;
 mod dataplane;
+pub mod private_dir;
 pub mod resolvers;
 pub mod run;
 mod topology;
@@ -73,6 +74,16 @@ pub enum NetlabError {
     /// The topology is not usable.
     #[error("topology: {0}")]
     Topology(String),
+    /// A lab folder that another user could have prepared.
+    #[error(
+        "the lab folder {path} is not safe to use: {why}\n  fix: remove it (rm -rf {path}) and run again; the lab makes it anew, root's alone (0700)"
+    )]
+    UnsafeDir {
+        /// The folder.
+        path: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// No lab run with that prefix.
     #[error("no lab run `{0}` on this machine (see `dxvpn lab status`)")]
     NoSuchRun(String),

@@ -86,6 +86,13 @@ fn config(zone: &LocalZone, rules: &ResolverRules) -> ForwarderConfig {
             })
             .collect(),
         local: vec![zone.clone()],
+        // The lab's networks are private ranges; Azure's resolver forwards from its own address
+        // here (in Azure, from the outbound endpoint's address in the VNet).
+        allow: dxvpn_dns::PRIVATE_RANGES
+            .iter()
+            .map(|r| (*r).to_owned())
+            .chain([format!("{AZURE_RESOLVER_IP}/32")])
+            .collect(),
     }
 }
 

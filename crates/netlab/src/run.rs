@@ -1,7 +1,7 @@
 //! One lab run: its name prefix, its namespaces, the daemons it started, and its cleanup.
 //!
 //! Every namespace is named `<prefix>-<role>` with a random per-run prefix `dxl` + 6 hex digits.
-//! The run directory `/tmp/dxvpn-lab/<prefix>/` records the owner process and every daemon pid,
+//! The run directory `/tmp/dxvpn-lab/<prefix>/` (root's alone, see [`crate::private_dir`]) records the owner process and every daemon pid,
 //! so that a run whose owner died (a crashed test, a killed command) is torn down by the next
 //! one: its daemons are stopped by their recorded pids, its namespaces deleted. A run started by
 //! `dxvpn lab up` is marked detached and only `dxvpn lab down` removes it.
@@ -14,9 +14,10 @@ use tokio::process::Command;
 
 use crate::NetlabError;
 
-/// Where run directories live.
-/// Not under /run: each charon mounts a private tmpfs over /run and would not see it.
-pub const RUNS_DIR: &str = "/tmp/dxvpn-lab";
+/// Where run directories live: the lab's folder ([`crate::private_dir::lab_dir`]).
+pub fn runs_dir() -> PathBuf {
+    crate::private_dir::lab_dir()
+}
 /// Every lab namespace name starts with this.
 pub const PREFIX_START: &str = "dxl";
 
@@ -31,15 +32,13 @@ pub struct LabRun {
 impl LabRun {
     /// Creates a run with a fresh prefix, after tearing down runs whose owner is gone.
     pub async fn create() -> Result<Self, NetlabError> {
+        // Checked before anything is read from it or written into it.
+        crate::private_dir::private_dir(&runs_dir())?;
         reap_stale_runs().await;
         let prefix = format!("{PREFIX_START}{:06x}", rand::random::<u32>() & 0xff_ffff);
-        let dir = Path::new(RUNS_DIR).join(&prefix);
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| NetlabError::io(&dir, e))?;
-        tokio::fs::write(dir.join("owner"), std::process::id().to_string())
-            .await
-            .map_err(|e| NetlabError::io(&dir, e))?;
+        let dir = runs_dir().join(&prefix);
+        crate::private_dir::private_dir(&dir)?;
+        crate::private_dir::write_private(&dir.join("owner"), std::process::id().to_string())?;
         tracing::info!(%prefix, "lab run created");
         Ok(LabRun {
             prefix,
@@ -50,10 +49,14 @@ impl LabRun {
 
     /// Reattaches to a run by prefix (for `dxvpn lab status` / `down`).
     pub fn open(prefix: &str) -> Result<Self, NetlabError> {
-        let dir = Path::new(RUNS_DIR).join(prefix);
-        if !prefix.starts_with(PREFIX_START) || !dir.is_dir() {
+        let dir = runs_dir().join(prefix);
+        let a_name =
+            prefix.starts_with(PREFIX_START) && prefix.chars().all(|c| c.is_ascii_alphanumeric());
+        if !a_name || !dir.is_dir() {
             return Err(NetlabError::NoSuchRun(prefix.to_owned()));
         }
+        crate::private_dir::private_dir(&runs_dir())?;
+        crate::private_dir::private_dir(&dir)?;
         Ok(LabRun {
             prefix: prefix.to_owned(),
             dir,
@@ -63,7 +66,16 @@ impl LabRun {
 
     /// The runs on this machine, by prefix.
     pub fn list() -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(RUNS_DIR) else {
+        let dir = runs_dir();
+        if !dir.exists() {
+            return Vec::new();
+        }
+        // Nothing is taken from a folder another user could have prepared.
+        if let Err(e) = crate::private_dir::private_dir(&dir) {
+            tracing::warn!(error = %e, "lab runs not listed");
+            return Vec::new();
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
             return Vec::new();
         };
         let mut runs: Vec<String> = entries
@@ -77,7 +89,7 @@ impl LabRun {
     /// The live process that owns run `prefix` (a test, `dxvpn lab serve`), if any; None for a
     /// detached run or one whose owner is gone.
     pub fn owner_pid(prefix: &str) -> Option<u32> {
-        std::fs::read_to_string(Path::new(RUNS_DIR).join(prefix).join("owner"))
+        std::fs::read_to_string(runs_dir().join(prefix).join("owner"))
             .ok()?
             .trim()
             .parse::<u32>()
@@ -198,7 +210,7 @@ impl Drop for LabRun {
 /// Tears down runs whose owner process is gone, and namespaces left without a run directory.
 pub async fn reap_stale_runs() {
     for prefix in LabRun::list() {
-        let dir = Path::new(RUNS_DIR).join(&prefix);
+        let dir = runs_dir().join(&prefix);
         let owner = std::fs::read_to_string(dir.join("owner")).unwrap_or_default();
         let alive = owner.trim() == "detached" || LabRun::owner_pid(&prefix).is_some();
         if !alive {

@@ -66,11 +66,7 @@ fn assert_nothing_left(prefix: &str, pids: &[u32]) {
         alive.is_empty(),
         "daemons of {prefix} still running: {alive:?}"
     );
-    assert!(
-        !std::path::Path::new(dxvpn_netlab::run::RUNS_DIR)
-            .join(prefix)
-            .exists()
-    );
+    assert!(!dxvpn_netlab::run::runs_dir().join(prefix).exists());
 }
 
 fn dev_ready(s: &DataPlaneStatus) -> bool {

@@ -10,6 +10,17 @@ use dxvpn_tunnel::asn::{DEFAULT_AWS_ASN, DEFAULT_AZURE_ASN};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+/// The config's fields that hold secrets: no error message quotes their values.
+pub const SECRET_FIELDS: &[&str] = &["tunnels.preshared_keys"];
+
+/// Whether `path` (as `tunnels.preshared_keys[1]`) is a secret field or inside one.
+pub fn is_secret_path(path: &str) -> bool {
+    SECRET_FIELDS.iter().any(|field| {
+        path.strip_prefix(field)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('[') || rest.starts_with('.'))
+    })
+}
+
 /// The whole config file.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -167,7 +178,8 @@ fn yes() -> bool {
 }
 
 /// `[tunnels]`
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+// Debug is written by hand below: it shows how many keys were given, never a key.
+#[derive(Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TunnelsConfig {
     /// Inside /30s in tunnel order (connection 1 tunnel 1, connection 1 tunnel 2, ...).
@@ -176,6 +188,18 @@ pub struct TunnelsConfig {
     /// Pre-shared keys in tunnel order. Better left out: dxvpn generates them and keeps none on disk.
     #[serde(default)]
     pub preshared_keys: Vec<String>,
+}
+
+impl std::fmt::Debug for TunnelsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunnelsConfig")
+            .field("inside_cidrs", &self.inside_cidrs)
+            .field(
+                "preshared_keys",
+                &format_args!("[{} redacted]", self.preshared_keys.len()),
+            )
+            .finish()
+    }
 }
 
 fn default_aws_asn() -> i64 {

@@ -135,9 +135,27 @@ pub fn parse_config(text: &str) -> Result<Config, Problems> {
             .replace("i64", "a whole number")
             .replace("f64", "a number")
             .replace("a sequence", "a list");
+        let message = if config::is_secret_path(&path) {
+            without_the_value(&message)
+        } else {
+            message
+        };
         problems.add(path, rule, message, hint);
         problems
     })
+}
+
+/// Serde's type and value errors quote what they found (`invalid type: string "...", expected a
+/// list`); for a field that holds a secret only the expectation is kept.
+fn without_the_value(message: &str) -> String {
+    match message.split_once(", expected ") {
+        Some((_, expected)) => {
+            format!(
+                "wrong type or value (not shown: this field holds a secret), expected {expected}"
+            )
+        }
+        None => "wrong type or value (not shown: this field holds a secret)".to_owned(),
+    }
 }
 
 fn between_backticks<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {

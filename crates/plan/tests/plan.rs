@@ -89,6 +89,17 @@ fn boundary_values_that_both_clouds_accept() {
             ("aws.endpoint_url", Some("\"http://127.0.0.1:4566\"")),
             ("azure.endpoint", Some("\"http://127.0.0.1:8443\"")),
         ],
+        &[
+            ("aws.endpoint_url", Some("\"http://localhost:4566/\"")),
+            ("azure.endpoint", Some("\"http://[::1]:8443\"")),
+        ],
+        &[
+            (
+                "aws.endpoint_url",
+                Some("\"https://ec2.eu-south-1.amazonaws.com\""),
+            ),
+            ("azure.endpoint", Some("\"https://management.azure.com\"")),
+        ],
         &[("dns.aws_forwarder_ip", Some("\"10.1.2.53\""))],
         &[("dns.mode", Some("\"managed\""))],
         &[
@@ -513,4 +524,81 @@ fn the_schema_and_the_reference_in_docs_are_the_generated_ones() {
         required,
         serde_json::json!(["name", "use_case", "aws", "azure"])
     );
+}
+
+/// Every secret field fed every wrong type: the error names the field and the expectation, and
+/// never the value (serde's type errors quote it: `invalid type: string "...", expected a list`).
+/// Valid keys of the wrong shape and digits-only keys (AWS takes `12345678`) are included.
+#[test]
+fn no_config_error_quotes_a_secret_fields_value() {
+    let wrong_values = [
+        r#""Secret.Key_1234""#,
+        "12345678",
+        "12345678.5",
+        "true",
+        "1979-05-27T07:32:00Z",
+        r#"{ k = "Secret.Key_1234" }"#,
+        r#"[["Secret.Key_1234", "Other.Key_5678"]]"#,
+        r#"[{ k = "Secret.Key_1234" }, "Other.Key_5678"]"#,
+        "[12345678, 23456789]",
+        r#"["Secret.Key_1234", 23456789]"#,
+    ];
+    for field in dxvpn_plan::config::SECRET_FIELDS {
+        for value in wrong_values {
+            let text = config_with(&[(field, Some(value))]);
+            let problems = plan_from_toml(&text).expect_err(value);
+            let shown = format!("{problems} {}", serde_json::to_string(&problems).unwrap());
+            for secret in ["Secret.Key_1234", "Other.Key_5678", "12345678", "23456789"] {
+                assert!(!shown.contains(secret), "{field} = {value}: {shown}");
+            }
+            assert!(
+                problems.errors.iter().any(|p| p.path.starts_with(field)),
+                "{field} = {value}: the field is named: {shown}"
+            );
+        }
+    }
+    // The control: a value of a field that holds no secret is still quoted, to help.
+    let problems = plan_from_toml(&config_with(&[("name", Some("12345678"))])).unwrap_err();
+    assert!(format!("{problems:?}").contains("12345678"), "{problems:?}");
+}
+
+/// Plain http only to this machine: keys and tokens cross in these calls.
+#[test]
+fn plain_http_endpoints_off_this_machine_are_refused() {
+    for url in [
+        "http://10.0.0.5:4566",
+        "http://ec2.example.com",
+        "http://127.0.0.1@evil.example.com:80",
+        "http://127.0.0.1.evil.example.com",
+        "http://localhost.evil.example.com/",
+    ] {
+        let problems = plan_from_toml(&config_with(&[(
+            "aws.endpoint_url",
+            Some(&format!("\"{url}\"")),
+        )]))
+        .unwrap_err();
+        assert!(
+            problems
+                .errors
+                .iter()
+                .any(|p| p.path == "aws.endpoint_url" && p.rule == "endpoint-plain-http"),
+            "{url}: {problems:?}"
+        );
+    }
+}
+
+/// The parsed config derives Debug for diagnostics; the keys it holds must not come out.
+#[test]
+fn debug_of_a_config_shows_no_key() {
+    let text = config_with(&[(
+        "tunnels.preshared_keys",
+        Some(r#"["Secret.Key_1234", "Other.Key_5678"]"#),
+    )]);
+    let config = dxvpn_plan::parse_config(&text).unwrap();
+    let shown = format!("{config:?} {config:#?}");
+    assert!(
+        !shown.contains("Secret.Key_1234") && !shown.contains("Other.Key_5678"),
+        "{shown}"
+    );
+    assert!(shown.contains("2 redacted"), "{shown}");
 }

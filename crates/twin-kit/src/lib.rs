@@ -20,6 +20,8 @@
 //! # Ok(()) }
 //! ```
 
+use std::time::Duration;
+
 pub mod admin;
 pub mod faults;
 pub mod seed;
@@ -27,6 +29,25 @@ mod serve;
 pub mod views;
 
 pub use serve::Server;
+
+/// The largest time factor a twin takes: 100 times slower than the cloud is already more than
+/// any test wants, and a factor past it only overflows durations.
+pub const TIME_FACTOR_MAX: f64 = 100.0;
+
+/// Whether `factor` is one a twin takes: finite, 0 to [`TIME_FACTOR_MAX`].
+pub fn time_factor_ok(factor: f64) -> bool {
+    (0.0..=TIME_FACTOR_MAX).contains(&factor)
+}
+
+/// `real` times `factor`, saturating instead of panicking where `Duration::mul_f64` would
+/// (a negative, infinite, NaN or huge factor).
+pub fn scale(real: Duration, factor: f64) -> Duration {
+    Duration::try_from_secs_f64(real.as_secs_f64() * factor).unwrap_or(if factor > 0.0 {
+        Duration::MAX
+    } else {
+        Duration::ZERO
+    })
+}
 
 /// What can go wrong starting a twin.
 #[derive(Debug, thiserror::Error)]
@@ -45,4 +66,20 @@ pub enum TwinError {
         /// What is wrong with it.
         message: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_saturates_where_mul_f64_panics() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(scale(minute, 0.5), Duration::from_secs(30));
+        assert_eq!(scale(minute, 1e300), Duration::MAX);
+        assert_eq!(scale(minute, f64::NAN), Duration::ZERO);
+        assert_eq!(scale(minute, -1.0), Duration::ZERO);
+        assert!(time_factor_ok(0.001) && time_factor_ok(0.0) && time_factor_ok(1.0));
+        assert!(!time_factor_ok(1e300) && !time_factor_ok(f64::NAN) && !time_factor_ok(-0.1));
+    }
 }

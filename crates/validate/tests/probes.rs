@@ -35,6 +35,7 @@ async fn forwarder() -> Forwarder {
             zone: "lab.test".into(),
             records: BTreeMap::from([("vm1".to_owned(), "10.9.9.9".parse().unwrap())]),
         }],
+        allow: Vec::new(),
     })
     .await
     .unwrap()

@@ -419,7 +419,7 @@ impl DataPlane {
                     .await?;
                 let conf = charon.vici.with_file_name("swanctl.conf");
                 let text = swanctl_connections(std::slice::from_ref(connection), &policy);
-                std::fs::write(&conf, text).map_err(|e| NetlabError::io(&conf, e))?;
+                crate::private_dir::write_private(&conf, text)?;
                 charon.load_connections(&conf).await?;
             }
         }
@@ -502,7 +502,7 @@ impl DataPlane {
             .run
             .dir()
             .join(ns.trim_start_matches(&format!("{}-", self.run.prefix())));
-        std::fs::create_dir_all(&dir).map_err(|e| NetlabError::io(&dir, e))?;
+        crate::private_dir::private_dir(&dir)?;
         Ok(dir)
     }
 

@@ -69,7 +69,7 @@ impl DataPlane {
         let record = serde_json::to_string_pretty(&TopologyRecord::of(&topology))
             .map_err(|e| NetlabError::Topology(e.to_string()))?;
         let path = run.dir().join("topology.json");
-        std::fs::write(&path, record).map_err(|e| NetlabError::io(&path, e))?;
+        crate::private_dir::write_private(&path, record)?;
         let mut plane = DataPlane {
             run,
             topology,

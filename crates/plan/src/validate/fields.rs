@@ -220,16 +220,44 @@ pub(super) fn check_azure_name(p: &mut Problems, path: &str, value: &str) {
 }
 
 pub(super) fn check_endpoint(p: &mut Problems, path: &str, value: Option<&str>) {
-    if let Some(url) = value
-        && !(url.starts_with("http://") || url.starts_with("https://"))
-    {
+    let Some(url) = value else {
+        return;
+    };
+    if let Some(rest) = url.strip_prefix("http://") {
+        // Keys (a connection's sharedKey, EC2's PreSharedKey) and bearer tokens cross in
+        // these calls: in clear only to this machine.
+        if !is_loopback_authority(rest) {
+            p.add(
+                path,
+                "endpoint-plain-http",
+                format!("`{url}` would send keys and tokens in clear to a host off this machine"),
+                "use https://, or an endpoint on loopback (127.0.0.1, [::1] or localhost), as the lab's twins are",
+            );
+        }
+    } else if !url.starts_with("https://") {
         p.add(
             path,
             "endpoint-url",
             format!("`{url}` is not an http(s) URL"),
-            "write the full URL, e.g. http://127.0.0.1:4566, or remove the key to use the cloud's own endpoint",
+            "write the full URL, e.g. https://ec2.eu-south-1.amazonaws.com or http://127.0.0.1:4566, or remove the key to use the cloud's own endpoint",
         );
     }
+}
+
+/// Whether a URL's authority (what follows `http://`) names this machine.
+fn is_loopback_authority(rest: &str) -> bool {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 pub(super) const SKUS_AZ: [&str; 5] = ["VpnGw1AZ", "VpnGw2AZ", "VpnGw3AZ", "VpnGw4AZ", "VpnGw5AZ"];

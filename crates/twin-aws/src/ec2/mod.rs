@@ -387,7 +387,7 @@ impl Ec2 {
     }
 
     fn scaled(&self, real: Duration) -> Duration {
-        real.mul_f64(self.time_factor)
+        dxvpn_twin_kit::scale(real, self.time_factor)
     }
 
     /// A new resource's lifecycle, ready after `ready_after` (real time, scaled), with its own
@@ -579,22 +579,36 @@ fn matches(
     Ok(true)
 }
 
-/// EC2 filter values accept `*` (any run) and `?` (one character).
+/// EC2 filter values accept `*` (any run) and `?` (one character). Iterative, with one
+/// backtrack point (the last `*`): time grows with pattern times text, never exponentially, and
+/// no pattern, however long, deepens the stack.
 fn glob(pattern: &str, text: &str) -> bool {
-    match (pattern.chars().next(), text.chars().next()) {
-        (None, None) => true,
-        (Some('*'), _) => {
-            glob(&pattern[1..], text)
-                || (!text.is_empty()
-                    && glob(
-                        pattern,
-                        &text[text.chars().next().map_or(0, char::len_utf8)..],
-                    ))
+    let (pattern, text): (Vec<char>, Vec<char>) =
+        (pattern.chars().collect(), text.chars().collect());
+    let (mut p, mut t) = (0, 0);
+    // Where the last `*` was, and the text position it has swallowed up to.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == '?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((star_p, star_t)) => {
+                    p = star_p + 1;
+                    t = star_t + 1;
+                    star = Some((star_p, star_t + 1));
+                }
+                None => return false,
+            },
         }
-        (Some('?'), Some(c)) => glob(&pattern[1..], &text[c.len_utf8()..]),
-        (Some(p), Some(c)) if p == c => glob(&pattern[p.len_utf8()..], &text[c.len_utf8()..]),
-        _ => false,
     }
+    pattern[p..].iter().all(|&c| c == '*')
 }
 
 fn now_iso() -> String {
@@ -611,6 +625,21 @@ mod tests {
         assert!(glob("vgw-?", "vgw-1"));
         assert!(!glob("dx-*", "other"));
         assert!(glob("exact", "exact"));
+        assert!(glob("*", ""));
+        assert!(!glob("?", ""));
+        assert!(glob("a*b*c", "aXXbYYc"));
+        assert!(!glob("a*b*c", "aXXbYY"));
+        assert!(glob("*dev", "dx-dev"));
+    }
+
+    /// A filter value a client controls must neither overflow the stack nor take exponential
+    /// time under the twin's lock (the recursive matcher did both).
+    #[test]
+    fn glob_is_bounded_on_hostile_patterns() {
+        let stars = "*".repeat(200_000);
+        assert!(glob(&stars, "dx-dev"));
+        let alternating = format!("{}b", "*a".repeat(40));
+        assert!(!glob(&alternating, &"a".repeat(200)));
     }
 
     #[test]

@@ -154,7 +154,7 @@ impl Resolver {
             security_group_ids: groups,
             vpc_id: vpc.unwrap_or_default(),
             ips,
-            life: Life::new(ENDPOINT_CREATE.mul_f64(self.time_factor)),
+            life: Life::new(dxvpn_twin_kit::scale(ENDPOINT_CREATE, self.time_factor)),
             created_at: now_iso(),
         };
         let out = json!({ "ResolverEndpoint": self.endpoint_json(&endpoint) });
@@ -178,7 +178,7 @@ impl Resolver {
                 ),
             ));
         }
-        let after = ENDPOINT_DELETE.mul_f64(self.time_factor);
+        let after = dxvpn_twin_kit::scale(ENDPOINT_DELETE, self.time_factor);
         let e = self
             .endpoints
             .iter_mut()

@@ -178,7 +178,7 @@ impl Resolver {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
-            life: Life::new(ASSOCIATION_CREATE.mul_f64(self.time_factor)),
+            life: Life::new(dxvpn_twin_kit::scale(ASSOCIATION_CREATE, self.time_factor)),
         };
         let out = json!({ "ResolverRuleAssociation": association_json(&association) });
         self.associations.push(association);
@@ -188,7 +188,7 @@ impl Resolver {
     pub(super) fn disassociate(&mut self, body: &Value) -> Result<Value, ResolverError> {
         let rule_id = text(body, "ResolverRuleId")?.to_owned();
         let vpc_id = text(body, "VPCId")?.to_owned();
-        let after = ASSOCIATION_DELETE.mul_f64(self.time_factor);
+        let after = dxvpn_twin_kit::scale(ASSOCIATION_DELETE, self.time_factor);
         let a = self
             .associations
             .iter_mut()

@@ -180,12 +180,35 @@ pub(crate) struct Arm {
     time_factor: f64,
     records: BTreeMap<String, Record>,
     /// Connection shared keys, apart from the bodies so that no dump can show them.
-    keys: BTreeMap<String, String>,
+    keys: SharedKeys,
     operations: BTreeMap<String, Operation>,
     next_serial: u64,
     pub(crate) telemetry: Telemetry,
     /// Injected: the next operation started fails with this error.
     pub(crate) fail_next: Option<ArmError>,
+}
+
+/// Connection id -> shared key. Debug shows how many, never a key (the state derives Debug).
+#[derive(Default)]
+pub(crate) struct SharedKeys(BTreeMap<String, String>);
+
+impl std::fmt::Debug for SharedKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedKeys({} redacted)", self.0.len())
+    }
+}
+
+impl std::ops::Deref for SharedKeys {
+    type Target = BTreeMap<String, String>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for SharedKeys {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 /// JSON pointers on an object, as `Value::pointer` offers on values.
@@ -286,7 +309,7 @@ const DNS_DELEGATION: &str = "Microsoft.Network/dnsResolvers";
 
 impl Arm {
     fn scaled(&self, real: Duration) -> Duration {
-        real.mul_f64(self.time_factor)
+        dxvpn_twin_kit::scale(real, self.time_factor)
     }
 
     fn serial(&mut self) -> u64 {
@@ -628,4 +651,19 @@ fn gateway_custom_addresses(gateway: &Record) -> Vec<(String, Vec<Ipv4Addr>)> {
             (id, ips)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The state derives Debug for diagnostics; the keys it holds must not come out that way.
+    #[test]
+    fn debug_of_the_state_shows_no_shared_key() {
+        let mut keys = SharedKeys::default();
+        keys.insert("connections/c1t1".into(), "Secret.Key_1234".into());
+        let shown = format!("{keys:?}");
+        assert!(!shown.contains("Secret.Key_1234"), "{shown}");
+        assert!(shown.contains("1 redacted"), "{shown}");
+    }
 }

@@ -113,7 +113,7 @@ impl Arm {
             // Seeding is instant whatever the time factor.
             time_factor: 0.0,
             records: BTreeMap::new(),
-            keys: BTreeMap::new(),
+            keys: SharedKeys::default(),
             operations: BTreeMap::new(),
             next_serial: 0,
             telemetry: Telemetry::default(),
