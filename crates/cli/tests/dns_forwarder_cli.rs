@@ -29,16 +29,21 @@ fn forwarder(args: &[&str]) -> (Child, SocketAddr, BufReader<std::process::Child
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let addr = banner_address(&mut child);
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    (child, addr, stderr)
+}
+
+/// The address the forwarder's banner (its first line on stdout) names.
+fn banner_address(child: &mut Child) -> SocketAddr {
     let mut banner = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut banner)
         .unwrap();
-    let addr = banner
+    banner
         .split_whitespace()
         .find_map(|w| w.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {banner:?}"));
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    (child, addr, stderr)
+        .unwrap_or_else(|| panic!("no address in {banner:?}"))
 }
 
 fn signal(child: &Child, name: &str) {
@@ -149,14 +154,7 @@ fn out_of_file_descriptors_the_tcp_accept_backs_off() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut banner = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    let addr: SocketAddr = banner
-        .split_whitespace()
-        .find_map(|w| w.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {banner:?}"));
+    let addr = banner_address(&mut child);
     // More clients than its descriptors allow (each takes three: the client, the relay, and
     // hickory's side of it), fewer than the connection cap.
     let held: Vec<std::net::TcpStream> = (0..40)

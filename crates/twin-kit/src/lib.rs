@@ -39,14 +39,20 @@ pub fn time_factor_ok(factor: f64) -> bool {
     (0.0..=TIME_FACTOR_MAX).contains(&factor)
 }
 
-/// `real` times `factor`, saturating instead of panicking where `Duration::mul_f64` would
-/// (a negative, infinite, NaN or huge factor).
+/// The longest scaled duration: a century, so that `Instant::now() + scaled` cannot overflow.
+const SCALED_MAX: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `real` times `factor`, saturating at [`SCALED_MAX`] (or zero) instead of panicking where
+/// `Duration::mul_f64` would (a negative, infinite, NaN or huge factor).
 pub fn scale(real: Duration, factor: f64) -> Duration {
-    Duration::try_from_secs_f64(real.as_secs_f64() * factor).unwrap_or(if factor > 0.0 {
-        Duration::MAX
-    } else {
-        Duration::ZERO
-    })
+    Duration::try_from_secs_f64(real.as_secs_f64() * factor).map_or(
+        if factor > 0.0 {
+            SCALED_MAX
+        } else {
+            Duration::ZERO
+        },
+        |d| d.min(SCALED_MAX),
+    )
 }
 
 /// What can go wrong starting a twin.
@@ -76,7 +82,12 @@ mod tests {
     fn scale_saturates_where_mul_f64_panics() {
         let minute = Duration::from_secs(60);
         assert_eq!(scale(minute, 0.5), Duration::from_secs(30));
-        assert_eq!(scale(minute, 1e300), Duration::MAX);
+        assert_eq!(scale(minute, 1e300), SCALED_MAX);
+        assert!(
+            std::time::Instant::now()
+                .checked_add(scale(minute, 1e300))
+                .is_some()
+        );
         assert_eq!(scale(minute, f64::NAN), Duration::ZERO);
         assert_eq!(scale(minute, -1.0), Duration::ZERO);
         assert!(time_factor_ok(0.001) && time_factor_ok(0.0) && time_factor_ok(1.0));
