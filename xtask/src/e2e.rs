@@ -91,12 +91,26 @@ fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }
 
+/// What a command said, for a failed check: its exit code, its stdout, and of its stderr (a
+/// trace at -vvv, megabytes long) the lines that say what went wrong and the last few, so that
+/// a failure in CI names its cause within what CI keeps.
 fn text(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let telling: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("error:"))
+        .collect();
+    let telling = &telling[telling.len().saturating_sub(40)..];
+    let last = &lines[lines.len().saturating_sub(15)..];
     format!(
-        "exit {:?}\n{}{}",
+        "exit {:?}\n{}\n--- stderr: warnings and errors ({} of them, the last 40) ---\n{}\n--- stderr: the last lines ---\n{}",
         out.status.code(),
         String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        telling.len(),
+        telling.join("\n"),
+        last.join("\n")
     )
 }
 
@@ -305,7 +319,14 @@ fn invalid_corpus(tally: &mut Tally, dxvpn: &str) -> Result {
                 .current_dir(root())
                 .output()
                 .map_err(|e| e.to_string())?;
-            let shown = format!("{}{stderr}{}", text(&out), text(&json));
+            let whole = |o: &Output| {
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            };
+            let shown = format!("{}{}", whole(&out), whole(&json));
             let leaked: Vec<&&str> = secrets.iter().filter(|s| shown.contains(**s)).collect();
             tally.check(
                 &format!(
