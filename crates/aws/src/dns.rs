@@ -49,6 +49,9 @@ fn invalid(role: &str, action: &'static str, message: String) -> AwsError {
 
 /// Both DNS protocols on port 53.
 const DNS_PROTOCOLS: [&str; 2] = ["tcp", "udp"];
+/// How many times a refused duplicate rule sends the group back to be read (0.4 s to 3.2 s
+/// apart, past the twin's and EC2's usual read lag).
+const DUPLICATE_TRIES: u32 = 4;
 
 impl Aws {
     /// Finds a DNS resource and records its outputs; `None` when `resource` is not one.
@@ -400,7 +403,34 @@ impl Aws {
     }
 
     /// Authorizes TCP and UDP 53 from each CIDR that the group does not allow yet.
+    ///
+    /// The SDK retries an authorize whose answer was lost; if the first try took effect, the
+    /// retry is refused with `InvalidPermission.Duplicate` ("the specified rule already exists",
+    /// EC2 API error codes), and so is a request naming a rule that a lagging read did not show
+    /// yet. Either way the rule is there: the group is read again and only what is still
+    /// missing is asked for.
     async fn allow_dns(
+        &self,
+        role: &str,
+        group: &str,
+        cidrs: &[dxvpn_cidr::Ipv4Net],
+    ) -> Result<(), AwsError> {
+        let mut tries = 0;
+        loop {
+            match self.allow_missing_dns(role, group, cidrs).await {
+                Err(AwsError::Api { code, .. })
+                    if code == "InvalidPermission.Duplicate" && tries < DUPLICATE_TRIES =>
+                {
+                    tries += 1;
+                    tracing::debug!(%role, "a DNS rule exists already; reading the group again");
+                    tokio::time::sleep(Duration::from_millis(200 << tries)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn allow_missing_dns(
         &self,
         role: &str,
         group: &str,
