@@ -312,6 +312,17 @@ fn invalid_corpus(tally: &mut Tally, dxvpn: &str) -> Result {
             .map(|s| s.split_whitespace().collect())
             .unwrap_or_default();
         if !secrets.is_empty() {
+            // The control: each marked secret is in the file's TOML (not only in the comment),
+            // so the search below looks for something `up` was given.
+            let toml: String = content.lines().filter(|l| !l.starts_with('#')).collect();
+            tally.check(
+                &format!(
+                    "{}: its marked secrets are in the config",
+                    name.clone().unwrap_or_default()
+                ),
+                secrets.iter().all(|s| toml.contains(s)),
+                || format!("{secrets:?}"),
+            );
             let json = Command::new(dxvpn)
                 .args(["up", "--yes", "--output", "json", "-c"])
                 .arg(&file)

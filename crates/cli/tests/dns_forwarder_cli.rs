@@ -140,6 +140,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 /// idle. hickory's own accept loop retried at once and spun a core.
 #[test]
 fn out_of_file_descriptors_the_tcp_accept_backs_off() {
+    let log = std::env::temp_dir().join(format!("dxvpn-fd-{}.log", std::process::id()));
     let mut child = Command::new("prlimit")
         .args(["--nofile=48:48", "--"])
         .arg(assert_cmd::cargo::cargo_bin("dxvpn"))
@@ -151,7 +152,7 @@ fn out_of_file_descriptors_the_tcp_accept_backs_off() {
             "lab.test=127.0.0.1:9",
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let addr = banner_address(&mut child);
@@ -171,5 +172,12 @@ fn out_of_file_descriptors_the_tcp_accept_backs_off() {
     assert!(
         used < 50,
         "{used} clock ticks in 2 s: the accept loop spins"
+    );
+    // The control: the limit did bite, so the accept loop was tested where it used to spin.
+    let said = std::fs::read_to_string(&log).unwrap();
+    std::fs::remove_file(&log).unwrap();
+    assert!(
+        said.contains("TCP accept failed"),
+        "no accept failed: {said}"
     );
 }

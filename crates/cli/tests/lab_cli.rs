@@ -105,7 +105,7 @@ fn a_bad_topology_file_is_bad_input_and_builds_nothing() {
         stderr.contains("tunnels[0].psk") && !stderr.contains("Secret+With+Plus"),
         "{stderr}"
     );
-    let owned = std::fs::read_dir(dxvpn_netlab::run::runs_dir())
+    let owned = std::fs::read_dir(dxvpn_netlab::private_dir::lab_dir())
         .into_iter()
         .flatten()
         .filter_map(Result::ok)
@@ -195,7 +195,7 @@ fn ctrl_c_during_lab_up_removes_the_partial_lab() {
         .spawn()
         .unwrap();
     // Wait until this process's run exists and has started daemons, then interrupt it.
-    let runs = dxvpn_netlab::run::runs_dir();
+    let runs = dxvpn_netlab::private_dir::lab_dir();
     let owner = child.id().to_string();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let prefix = loop {
@@ -461,10 +461,15 @@ fn a_lab_folder_another_user_made_is_refused_and_left_empty() {
         said.matches("[]").count(),
         "written into: {said}"
     );
-    for command in ["lab up --data-plane-only", "lab up --config-out"] {
-        let refusal = said
-            .split("inside after")
-            .find(|part| part.contains("not safe to use") && part.contains("/tmp/dxvpn-lab"));
-        assert!(refusal.is_some(), "{command} did not say why: {said}");
+    // Each command's stderr comes before its own "inside after" line.
+    let parts: Vec<&str> = said.split("inside after").collect();
+    for (i, command) in ["lab up --data-plane-only", "lab up --config-out"]
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            parts[i].contains("not safe to use") && parts[i].contains("/tmp/dxvpn-lab"),
+            "{command} did not say why: {said}"
+        );
     }
 }

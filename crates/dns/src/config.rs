@@ -26,9 +26,9 @@ pub struct ForwarderConfig {
     /// Zones answered from records held here (the lab's private zones).
     #[serde(default)]
     pub local: Vec<LocalZone>,
-    /// Networks answered, besides loopback: the VPC's and the VNet's (`dxvpn render` writes
-    /// them). Empty: the private ranges (RFC 1918). Any other source gets REFUSED: a forwarder
-    /// on a public address is not an open resolver.
+    /// Networks answered, besides loopback: give the VPC's and the VNet's. Empty: the private
+    /// ranges (RFC 1918). Any other source gets REFUSED: a forwarder on a public address is not
+    /// an open resolver.
     #[serde(default)]
     pub allow: Vec<String>,
 }

@@ -151,7 +151,7 @@ pub fn served_runs(runs: &[String]) -> Vec<String> {
     let services: Vec<String> = live_records().iter().map(|r| r.pid.to_string()).collect();
     runs.iter()
         .filter(|run| {
-            let owner = dxvpn_netlab::run::runs_dir().join(run).join("owner");
+            let owner = dxvpn_netlab::private_dir::lab_dir().join(run).join("owner");
             std::fs::read_to_string(owner).is_ok_and(|o| services.contains(&o.trim().to_owned()))
         })
         .cloned()
@@ -172,7 +172,7 @@ pub fn spawn(request: &SpawnRequest) -> Result<(ServiceRecord, Duration), Servic
         return Err(ServiceError::AlreadyRunning(Box::new(running)));
     }
     let services = services_dir();
-    dxvpn_netlab::private_dir::private_dir(&dxvpn_netlab::private_dir::lab_dir())?;
+    // The lab's top folder is checked as its own on the way.
     dxvpn_netlab::private_dir::private_dir(&services)?;
     let config = std::path::absolute(&request.config_out).map_err(io("the config path"))?;
     let stamp = std::time::SystemTime::now()

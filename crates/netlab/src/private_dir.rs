@@ -22,17 +22,21 @@ pub fn lab_dir() -> PathBuf {
     PathBuf::from(LAB_DIR)
 }
 
-/// Makes `dir` (and the lab's top folder above it) if missing, mode 0700, and checks that each
-/// is this user's alone and that nothing on the way to it is a symlink or writable by another
-/// user without the sticky bit (as `/tmp` has). A folder that fails is refused, never repaired
-/// and never written into.
+/// Makes `dir` and any folder missing on the way to it, mode 0700, and checks the whole path:
+/// no symlink, nothing writable by another user without the sticky bit (as `/tmp` has), and
+/// `dir` and every lab folder on the way (the lab's top folder included) this user's alone. A
+/// folder that fails is refused and never written into; only a folder of this user's that
+/// nobody else could write in is closed to others' reads instead (an older dxvpn made 0755).
 pub fn private_dir(dir: &Path) -> Result<(), NetlabError> {
     let me = rustix::process::geteuid().as_raw();
     let mut at = PathBuf::new();
     for part in dir.components() {
         at.push(part);
         match std::fs::symlink_metadata(&at) {
-            Ok(meta) => check_component(&at, &meta, me, at.as_path() == dir)?,
+            Ok(meta) => {
+                let ours = at.as_path() == dir || at.starts_with(LAB_DIR);
+                check_component(&at, &meta, me, ours)?;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::DirBuilder::new()
                     .mode(0o700)

@@ -13,11 +13,8 @@ use std::time::Duration;
 use tokio::process::Command;
 
 use crate::NetlabError;
+use crate::private_dir::{lab_dir, private_dir, write_private};
 
-/// Where run directories live: the lab's folder ([`crate::private_dir::lab_dir`]).
-pub fn runs_dir() -> PathBuf {
-    crate::private_dir::lab_dir()
-}
 /// Every lab namespace name starts with this.
 pub const PREFIX_START: &str = "dxl";
 
@@ -33,12 +30,12 @@ impl LabRun {
     /// Creates a run with a fresh prefix, after tearing down runs whose owner is gone.
     pub async fn create() -> Result<Self, NetlabError> {
         // Checked before anything is read from it or written into it.
-        crate::private_dir::private_dir(&runs_dir())?;
+        private_dir(&lab_dir())?;
         reap_stale_runs().await;
         let prefix = format!("{PREFIX_START}{:06x}", rand::random::<u32>() & 0xff_ffff);
-        let dir = runs_dir().join(&prefix);
-        crate::private_dir::private_dir(&dir)?;
-        crate::private_dir::write_private(&dir.join("owner"), std::process::id().to_string())?;
+        let dir = lab_dir().join(&prefix);
+        private_dir(&dir)?;
+        write_private(&dir.join("owner"), std::process::id().to_string())?;
         tracing::info!(%prefix, "lab run created");
         Ok(LabRun {
             prefix,
@@ -49,14 +46,13 @@ impl LabRun {
 
     /// Reattaches to a run by prefix (for `dxvpn lab status` / `down`).
     pub fn open(prefix: &str) -> Result<Self, NetlabError> {
-        let dir = runs_dir().join(prefix);
+        let dir = lab_dir().join(prefix);
         let a_name =
             prefix.starts_with(PREFIX_START) && prefix.chars().all(|c| c.is_ascii_alphanumeric());
         if !a_name || !dir.is_dir() {
             return Err(NetlabError::NoSuchRun(prefix.to_owned()));
         }
-        crate::private_dir::private_dir(&runs_dir())?;
-        crate::private_dir::private_dir(&dir)?;
+        private_dir(&dir)?;
         Ok(LabRun {
             prefix: prefix.to_owned(),
             dir,
@@ -66,12 +62,12 @@ impl LabRun {
 
     /// The runs on this machine, by prefix.
     pub fn list() -> Vec<String> {
-        let dir = runs_dir();
+        let dir = lab_dir();
         if !dir.exists() {
             return Vec::new();
         }
         // Nothing is taken from a folder another user could have prepared.
-        if let Err(e) = crate::private_dir::private_dir(&dir) {
+        if let Err(e) = private_dir(&dir) {
             tracing::warn!(error = %e, "lab runs not listed");
             return Vec::new();
         }
@@ -89,7 +85,7 @@ impl LabRun {
     /// The live process that owns run `prefix` (a test, `dxvpn lab serve`), if any; None for a
     /// detached run or one whose owner is gone.
     pub fn owner_pid(prefix: &str) -> Option<u32> {
-        std::fs::read_to_string(runs_dir().join(prefix).join("owner"))
+        std::fs::read_to_string(lab_dir().join(prefix).join("owner"))
             .ok()?
             .trim()
             .parse::<u32>()
@@ -210,7 +206,7 @@ impl Drop for LabRun {
 /// Tears down runs whose owner process is gone, and namespaces left without a run directory.
 pub async fn reap_stale_runs() {
     for prefix in LabRun::list() {
-        let dir = runs_dir().join(&prefix);
+        let dir = lab_dir().join(&prefix);
         let owner = std::fs::read_to_string(dir.join("owner")).unwrap_or_default();
         let alive = owner.trim() == "detached" || LabRun::owner_pid(&prefix).is_some();
         if !alive {

@@ -66,7 +66,7 @@ fn assert_nothing_left(prefix: &str, pids: &[u32]) {
         alive.is_empty(),
         "daemons of {prefix} still running: {alive:?}"
     );
-    assert!(!dxvpn_netlab::run::runs_dir().join(prefix).exists());
+    assert!(!dxvpn_netlab::private_dir::lab_dir().join(prefix).exists());
 }
 
 fn dev_ready(s: &DataPlaneStatus) -> bool {

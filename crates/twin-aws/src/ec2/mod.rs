@@ -579,7 +579,8 @@ fn matches(
     Ok(true)
 }
 
-/// EC2 filter values accept `*` (any run) and `?` (one character). Iterative, with one
+/// EC2 filter values accept `*` (zero or more characters) and `?` (exactly one), as the EC2 API
+/// reference's `Filter` type says (its backslash escape is not served). Iterative, with one
 /// backtrack point (the last `*`): time grows with pattern times text, never exponentially, and
 /// no pattern, however long, deepens the stack.
 fn glob(pattern: &str, text: &str) -> bool {
