@@ -129,6 +129,46 @@ fn files_below(dir: &Path, into: &mut String) {
     }
 }
 
+/// `diff` of the converged deployment changes nothing (exit 0); with tunnel 1's key changed in
+/// the config (the negative control) it names the update (exit 3) and shows no key.
+fn diff_story(
+    tally: &mut Tally,
+    dxvpn: &str,
+    c: &str,
+    text_config: &str,
+    keys: &[String],
+) -> Result {
+    let out = tally.dxvpn(dxvpn, &["diff", "-c", c, "--output", "json"]);
+    let json = String::from_utf8_lossy(&out.stdout).into_owned();
+    tally.check(
+        "diff of the converged deployment: nothing changes (exit 0)",
+        code(&out) == 0 && json.contains("\"unchanged\"") && !json.contains("\"update\""),
+        || text(&out),
+    );
+    let new_key = random_key();
+    let changed = text_config.replacen(&keys[0], &new_key, 1);
+    let changed_path = format!("{c}.changed-key.toml");
+    std::fs::write(&changed_path, &changed).map_err(|e| e.to_string())?;
+    let out = tally.dxvpn(dxvpn, &["diff", "-c", &changed_path]);
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tally.check(
+        "diff with tunnel 1's key changed: an update in place (exit 3), the key never shown",
+        code(&out) == 3
+            && shown.contains("tunnels[0].pre_shared_key: (secret) -> (changed)")
+            && !keys
+                .iter()
+                .chain([&new_key])
+                .any(|k| shown.contains(k.as_str())),
+        || text(&out),
+    );
+    let _ = std::fs::remove_file(&changed_path);
+    Ok(())
+}
+
 fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
     eprintln!("\n{use_case}:");
     let config = lab_up(dxvpn, use_case, &format!("dxvpn-e2e-{use_case}.toml"))?;
@@ -165,6 +205,7 @@ fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
         code(&out) == 0 && status.matches("\"up\": true").count() == tunnels,
         || text(&out),
     );
+    diff_story(tally, dxvpn, c, &text_config, &keys)?;
     for from in ["aws", "azure"] {
         let (ok, report) = tally.dxvpn_until(
             dxvpn,

@@ -24,6 +24,7 @@
 //! ```
 
 mod dns;
+mod drift;
 mod lookup;
 mod states;
 mod status;
@@ -35,12 +36,10 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_ec2::types::{
-    GatewayType, IkeVersionsRequestListValue, Phase1DhGroupNumbersRequestListValue,
-    Phase1EncryptionAlgorithmsRequestListValue, Phase1IntegrityAlgorithmsRequestListValue,
-    Phase2DhGroupNumbersRequestListValue, Phase2EncryptionAlgorithmsRequestListValue,
-    Phase2IntegrityAlgorithmsRequestListValue, ResourceType, Tag, TagSpecification,
-    VpnConnectionOptionsSpecification, VpnTunnelOptionsSpecification,
+    GatewayType, ResourceType, Tag, TagSpecification, VpnConnectionOptionsSpecification,
+    VpnTunnelOptionsSpecification,
 };
+pub use drift::Stray;
 use dxvpn_plan::model::{Resource, Spec};
 use dxvpn_plan::{Cloud, Plan};
 pub use dxvpn_plan::{MissingInput, Outputs};
@@ -415,55 +414,13 @@ impl Aws {
                         .clone()
                         .unwrap_or_else(PresharedKey::generate);
                     options = options.tunnel_options(
-                        VpnTunnelOptionsSpecification::builder()
-                            .tunnel_inside_cidr(tunnel.pairing.inside_cidr.to_string())
-                            .pre_shared_key(key.expose())
-                            .phase1_encryption_algorithms(
-                                Phase1EncryptionAlgorithmsRequestListValue::builder()
-                                    .value(policy.phase1_encryption)
-                                    .build(),
-                            )
-                            .phase2_encryption_algorithms(
-                                Phase2EncryptionAlgorithmsRequestListValue::builder()
-                                    .value(policy.phase2_encryption)
-                                    .build(),
-                            )
-                            .phase1_integrity_algorithms(
-                                Phase1IntegrityAlgorithmsRequestListValue::builder()
-                                    .value(policy.phase1_integrity)
-                                    .build(),
-                            )
-                            .phase2_integrity_algorithms(
-                                Phase2IntegrityAlgorithmsRequestListValue::builder()
-                                    .value(policy.phase2_integrity)
-                                    .build(),
-                            )
-                            .phase1_dh_group_numbers(
-                                Phase1DhGroupNumbersRequestListValue::builder()
-                                    .value(i32::from(policy.phase1_dh_group))
-                                    .build(),
-                            )
-                            .phase2_dh_group_numbers(
-                                Phase2DhGroupNumbersRequestListValue::builder()
-                                    .value(i32::from(policy.phase2_dh_group))
-                                    .build(),
-                            )
-                            .ike_versions(
-                                IkeVersionsRequestListValue::builder()
-                                    .value(policy.ike_version)
-                                    .build(),
-                            )
-                            .phase1_lifetime_seconds(
-                                i32::try_from(policy.phase1_lifetime_seconds).unwrap_or(28_800),
-                            )
-                            .phase2_lifetime_seconds(
-                                i32::try_from(policy.phase2_lifetime_seconds).unwrap_or(3_600),
-                            )
-                            .dpd_timeout_seconds(
-                                i32::try_from(policy.dpd_timeout_seconds).unwrap_or(30),
-                            )
-                            .startup_action(policy.aws_startup_action)
-                            .build(),
+                        tunnels::with_policy!(
+                            VpnTunnelOptionsSpecification::builder(),
+                            policy,
+                            tunnel.pairing.inside_cidr
+                        )
+                        .pre_shared_key(key.expose())
+                        .build(),
                     );
                 }
                 tracing::info!(%role, %vgw, %cgw, "creating VPN connection");
@@ -510,7 +467,9 @@ impl Aws {
                 self.wait_state(role, resource.kind(), &id, "available")
                     .await?;
                 if matches!(resource.spec, Spec::VpnConnection { .. }) {
-                    self.observe_vpn(plan, role, outputs).await?;
+                    // Tunnels that differ from the plan change in place, keeping the id and
+                    // the outside addresses that Azure's side points at.
+                    self.update_tunnels(plan, role, outputs).await?;
                 }
                 Ok(())
             }

@@ -113,6 +113,8 @@ impl Aws {
                 .name("state")
                 .values("pending")
                 .values("available")
+                // A VPN connection whose tunnel is being modified (ModifyVpnTunnelOptions).
+                .values("modifying")
                 .build(),
         ]
     }
@@ -126,20 +128,10 @@ impl Aws {
         match spec {
             Spec::VpnGateway { .. } => self.find_vgw(plan, role).await,
             Spec::CustomerGateway { .. } => self.find_cgw(plan, role).await,
-            Spec::VpnConnection { .. } => {
-                let out = self
-                    .ec2
-                    .describe_vpn_connections()
-                    .set_filters(Some(Self::live_by_tags(plan, role)))
-                    .send()
-                    .await
-                    .map_err(api(role, "DescribeVpnConnections"))?;
-                Ok(out
-                    .vpn_connections()
-                    .first()
-                    .and_then(|v| v.vpn_connection_id())
-                    .map(str::to_owned))
-            }
+            Spec::VpnConnection { .. } => Ok(self
+                .find_vpn(plan, role, None)
+                .await?
+                .and_then(|v| v.vpn_connection_id().map(str::to_owned))),
             _ => Ok(None),
         }
     }
@@ -156,10 +148,12 @@ impl Aws {
             .send()
             .await
             .map_err(api(role, "DescribeVpnGateways"))?;
+        // With several (racing runs), every lookup keeps the same one: the lowest id.
         Ok(out
             .vpn_gateways()
-            .first()
-            .and_then(|g| g.vpn_gateway_id())
+            .iter()
+            .filter_map(|g| g.vpn_gateway_id())
+            .min()
             .map(str::to_owned))
     }
 
@@ -205,8 +199,9 @@ impl Aws {
             .map_err(api(role, "DescribeCustomerGateways"))?;
         Ok(out
             .customer_gateways()
-            .first()
-            .and_then(|c| c.customer_gateway_id())
+            .iter()
+            .filter_map(|c| c.customer_gateway_id())
+            .min()
             .map(str::to_owned))
     }
 }

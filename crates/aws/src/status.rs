@@ -4,7 +4,7 @@ use aws_sdk_ec2::types::Filter;
 use dxvpn_plan::Plan;
 use serde::Serialize;
 
-use crate::tunnels::planned_tunnel;
+use crate::tunnels::pair;
 use crate::{Aws, AwsError, api};
 
 /// One tunnel as AWS reports it (`vgwTelemetry`).
@@ -45,7 +45,14 @@ impl Aws {
                     .values(&plan.name)
                     .build(),
             )
-            .filters(Filter::builder().name("state").values("available").build())
+            // A connection whose tunnel is being modified still carries the other one.
+            .filters(
+                Filter::builder()
+                    .name("state")
+                    .values("available")
+                    .values("modifying")
+                    .build(),
+            )
             .send()
             .await
             .map_err(api("aws.vpn_connection", "DescribeVpnConnections"))?;
@@ -58,22 +65,29 @@ impl Aws {
                 .and_then(|t| t.value())
                 .unwrap_or_default()
                 .to_owned();
-            let vpn_id = vpn.vpn_connection_id().unwrap_or_default();
+            // One the plan no longer has is `diff`'s to report (a delete), not a tunnel of it.
+            if plan.resource(&role).is_none() {
+                continue;
+            }
             let options = vpn
                 .options()
                 .map(|o| o.tunnel_options())
                 .unwrap_or_default();
+            let pairs = pair(plan, &role, vpn)?;
             for telemetry in vpn.vgw_telemetry() {
                 let ip = telemetry.outside_ip_address().unwrap_or_default();
-                // Telemetry names its tunnel by outside address, the options give that
-                // tunnel's inside CIDR, and the plan says which tunnel that is.
-                let inside = options
+                // Telemetry names its tunnel by outside address; the options with that address
+                // are paired with the plan's tunnels.
+                let Some(tunnel) = options
                     .iter()
-                    .find(|t| t.outside_ip_address() == Some(ip))
-                    .and_then(|t| t.tunnel_inside_cidr());
+                    .position(|t| t.outside_ip_address() == Some(ip))
+                    .and_then(|i| pairs.get(i).copied())
+                else {
+                    continue;
+                };
                 states.push(AwsTunnelState {
                     connection_role: role.clone(),
-                    tunnel: planned_tunnel(plan, &role, vpn_id, inside)?,
+                    tunnel,
                     outside_ip: ip.to_owned(),
                     status: telemetry
                         .status()

@@ -264,40 +264,50 @@ pub(crate) fn connection(
 /// fine); arrays match element by element; ids and enum strings compare case-insensitively, as
 /// ARM does.
 pub(crate) fn first_difference(wanted: &Value, actual: &Value) -> Option<String> {
-    fn walk(wanted: &Value, actual: &Value, path: &mut String) -> bool {
+    differences(wanted, actual).into_iter().next().map(|d| d.0)
+}
+
+/// Every member of `wanted` that `actual` lacks or holds differently, by the rules of
+/// [`first_difference`]: the path, the value `actual` holds (null when it lacks it) and the one
+/// wanted. An array of another length is one difference.
+pub(crate) fn differences(wanted: &Value, actual: &Value) -> Vec<(String, Value, Value)> {
+    fn walk(wanted: &Value, actual: &Value, path: &str, out: &mut Vec<(String, Value, Value)>) {
         match (wanted, actual) {
-            (Value::Object(w), Value::Object(a)) => w.iter().all(|(k, v)| {
-                let len = path.len();
-                path.push('.');
-                path.push_str(k);
-                let same = match a.get(k) {
-                    // Keys are case-sensitive, unlike ids and enum values.
-                    Some(av) if k == "sharedKey" => v == av,
-                    Some(av) => walk(v, av, path),
-                    // An empty list or object the server omits is the same as none.
-                    None => is_empty(v),
-                };
-                if same {
-                    path.truncate(len);
-                }
-                same
-            }),
-            (Value::Array(w), Value::Array(a)) => {
-                w.len() == a.len()
-                    && w.iter().zip(a).enumerate().all(|(i, (wv, av))| {
-                        let len = path.len();
-                        path.push_str(&format!("[{i}]"));
-                        let same = walk(wv, av, path);
-                        if same {
-                            path.truncate(len);
+            (Value::Object(w), Value::Object(a)) => {
+                for (k, v) in w {
+                    let at = format!("{path}.{k}");
+                    match a.get(k) {
+                        // Keys are case-sensitive, unlike ids and enum values.
+                        Some(av) if k == "sharedKey" => {
+                            if v != av {
+                                out.push((at, av.clone(), v.clone()));
+                            }
                         }
-                        same
-                    })
+                        Some(av) => walk(v, av, &at, out),
+                        // An empty list or object the server omits is the same as none.
+                        None if is_empty(v) => {}
+                        None => out.push((at, Value::Null, v.clone())),
+                    }
+                }
             }
-            (Value::String(w), Value::String(a)) => w.eq_ignore_ascii_case(a),
-            (Value::Number(w), Value::Number(a)) => w.as_f64() == a.as_f64(),
-            (w, Value::Null) => is_empty(w),
-            (w, a) => w == a,
+            (Value::Array(w), Value::Array(a)) if w.len() == a.len() => {
+                for (i, (wv, av)) in w.iter().zip(a).enumerate() {
+                    walk(wv, av, &format!("{path}[{i}]"), out);
+                }
+            }
+            (Value::String(w), Value::String(a)) if w.eq_ignore_ascii_case(a) => {}
+            (Value::Number(w), Value::Number(a)) if w.as_f64() == a.as_f64() => {}
+            (w, Value::Null) if is_empty(w) => {}
+            (w, a) if w == a => {}
+            (w, a) => out.push((
+                if path.is_empty() {
+                    ".".to_owned()
+                } else {
+                    path.to_owned()
+                },
+                a.clone(),
+                w.clone(),
+            )),
         }
     }
     fn is_empty(v: &Value) -> bool {
@@ -308,14 +318,9 @@ pub(crate) fn first_difference(wanted: &Value, actual: &Value) -> Option<String>
             _ => false,
         }
     }
-    let mut path = String::new();
-    (!walk(wanted, actual, &mut path)).then(|| {
-        if path.is_empty() {
-            ".".to_owned()
-        } else {
-            path
-        }
-    })
+    let mut out = Vec::new();
+    walk(wanted, actual, "", &mut out);
+    out
 }
 
 #[cfg(test)]

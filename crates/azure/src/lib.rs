@@ -30,6 +30,7 @@ mod kind;
 mod body;
 mod credential;
 mod dns;
+mod drift;
 mod error;
 mod existing_gateway;
 mod lro;

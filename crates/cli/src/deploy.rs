@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use comfy_table::Table;
 use comfy_table::presets::UTF8_BORDERS_ONLY;
-use dxvpn_deploy::{Deployer, NodeState, Planned, Report, Status};
+use dxvpn_deploy::{ChangeKind, Deployer, NodeState, Report, Status};
 use dxvpn_plan::Plan;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
+use crate::diff::print_changes;
 use crate::shared::{ConfigArg, EXIT_BAD_INPUT, EXIT_FAILED, Output, load_plan, report_problems};
 
 #[derive(Args)]
@@ -23,6 +24,10 @@ pub(crate) struct UpArgs {
     /// Apply without asking (asking happens only on a terminal).
     #[arg(long)]
     yes: bool,
+    /// Also replace and delete what `dxvpn diff` lists so (a resource a cloud cannot change in
+    /// place, or one the plan no longer has); without it `up` refuses such a change.
+    #[arg(long)]
+    allow_replace: bool,
     /// How long to wait for every tunnel to report UP with BGP connected, in seconds (0: do not wait).
     #[arg(long, value_name = "SECONDS", default_value_t = 900)]
     wait: u64,
@@ -52,14 +57,14 @@ pub(crate) struct DownArgs {
     output: Output,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
 }
 
 /// The plan and both clouds' clients, or the exit code of bad input.
-async fn open(
+pub(crate) async fn open(
     config: &ConfigArg,
     output: Output,
 ) -> anyhow::Result<Result<(Arc<Plan>, Deployer), ExitCode>> {
@@ -179,15 +184,35 @@ pub(crate) fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(EXIT_FAILED));
             }
         };
-        let creates = diff.iter().filter(|p| p.change == "create").count();
         if args.output == Output::Text {
-            print_diff(&diff)?;
+            print_changes(&diff, false)?;
         }
-        if creates > 0 && !args.yes {
+        let destroys = diff.iter().filter(|c| c.change.destroys()).count();
+        // Azure's replacements need a gateway rebuilt around them: not automated yet.
+        if let Some(c) = diff
+            .iter()
+            .find(|c| c.change == ChangeKind::Replace && c.cloud == dxvpn_plan::Cloud::Azure)
+        {
+            eprintln!(
+                "error: {} must be replaced ({}), and dxvpn does not replace Azure resources yet\n  fix: set the config back, or `dxvpn down` and `dxvpn up` again",
+                c.role,
+                c.reason.as_deref().unwrap_or("a field Azure cannot change")
+            );
+            return Ok(ExitCode::from(EXIT_FAILED));
+        }
+        if destroys > 0 && !args.allow_replace {
+            eprintln!(
+                "error: --allow-replace: up would replace or delete {destroys} resources (listed above), and what runs on them goes down\n  fix: review `dxvpn diff -c {}`, then run up with --allow-replace",
+                args.config.config.display()
+            );
+            return Ok(ExitCode::from(EXIT_BAD_INPUT));
+        }
+        let writes = diff.iter().filter(|c| c.change.writes()).count();
+        if writes > 0 && !args.yes {
             if !interactive() {
-                return Ok(no_consent(&format!("up would create {creates} resources")));
+                return Ok(no_consent(&format!("up would change {writes} resources")));
             }
-            if !confirm(&format!("Create {creates} resources?")) {
+            if !confirm(&format!("Change {writes} resources?")) {
                 eprintln!("nothing done");
                 return Ok(ExitCode::from(EXIT_FAILED));
             }
@@ -195,7 +220,9 @@ pub(crate) fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         let progress = Progress::new(&plan, args.output == Output::Json);
         let listener = progress.clone();
         let deployer = deployer.with_events(move |e| listener.event(&e.role, &e.state, e.at));
-        let report = deployer.up(plan.clone()).await;
+        let pruned = deployer.prune(&plan, &diff).await;
+        let mut report = deployer.up(plan.clone()).await;
+        report.nodes.splice(0..0, pruned);
         progress.clear();
         let status = if report.ok() && args.wait > 0 {
             wait_for_tunnels(&deployer, &plan, Duration::from_secs(args.wait), args.output).await
@@ -328,27 +355,10 @@ pub(crate) fn down(args: DownArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
-    Ok(())
-}
-
-fn print_diff(diff: &[Planned]) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    let count = |c: &str| diff.iter().filter(|p| p.change == c).count();
-    writeln!(
-        out,
-        "{} to create, {} existing, {} referenced, {} yours to run (DNS forwarder hosts)",
-        count("create"),
-        count("exists"),
-        count("reference"),
-        count("yours")
-    )?;
-    for p in diff.iter().filter(|p| p.change == "create") {
-        writeln!(out, "  + {:38} {}", p.role, p.name)?;
-    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! `dxvpn`: the command line. Argument parsing and output only; the work is in the library crates.
 
 mod deploy;
+mod diff;
 mod dns;
 mod lab;
 mod redact;
@@ -57,6 +58,11 @@ enum Command {
         after_help = "Examples:\n  dxvpn status -c dxvpn-lab.toml\n  dxvpn status -c dxvpn.toml --output json | jq '.status.tunnels[] | {key, up}'\n\nExit codes: 0 every tunnel up, 1 otherwise, 2 bad input."
     )]
     Status(deploy::StatusArgs),
+    /// What `up` would change: each resource created, unchanged, updated in place (which fields), replaced (and why) or deleted.
+    #[command(
+        after_help = "Examples:\n  dxvpn diff -c dxvpn.toml\n  dxvpn diff -c dxvpn.toml --output json | jq '.changes[] | select(.change != \"unchanged\")'\n\nSecrets are shown only as (changed). Exit codes: 0 nothing would change, 3 something would (gate CI on it), 1 failed, 2 bad input."
+    )]
+    Diff(diff::DiffArgs),
     /// Prove the clouds are joined: pings, DNS lookups and TCP connects across, both clouds' reports, and the cause of any failure.
     #[command(
         after_help = "Examples:\n  dxvpn validate -c dxvpn-lab.toml --from aws\n  dxvpn validate -c dxvpn-lab.toml --from azure --output json | jq '.findings'\n  dxvpn validate -c dxvpn.toml --target 10.51.1.4 --target vm1.azure.internal --target 10.51.1.4:22   # on an EC2 instance\n\nTargets come from [[validate.targets]] in the config (those in the other cloud) or --target. Pings need root, CAP_NET_RAW or net.ipv4.ping_group_range.\nExit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 bad input."
@@ -201,6 +207,10 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => {
             drop(stdout);
             return deploy::status(args);
+        }
+        Command::Diff(args) => {
+            drop(stdout);
+            return diff::diff(args);
         }
         Command::Validate(args) => {
             drop(stdout);

@@ -19,15 +19,17 @@
 //! # Ok(()) }
 //! ```
 
+mod changes;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use changes::{Change, ChangeKind, any_writes};
 use dxvpn_aws::Aws;
 use dxvpn_azure::Azure;
-use dxvpn_plan::model::{Action, Resource, Spec};
+use dxvpn_plan::model::{Resource, Spec};
 use dxvpn_plan::{Cloud, Outputs, Plan};
 use serde::Serialize;
 pub use status::{Status, TunnelHealth};
@@ -162,20 +164,6 @@ impl Report {
 
 type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
 
-/// What `up` would do to one resource.
-#[derive(Debug, Clone, Serialize)]
-pub struct Planned {
-    /// Role key.
-    pub role: String,
-    /// Cloud.
-    pub cloud: Cloud,
-    /// Name in the cloud.
-    pub name: String,
-    /// `create`, `exists` (checked and kept; a drifted attribute is rewritten by `up`),
-    /// `reference` (given, never changed), or `later` (not deployed by this version).
-    pub change: &'static str,
-}
-
 /// Both clouds' clients, and who hears about progress.
 #[derive(Clone)]
 pub struct Deployer {
@@ -256,42 +244,6 @@ impl Deployer {
         }
     }
 
-    /// What `up` would do: every resource observed in dependency order, nothing written.
-    pub async fn diff(&self, plan: &Plan) -> Result<Vec<Planned>, CloudError> {
-        let mut outputs = Outputs::default();
-        let mut planned = Vec::new();
-        for r in &plan.resources {
-            let needs_new = r.depends_on.iter().any(|d| {
-                planned
-                    .iter()
-                    .any(|p: &Planned| p.role == *d && p.change == "create")
-            });
-            let change = if !handled(r) {
-                "yours"
-            } else if needs_new && r.action == Action::Create {
-                // Made from something that does not exist yet: it cannot exist either.
-                "create"
-            } else {
-                let exists = match r.cloud {
-                    Cloud::Aws => self.aws.observe(plan, r, &mut outputs).await?,
-                    Cloud::Azure => self.azure.observe(plan, r, &mut outputs).await?,
-                };
-                match (r.action, exists) {
-                    (Action::Reference, _) => "reference",
-                    (_, true) => "exists",
-                    (_, false) => "create",
-                }
-            };
-            planned.push(Planned {
-                role: r.role.clone(),
-                cloud: r.cloud,
-                name: r.name.clone(),
-                change,
-            });
-        }
-        Ok(planned)
-    }
-
     /// Makes every resource of `plan` exist as planned.
     pub async fn up(&self, plan: Arc<Plan>) -> Report {
         let deps: BTreeMap<String, Vec<String>> = plan
@@ -302,8 +254,38 @@ impl Deployer {
         self.run(plan, deps, false).await
     }
 
-    /// Deletes every resource this deployment made, dependents first.
+    /// Deletes every resource this deployment made, dependents first: first the ones the plan
+    /// does not have (strays: a shrunk config, or a duplicate of two racing runs), then the
+    /// plan's.
     pub async fn down(&self, plan: Arc<Plan>) -> Report {
+        let started = Instant::now();
+        let pruned = match self.aws.strays(&plan).await {
+            Ok(strays) => {
+                let changes: Vec<Change> = strays.into_iter().map(Change::delete).collect();
+                self.prune(&plan, &changes).await
+            }
+            Err(e) => vec![NodeReport {
+                role: "aws strays".into(),
+                cloud: Cloud::Aws,
+                name: String::new(),
+                state: NodeState::Failed(e.to_string()),
+                started: Duration::ZERO,
+                took: started.elapsed(),
+            }],
+        };
+        let mut report = self.down_planned(plan).await;
+        let failed = pruned
+            .iter()
+            .any(|n| matches!(n.state, NodeState::Failed(_)));
+        report.nodes.splice(0..0, pruned);
+        report.makespan = started.elapsed();
+        if failed {
+            tracing::warn!("some strays were not deleted; `dxvpn down` again deletes them");
+        }
+        report
+    }
+
+    async fn down_planned(&self, plan: Arc<Plan>) -> Report {
         // A resource goes once everything that depends on it is gone.
         let mut deps: BTreeMap<String, Vec<String>> = plan
             .resources

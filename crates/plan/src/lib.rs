@@ -33,6 +33,7 @@
 //! ```
 
 mod build;
+pub mod change;
 pub mod config;
 pub mod cost;
 pub mod device;
@@ -43,6 +44,7 @@ pub mod problem;
 pub mod schema;
 mod validate;
 
+pub use change::{Drift, FieldChange};
 pub use config::Config;
 pub use model::{Cloud, Plan, Resource, Spec};
 pub use outputs::{MissingInput, Outputs};

@@ -43,6 +43,18 @@ impl Params {
             .collect()
     }
 
+    /// Sub-parameters under `prefix.` (a structure member such as `TunnelOptions.*`), with the
+    /// prefix removed.
+    pub(crate) fn under(&self, prefix: &str) -> Params {
+        let prefix = format!("{prefix}.");
+        Params(
+            self.0
+                .iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_owned(), v.clone())))
+                .collect(),
+        )
+    }
+
     /// `Filter.N.Name` with its `Filter.N.Value.M`.
     pub(crate) fn filters(&self) -> Vec<(String, Vec<String>)> {
         self.entries("Filter")

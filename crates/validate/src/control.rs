@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use dxvpn_deploy::{Deployer, Planned, Status, TunnelHealth};
+use dxvpn_deploy::{Change, ChangeKind, Deployer, Status, TunnelHealth};
 use dxvpn_plan::Plan;
 use serde::Serialize;
 
@@ -15,7 +15,7 @@ pub struct ControlFacts {
     /// Tunnels, BGP and route propagation; an error when a cloud could not be read.
     pub status: Result<Status, String>,
     /// Planned resources missing from the clouds (what `dxvpn up` would create).
-    pub missing: Result<Vec<Planned>, String>,
+    pub missing: Result<Vec<Change>, String>,
     /// How long reading took, in ms.
     pub millis: f64,
 }
@@ -29,7 +29,11 @@ impl ControlFacts {
         ControlFacts {
             status: status.map_err(|e| e.to_string()),
             missing: diff
-                .map(|d| d.into_iter().filter(|p| p.change == "create").collect())
+                .map(|d| {
+                    d.into_iter()
+                        .filter(|p| p.change == ChangeKind::Create)
+                        .collect()
+                })
                 .map_err(|e| e.to_string()),
             millis: started.elapsed().as_secs_f64() * 1000.0,
         }
@@ -52,7 +56,7 @@ impl ControlFacts {
     }
 
     /// Missing planned resources (empty when unknown).
-    pub fn missing(&self) -> &[Planned] {
+    pub fn missing(&self) -> &[Change] {
         self.missing.as_deref().unwrap_or(&[])
     }
 }

@@ -6,7 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use dxvpn_aws::PropagationState;
-use dxvpn_deploy::{Planned, Status, TunnelHealth};
+use dxvpn_deploy::{Change, ChangeKind, Status, TunnelHealth};
 use dxvpn_plan::{Cloud, Plan};
 use dxvpn_validate::probe::{Outcome, Probe, RecordKind};
 use dxvpn_validate::{CheckResult, ControlFacts, Report, Verdict};
@@ -44,12 +44,7 @@ fn facts(up: &[bool], propagates: bool, missing: &[&str]) -> ControlFacts {
         }),
         missing: Ok(missing
             .iter()
-            .map(|role| Planned {
-                role: (*role).into(),
-                cloud: Cloud::Aws,
-                name: format!("dx-{role}"),
-                change: "create",
-            })
+            .map(|role| Change::new(role, Cloud::Aws, &format!("dx-{role}"), ChangeKind::Create))
             .collect()),
         millis: 50.0,
     }

@@ -39,9 +39,11 @@ impl Ec2 {
                         .and_then(|n| n.parse().ok()),
                     vgw_asn: vgw.asn,
                     customer_gateway: (cgw.ip, cgw.asn),
+                    // The tunnel a modification is replacing has no endpoint until it ends.
                     tunnels: v
                         .tunnels
                         .iter()
+                        .filter(|t| v.modifying_tunnel() != Some(t.outside_ip))
                         .map(|t| AwsTunnelParams {
                             outside_ip: t.outside_ip,
                             inside_cidr: t.inside_cidr,

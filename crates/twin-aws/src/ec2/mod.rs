@@ -27,6 +27,7 @@ mod security_groups;
 mod tags;
 mod vpn_connection;
 mod vpn_gateway;
+mod vpn_tunnel_modify;
 
 /// An EC2 error: HTTP status, code, message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +50,9 @@ const CUSTOMER_GATEWAY_CREATE: Duration = Duration::from_secs(10);
 const VGW_ATTACH: Duration = Duration::from_secs(120);
 const VGW_DETACH: Duration = Duration::from_secs(60);
 const VPN_CONNECTION_CREATE: Duration = Duration::from_secs(300);
+/// A tunnel's endpoint replacement after ModifyVpnTunnelOptions: "a few minutes" (AWS Site-to-Site
+/// VPN user guide, "Modify Site-to-Site VPN tunnel options").
+const VPN_TUNNEL_MODIFY: Duration = Duration::from_secs(240);
 const DELETE: Duration = Duration::from_secs(60);
 
 /// What a scenario seeds: a VPC with private subnets, each with its own route table.
@@ -283,6 +287,34 @@ struct Vpn {
     tunnels: Vec<TunnelOption>,
     life: Lifecycle,
     tags: BTreeMap<String, String>,
+    /// The tunnel a ModifyVpnTunnelOptions is replacing, and until when.
+    modifying: Option<Modifying>,
+}
+
+/// A tunnel being modified: its endpoint is replaced, so it is down meanwhile, while the
+/// connection answers `modifying` (terraform-provider-aws `waitVPNConnectionUpdated`: pending
+/// `modifying`, target `available`).
+#[derive(Debug, Clone, Copy)]
+struct Modifying {
+    outside_ip: Ipv4Addr,
+    until: Instant,
+}
+
+impl Vpn {
+    /// The tunnel whose modification is still running.
+    fn modifying_tunnel(&self) -> Option<Ipv4Addr> {
+        self.modifying
+            .filter(|m| Instant::now() < m.until && self.life.live())
+            .map(|m| m.outside_ip)
+    }
+
+    /// The state Describe answers: `modifying` while a tunnel modification runs.
+    fn shown_state(&self) -> &'static str {
+        match self.life.shown_state() {
+            "available" if self.modifying_tunnel().is_some() => "modifying",
+            state => state,
+        }
+    }
 }
 
 /// The twin's whole EC2 inventory.
@@ -442,6 +474,7 @@ impl Ec2 {
             "CreateVpnConnection" => self.create_vpn_connection(p),
             "DescribeVpnConnections" => self.describe_vpn_connections(p),
             "DeleteVpnConnection" => self.delete_vpn_connection(p),
+            "ModifyVpnTunnelOptions" => self.modify_vpn_tunnel_options(p),
             "EnableVgwRoutePropagation" => self.set_propagation(p, true),
             "DisableVgwRoutePropagation" => self.set_propagation(p, false),
             "DescribeRouteTables" => self.describe_route_tables(p),
@@ -478,7 +511,7 @@ impl Ec2 {
                 "id": c.id, "state": c.life.state(), "ip_address": c.ip, "asn": c.asn, "tags": c.tags,
             })).collect::<Vec<_>>(),
             "vpn_connections": self.vpns.iter().filter(|v| live(v.life.state())).map(|v| serde_json::json!({
-                "id": v.id, "state": v.life.state(), "customer_gateway_id": v.cgw_id, "vpn_gateway_id": v.vgw_id, "tags": v.tags,
+                "id": v.id, "state": v.shown_state(), "customer_gateway_id": v.cgw_id, "vpn_gateway_id": v.vgw_id, "tags": v.tags,
                 "tunnels": v.tunnels.iter().map(|t| serde_json::json!({"outside_ip": t.outside_ip, "inside_cidr": t.inside_cidr})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })

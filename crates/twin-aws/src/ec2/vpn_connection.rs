@@ -20,10 +20,10 @@ pub(super) fn write_vpn(
     (cgw_ip, cgw_asn, vgw_asn): (Ipv4Addr, u32, u32),
     seed: u64,
 ) {
-    let state = v.life.shown_state();
+    let state = v.shown_state();
     x.field("vpnConnectionId", &v.id).field("state", state);
     // AWS includes the device configuration while the connection is pending or available.
-    if matches!(state, "pending" | "available") {
+    if matches!(state, "pending" | "available" | "modifying") {
         x.field(
             "customerGatewayConfiguration",
             device_configuration(v, cgw_ip, cgw_asn, vgw_asn),
@@ -73,7 +73,11 @@ pub(super) fn write_vpn(
             answer_order(v, seed, "telemetry"),
             |x, t| {
                 // With BGP, AWS reports a tunnel UP only once its session is established.
-                let tel = t.telemetry;
+                // A tunnel whose endpoint a modification is replacing is down meanwhile.
+                let mut tel = t.telemetry;
+                if v.modifying_tunnel() == Some(t.outside_ip) {
+                    tel = TunnelTelemetry::default();
+                }
                 let up = tel.ipsec_up && tel.bgp_up;
                 let message = match (tel.ipsec_up, tel.bgp_up) {
                     (true, true) => format!("{} BGP ROUTES", tel.accepted_routes),
@@ -115,6 +119,66 @@ pub(super) fn device_configuration(
     }
     out.push_str("</vpn_connection>");
     out
+}
+
+/// A tunnel inside CIDR as AWS accepts it: a /30 of 169.254.0.0/16, not one of the reserved ones
+/// (VpnTunnelOptionsSpecification, TunnelInsideCidr).
+pub(super) fn parse_inside_cidr(text: &str) -> Result<Ipv4Net, Ec2Error> {
+    let cidr: Ipv4Net = text.parse().map_err(|_| {
+        err(
+            "InvalidParameterValue",
+            format!("Invalid TunnelInsideCidr: {text}"),
+        )
+    })?;
+    if cidr.prefix_len() != 30 || !AWS_INSIDE_SUPERNET.contains(&cidr) || cidr.trunc() != cidr {
+        return Err(err(
+            "InvalidParameterValue",
+            format!("The tunnel inside CIDR {text} must be a /30 in 169.254.0.0/16"),
+        ));
+    }
+    if AWS_RESERVED_INSIDE_CIDRS.contains(&cidr) {
+        return Err(err(
+            "InvalidParameterValue",
+            format!("The tunnel inside CIDR {text} is reserved"),
+        ));
+    }
+    Ok(cidr)
+}
+
+/// A pre-shared key as AWS accepts it; the message never repeats the key.
+pub(super) fn parse_key(text: &str, tunnel: usize) -> Result<PresharedKey, Ec2Error> {
+    PresharedKey::parse(text).map_err(|e| {
+        err(
+            "InvalidParameterValue",
+            format!("Invalid pre-shared key for tunnel {}: {e}", tunnel + 1),
+        )
+    })
+}
+
+/// The proposals, DPD timeout and startup action of a tunnel options structure (the same members
+/// in CreateVpnConnection's VpnTunnelOptionsSpecification and ModifyVpnTunnelOptions'
+/// ModifyVpnTunnelOptionsSpecification); a member the request leaves out keeps its value.
+pub(super) fn apply_options(t: &mut TunnelOption, o: &Params) {
+    for (name, field) in [
+        ("IKEVersion", &mut t.ike_versions),
+        ("Phase1EncryptionAlgorithm", &mut t.phase1_encryption),
+        ("Phase2EncryptionAlgorithm", &mut t.phase2_encryption),
+        ("Phase1IntegrityAlgorithm", &mut t.phase1_integrity),
+        ("Phase2IntegrityAlgorithm", &mut t.phase2_integrity),
+        ("Phase1DHGroupNumber", &mut t.phase1_dh),
+        ("Phase2DHGroupNumber", &mut t.phase2_dh),
+    ] {
+        let given = o.values(name);
+        if !given.is_empty() {
+            *field = given;
+        }
+    }
+    if let Some(dpd) = o.get("DPDTimeoutSeconds") {
+        t.dpd_timeout = Some(dpd.to_owned());
+    }
+    if let Some(action) = o.get("StartupAction") {
+        action.clone_into(&mut t.startup_action);
+    }
 }
 
 impl Ec2 {
@@ -190,32 +254,7 @@ impl Ec2 {
         for i in 0..2 {
             let o = given.get(i);
             let inside_cidr = match o.and_then(|o| o.get("TunnelInsideCidr")) {
-                Some(text) => {
-                    let cidr: Ipv4Net = text.parse().map_err(|_| {
-                        err(
-                            "InvalidParameterValue",
-                            format!("Invalid TunnelInsideCidr: {text}"),
-                        )
-                    })?;
-                    if cidr.prefix_len() != 30
-                        || !AWS_INSIDE_SUPERNET.contains(&cidr)
-                        || cidr.trunc() != cidr
-                    {
-                        return Err(err(
-                            "InvalidParameterValue",
-                            format!(
-                                "The tunnel inside CIDR {text} must be a /30 in 169.254.0.0/16"
-                            ),
-                        ));
-                    }
-                    if AWS_RESERVED_INSIDE_CIDRS.contains(&cidr) {
-                        return Err(err(
-                            "InvalidParameterValue",
-                            format!("The tunnel inside CIDR {text} is reserved"),
-                        ));
-                    }
-                    cidr
-                }
+                Some(text) => parse_inside_cidr(text)?,
                 None => (0..)
                     .map(|n: u32| {
                         Ipv4Net::new_assert(
@@ -240,34 +279,28 @@ impl Ec2 {
                 ));
             }
             let psk = match o.and_then(|o| o.get("PreSharedKey")) {
-                // The message never repeats the key.
-                Some(text) => PresharedKey::parse(text).map_err(|e| {
-                    err(
-                        "InvalidParameterValue",
-                        format!("Invalid pre-shared key for tunnel {}: {e}", i + 1),
-                    )
-                })?,
+                Some(text) => parse_key(text, i)?,
                 None => PresharedKey::generate(),
             };
-            let list = |name: &str| o.map(|o| o.values(name)).unwrap_or_default();
-            tunnels.push(TunnelOption {
+            let mut tunnel = TunnelOption {
                 outside_ip: Ipv4Addr::UNSPECIFIED,
                 inside_cidr,
                 psk,
-                ike_versions: list("IKEVersion"),
-                phase1_encryption: list("Phase1EncryptionAlgorithm"),
-                phase2_encryption: list("Phase2EncryptionAlgorithm"),
-                phase1_integrity: list("Phase1IntegrityAlgorithm"),
-                phase2_integrity: list("Phase2IntegrityAlgorithm"),
-                phase1_dh: list("Phase1DHGroupNumber"),
-                phase2_dh: list("Phase2DHGroupNumber"),
-                dpd_timeout: o.and_then(|o| o.get("DPDTimeoutSeconds").map(str::to_owned)),
-                startup_action: o
-                    .and_then(|o| o.get("StartupAction"))
-                    .unwrap_or("add")
-                    .to_owned(),
+                ike_versions: Vec::new(),
+                phase1_encryption: Vec::new(),
+                phase2_encryption: Vec::new(),
+                phase1_integrity: Vec::new(),
+                phase2_integrity: Vec::new(),
+                phase1_dh: Vec::new(),
+                phase2_dh: Vec::new(),
+                dpd_timeout: None,
+                startup_action: "add".to_owned(),
                 telemetry: TunnelTelemetry::default(),
-            });
+            };
+            if let Some(o) = o {
+                apply_options(&mut tunnel, o);
+            }
+            tunnels.push(tunnel);
         }
         let outside: Vec<Ipv4Addr> = (0..2)
             .map(|_| self.allocate_outside_ip())
@@ -284,6 +317,7 @@ impl Ec2 {
             tunnels,
             life: self.lifecycle(VPN_CONNECTION_CREATE),
             tags: p.tags(),
+            modifying: None,
         };
         let mut x = Xml::new();
         let (cgw_ip, vgw_asn) = (cgw.ip, vgw.asn);
@@ -305,7 +339,7 @@ impl Ec2 {
             |v, name| {
                 Some(match name {
                     "vpn-connection-id" => vec![v.id.clone()],
-                    "state" => vec![v.life.shown_state().into()],
+                    "state" => vec![v.shown_state().into()],
                     "customer-gateway-id" => vec![v.cgw_id.clone()],
                     "vpn-gateway-id" => vec![v.vgw_id.clone()],
                     "type" => vec!["ipsec.1".into()],

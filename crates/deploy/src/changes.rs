@@ -1,0 +1,213 @@
+//! `diff`: every planned resource compared with what its cloud holds, and the resources of this
+//! deployment the plan no longer has, each with one change.
+
+use dxvpn_plan::model::Action;
+use dxvpn_plan::{Cloud, Drift, FieldChange, Outputs, Plan};
+use serde::Serialize;
+
+use std::time::Instant;
+
+use crate::{CloudError, Deployer, NodeReport, NodeState, handled};
+
+/// What `up` does to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// Missing: created.
+    Create,
+    /// There as planned.
+    Unchanged,
+    /// There; `fields` change in place.
+    Update,
+    /// There, but a field the cloud cannot change differs: deleted and created again.
+    Replace,
+    /// This deployment's, and not planned (or a second of a role): deleted.
+    Delete,
+    /// Given in the config; read, never changed.
+    Reference,
+    /// A DNS forwarder host: the user runs it (docs/dns.md).
+    Yours,
+}
+
+impl ChangeKind {
+    /// Whether `up` would write anything for it.
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Self::Create | Self::Update | Self::Replace | Self::Delete
+        )
+    }
+
+    /// Whether it loses a resource (and what runs on it): needs more than `--yes`.
+    pub fn destroys(self) -> bool {
+        matches!(self, Self::Replace | Self::Delete)
+    }
+}
+
+/// One resource's change.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// Role key (a stray's from its tag).
+    pub role: String,
+    /// Cloud.
+    pub cloud: Cloud,
+    /// Name in the cloud (a stray's id).
+    pub name: String,
+    /// What `up` does.
+    pub change: ChangeKind,
+    /// For `update`, the fields that change; for `replace`, the one that forces it. Secrets
+    /// are only ever "(changed)".
+    pub fields: Vec<FieldChange>,
+    /// For `replace` and `delete`: the cloud's rule, or why it goes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What a `delete` removes (an AWS stray), for `up` and `down`.
+    #[serde(skip)]
+    pub(crate) stray: Option<dxvpn_aws::Stray>,
+}
+
+impl Change {
+    /// A change with no fields and no reason.
+    pub fn new(role: &str, cloud: Cloud, name: &str, change: ChangeKind) -> Self {
+        Change {
+            role: role.to_owned(),
+            cloud,
+            name: name.to_owned(),
+            change,
+            fields: Vec::new(),
+            reason: None,
+            stray: None,
+        }
+    }
+
+    /// The `delete` of a stray.
+    pub(crate) fn delete(stray: dxvpn_aws::Stray) -> Self {
+        Change {
+            role: stray.role.clone(),
+            cloud: Cloud::Aws,
+            name: stray.id.clone(),
+            change: ChangeKind::Delete,
+            fields: Vec::new(),
+            reason: Some(stray.reason.clone()),
+            stray: Some(stray),
+        }
+    }
+}
+
+/// Whether any change writes: `dxvpn diff`'s exit code 3.
+pub fn any_writes(changes: &[Change]) -> bool {
+    changes.iter().any(|c| c.change.writes())
+}
+
+impl Deployer {
+    /// What `up` would do: every planned resource observed in dependency order and compared
+    /// field by field, then the resources this deployment has that the plan does not keep.
+    /// Nothing is written.
+    pub async fn diff(&self, plan: &Plan) -> Result<Vec<Change>, CloudError> {
+        let mut outputs = Outputs::default();
+        let mut changes: Vec<Change> = Vec::new();
+        for r in &plan.resources {
+            let mut change = Change {
+                role: r.role.clone(),
+                cloud: r.cloud,
+                name: r.name.clone(),
+                change: ChangeKind::Yours,
+                fields: Vec::new(),
+                reason: None,
+                stray: None,
+            };
+            if handled(r) {
+                // An AWS resource built on one that is replaced goes with it: EC2 cannot move
+                // it (a VPN connection on a new customer gateway is a new connection).
+                let on_replaced = r
+                    .depends_on
+                    .iter()
+                    .find(|d| {
+                        changes.iter().any(|c| {
+                            c.role == **d
+                                && c.cloud == Cloud::Aws
+                                && c.change == ChangeKind::Replace
+                        })
+                    })
+                    .filter(|_| r.cloud == Cloud::Aws)
+                    .cloned();
+                let drift = match r.cloud {
+                    Cloud::Aws => self.aws.drift(plan, r, &mut outputs).await?,
+                    Cloud::Azure => self.azure.drift(plan, r, &mut outputs).await?,
+                };
+                (change.change, change.fields, change.reason) = match (drift, on_replaced) {
+                    (Drift::Missing, _) => (ChangeKind::Create, Vec::new(), None),
+                    (Drift::Replace { field, rule }, _) => {
+                        (ChangeKind::Replace, vec![field], Some(rule))
+                    }
+                    (_, Some(on)) => (
+                        ChangeKind::Replace,
+                        Vec::new(),
+                        Some(format!("it is built on {on}, which is replaced")),
+                    ),
+                    (Drift::Same, None) if r.action == Action::Reference => {
+                        (ChangeKind::Reference, Vec::new(), None)
+                    }
+                    (Drift::Same, None) => (ChangeKind::Unchanged, Vec::new(), None),
+                    (Drift::Update(fields), None) => (ChangeKind::Update, fields, None),
+                };
+            }
+            // An AWS resource that is replaced goes first, as a stray does.
+            if change.change == ChangeKind::Replace
+                && r.cloud == Cloud::Aws
+                && let Some(id) = outputs.get(&r.role, "id")
+            {
+                change.stray = Some(dxvpn_aws::Stray {
+                    role: r.role.clone(),
+                    kind: r.kind(),
+                    id: id.to_owned(),
+                    reason: change.reason.clone().unwrap_or_default(),
+                });
+            }
+            changes.push(change);
+        }
+        changes.extend(self.aws.strays(plan).await?.into_iter().map(Change::delete));
+        Ok(changes)
+    }
+}
+
+/// The order deletes must go in: a VPN connection before its customer and VPN gateways.
+fn delete_order(kind: &str) -> u8 {
+    match kind {
+        "vpn_connection" => 0,
+        "customer_gateway" => 1,
+        _ => 2,
+    }
+}
+
+impl Deployer {
+    /// Deletes what `changes` replaces or deletes on AWS (strays, and resources a field the
+    /// cloud cannot change forces out), dependents first, so that `up` then creates the
+    /// replacements. Each is one report line, `<role> <id>`.
+    pub async fn prune(&self, plan: &Plan, changes: &[Change]) -> Vec<NodeReport> {
+        let started = Instant::now();
+        let mut doomed: Vec<&dxvpn_aws::Stray> =
+            changes.iter().filter_map(|c| c.stray.as_ref()).collect();
+        doomed.sort_by_key(|s| delete_order(s.kind));
+        let mut nodes = Vec::new();
+        for stray in doomed {
+            let role = format!("{} {}", stray.role, stray.id);
+            let began = started.elapsed();
+            self.emit(started, &role, NodeState::Working);
+            let state = match self.aws.delete_stray(plan, stray).await {
+                Ok(()) => NodeState::Done,
+                Err(e) => NodeState::Failed(e.to_string()),
+            };
+            self.emit(started, &role, state.clone());
+            nodes.push(NodeReport {
+                role,
+                cloud: Cloud::Aws,
+                name: stray.id.clone(),
+                state,
+                started: began,
+                took: started.elapsed().saturating_sub(began),
+            });
+        }
+        nodes
+    }
+}

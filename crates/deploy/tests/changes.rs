@@ -1,0 +1,216 @@
+//! `diff` against both twins with the real SDKs: a converged deployment is all unchanged, a
+//! tunnel's new inside CIDR is an update in place that keeps the VPN connection and its outside
+//! addresses, a shrunk config lists the second connection's AWS resources as deletes, and two
+//! racing `up`s leave duplicates that `diff` lists and pruning removes.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use std::sync::Arc;
+
+use dxvpn_deploy::{Change, ChangeKind, Deployer, any_writes};
+use dxvpn_plan::Plan;
+use dxvpn_test_support::aws_live;
+use dxvpn_twin_aws::AwsTwin;
+use dxvpn_twin_azure::{AzureScenario, AzureTwin};
+
+async fn twins() -> (AwsTwin, AzureTwin) {
+    (
+        dxvpn_test_support::aws_twin(0.0005).await,
+        dxvpn_test_support::azure_twin(&AzureScenario::default(), 0.0005).await,
+    )
+}
+
+fn config(use_case: &str, aws: &AwsTwin, azure: &AzureTwin) -> String {
+    dxvpn_lab::config::lab_config(
+        "dx-changes",
+        use_case,
+        &dxvpn_lab::LabScenario::default(),
+        aws,
+        azure,
+    )
+}
+
+fn plan(config: &str) -> Arc<Plan> {
+    Arc::new(dxvpn_plan::plan_from_toml(config).unwrap())
+}
+
+fn kind_of(changes: &[Change], role: &str) -> ChangeKind {
+    changes
+        .iter()
+        .find(|c| c.role == role)
+        .map(|c| c.change)
+        .unwrap_or_else(|| panic!("{role} not in {changes:#?}"))
+}
+
+fn writing(changes: &[Change]) -> Vec<(&str, ChangeKind)> {
+    changes
+        .iter()
+        .filter(|c| c.change.writes())
+        .map(|c| (c.role.as_str(), c.change))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_inside_cidr_is_an_update_in_place_that_keeps_the_connection_and_its_addresses() {
+    let (aws, azure) = twins().await;
+    let text = config("development", &aws, &azure);
+    let before = plan(&text);
+    let deployer = Deployer::connect(&before).await.unwrap();
+    let up = deployer.up(before.clone()).await;
+    assert!(up.ok(), "{:?}", up.failures().collect::<Vec<_>>());
+    let converged = deployer.diff(&before).await.unwrap();
+    assert!(
+        !any_writes(&converged),
+        "converged: {:?}",
+        writing(&converged)
+    );
+    assert_eq!(
+        kind_of(&converged, "aws.vpn_connection.0"),
+        ChangeKind::Unchanged
+    );
+
+    // Tunnel 1 moves to the next /30 of its APIPA block; tunnel 2 keeps its CIDR.
+    let old: Vec<String> = before
+        .tunnels
+        .iter()
+        .map(|t| t.pairing.inside_cidr.to_string())
+        .collect();
+    let first = before.tunnels[0].pairing.inside_cidr;
+    let moved = format!(
+        "{}/30",
+        std::net::Ipv4Addr::from(u32::from(first.network()) + 4)
+    );
+    let after = plan(&format!(
+        "{text}\n[tunnels]\ninside_cidrs = [\"{moved}\", \"{}\"]\n",
+        old[1]
+    ));
+    let vpn =
+        |o: &dxvpn_plan::Outputs, k: &str| o.get("aws.vpn_connection.0", k).map(str::to_owned);
+    let (id, ip1, ip2) = (
+        vpn(&up.outputs, "id"),
+        vpn(&up.outputs, "tunnel1_outside_ip"),
+        vpn(&up.outputs, "tunnel2_outside_ip"),
+    );
+
+    let diff = deployer.diff(&after).await.unwrap();
+    let connection = diff
+        .iter()
+        .find(|c| c.role == "aws.vpn_connection.0")
+        .unwrap();
+    assert_eq!(connection.change, ChangeKind::Update, "{diff:#?}");
+    assert_eq!(connection.fields.len(), 1, "{:?}", connection.fields);
+    assert_eq!(connection.fields[0].path, "tunnels[0].inside_cidr");
+    assert_eq!(connection.fields[0].from, old[0]);
+    assert_eq!(connection.fields[0].to, moved);
+    // Azure's side follows: the local network gateway's BGP peer address.
+    assert_eq!(
+        kind_of(&diff, "azure.local_network_gateway.c1t1"),
+        ChangeKind::Update,
+        "{diff:#?}"
+    );
+    assert_eq!(
+        kind_of(&diff, "azure.local_network_gateway.c1t2"),
+        ChangeKind::Unchanged
+    );
+    assert!(
+        !diff.iter().any(|c| c.change.destroys()),
+        "{:?}",
+        writing(&diff)
+    );
+
+    let changed = deployer.up(after.clone()).await;
+    assert!(changed.ok(), "{:?}", changed.failures().collect::<Vec<_>>());
+    assert_eq!(
+        vpn(&changed.outputs, "id"),
+        id,
+        "the VPN connection is kept"
+    );
+    assert_eq!(vpn(&changed.outputs, "tunnel1_outside_ip"), ip1);
+    assert_eq!(vpn(&changed.outputs, "tunnel2_outside_ip"), ip2);
+    let again = deployer.diff(&after).await.unwrap();
+    assert!(!any_writes(&again), "after up: {:?}", writing(&again));
+    assert_eq!(aws_live(&aws, "vpn_connections"), 1);
+    // The negative control: the config from before is now the one that differs.
+    let back = deployer.diff(&before).await.unwrap();
+    assert_eq!(kind_of(&back, "aws.vpn_connection.0"), ChangeKind::Update);
+
+    let down = deployer.down(after).await;
+    assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shrunk_config_deletes_exactly_the_second_connection_on_aws() {
+    let (aws, azure) = twins().await;
+    let ha = plan(&config("high_availability", &aws, &azure));
+    let dev = plan(&config("development", &aws, &azure));
+    let deployer = Deployer::connect(&ha).await.unwrap();
+    let up = deployer.up(ha.clone()).await;
+    assert!(up.ok(), "{:?}", up.failures().collect::<Vec<_>>());
+    assert!(!any_writes(&deployer.diff(&ha).await.unwrap()));
+
+    let diff = deployer.diff(&dev).await.unwrap();
+    let mut deletes: Vec<&str> = diff
+        .iter()
+        .filter(|c| c.change == ChangeKind::Delete)
+        .map(|c| c.role.as_str())
+        .collect();
+    deletes.sort_unstable();
+    assert_eq!(
+        deletes,
+        ["aws.customer_gateway.1", "aws.vpn_connection.1"],
+        "{diff:#?}"
+    );
+    for c in diff.iter().filter(|c| c.change == ChangeKind::Delete) {
+        assert!(
+            c.reason
+                .as_deref()
+                .unwrap()
+                .contains("no longer in the plan"),
+            "{c:?}"
+        );
+    }
+    let down = deployer.down(ha).await;
+    assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_racing_ups_then_one_more_and_a_down_leave_nothing() {
+    let (aws, azure) = twins().await;
+    let plan = plan(&config("development", &aws, &azure));
+    let (one, two) = (
+        Deployer::connect(&plan).await.unwrap(),
+        Deployer::connect(&plan).await.unwrap(),
+    );
+    let (a, b) = tokio::join!(one.up(plan.clone()), two.up(plan.clone()));
+    println!(
+        "racing ups: {} and {} failures; {}",
+        a.failures().count(),
+        b.failures().count(),
+        aws.inventory()
+    );
+    let diff = one.diff(&plan).await.unwrap();
+    let duplicates = diff
+        .iter()
+        .filter(|c| c.change == ChangeKind::Delete)
+        .count();
+    println!("duplicates listed: {duplicates}: {:?}", writing(&diff));
+    let pruned = one.prune(&plan, &diff).await;
+    assert!(
+        pruned
+            .iter()
+            .all(|n| n.state == dxvpn_deploy::NodeState::Done),
+        "{pruned:?}"
+    );
+    let third = one.up(plan.clone()).await;
+    assert!(third.ok(), "{:?}", third.failures().collect::<Vec<_>>());
+    for list in ["vpn_gateways", "customer_gateways", "vpn_connections"] {
+        assert_eq!(aws_live(&aws, list), 1, "{list}: {}", aws.inventory());
+    }
+    assert!(!any_writes(&one.diff(&plan).await.unwrap()));
+    let down = one.down(plan.clone()).await;
+    assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
+    for list in ["vpn_gateways", "customer_gateways", "vpn_connections"] {
+        assert_eq!(aws_live(&aws, list), 0, "{list} left: {}", aws.inventory());
+    }
+    assert_eq!(azure.live_ids(), azure.seed_ids());
+}
