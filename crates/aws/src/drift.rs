@@ -228,10 +228,23 @@ impl Aws {
                 .and_then(|v| v.customer_gateway_id())
                 .map(str::to_owned)
         };
-        let kept_vpns = kept(plan, &vpn_list, |id| {
-            cgw_of_vpn(id).map(|c| !kept_cgws.contains(&c))
-        });
         let kept_vgws = kept(plan, &vgw_list, |_| None);
+        let vgw_of_vpn = |id: &str| {
+            vpns.vpn_connections()
+                .iter()
+                .find(|v| v.vpn_connection_id() == Some(id))
+                .and_then(|v| v.vpn_gateway_id())
+                .map(str::to_owned)
+        };
+        // A connection stays only on the gateways that stay: one on a duplicate goes with it.
+        let on_kept = |id: &str| {
+            cgw_of_vpn(id).is_some_and(|c| kept_cgws.contains(&c))
+                && vgw_of_vpn(id).is_some_and(|g| kept_vgws.contains(&g))
+        };
+        let kept_vpns: Vec<String> = kept(plan, &vpn_list, |id| Some(!on_kept(id)))
+            .into_iter()
+            .filter(|id| on_kept(id))
+            .collect();
         let mut strays = Vec::new();
         for (list, kept, kind) in [
             (&vpn_list, &kept_vpns, "vpn_connection"),
@@ -242,7 +255,14 @@ impl Aws {
                 if kept.contains(id) {
                     continue;
                 }
-                let reason = if plan.resource(role).is_some() {
+                let reason = if kind == "vpn_connection"
+                    && plan.resource(role).is_some()
+                    && !on_kept(id)
+                {
+                    format!(
+                        "a {role} on a duplicate gateway (two runs raced); a new one is made on the gateways that stay"
+                    )
+                } else if plan.resource(role).is_some() {
                     format!(
                         "a second {role} of this deployment (two runs raced, or a read lagged); the other one stays"
                     )

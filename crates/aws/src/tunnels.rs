@@ -277,6 +277,11 @@ impl Aws {
                 v.vpn_connection_id().unwrap_or_default().to_owned(),
             )
         });
+        // With several, only one on this run's customer gateway counts (`strays` deletes the
+        // others).
+        if found.len() > 1 && on_cgw.is_some() {
+            found.retain(|v| v.customer_gateway_id() == on_cgw);
+        }
         Ok(found.into_iter().next())
     }
 

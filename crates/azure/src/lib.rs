@@ -37,6 +37,7 @@ mod lro;
 mod raw;
 mod shared_key;
 mod status;
+mod strays;
 
 use raw::json_body;
 
@@ -48,6 +49,7 @@ pub use status::{BgpPeerState, ConnectionState};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+pub use strays::AzureStray;
 
 use azure_core::auth::TokenCredential;
 use azure_mgmt_network::package_2024_03::{Client as NetworkClient, models};
@@ -693,12 +695,25 @@ impl Azure {
             return Ok(());
         }
         Self::owned(plan, resource, &found)?;
+        self.delete_named(kind, at, role).await?;
+        outputs.forget(role);
+        Ok(())
+    }
+
+    /// Deletes the resource of `kind` at `at` and waits until a GET answers 404.
+    async fn delete_named(
+        &self,
+        kind: Kind,
+        at: (&str, &str, &str),
+        role: &str,
+    ) -> Result<(), AzureError> {
+        let (rg, _, name) = at;
         let operation = format!("DELETE {}", kind.type_path());
         let sub = self.subscription.as_str();
         self.report(role, "deleting");
         let response = if kind.is_gateway_family() {
             per_kind!(self, kind, |client, _Model| client
-                .delete(&rg, &name, sub)
+                .delete(rg, name, sub)
                 .send()
                 .await
                 .map(|r| r.into_raw_response()))
@@ -720,7 +735,6 @@ impl Azure {
             tokio::time::sleep(self.poller.floor).await;
         }
         self.report(role, "deleted");
-        outputs.forget(role);
         Ok(())
     }
 }

@@ -220,8 +220,12 @@ pub(crate) fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         let progress = Progress::new(&plan, args.output == Output::Json);
         let listener = progress.clone();
         let deployer = deployer.with_events(move |e| listener.event(&e.role, &e.state, e.at));
-        let pruned = deployer.prune(&plan, &diff).await;
+        let pruned = deployer.prune(&plan, &diff, false).await;
         let mut report = deployer.up(plan.clone()).await;
+        if report.ok() {
+            let after = deployer.prune(&plan, &diff, true).await;
+            report.nodes.extend(after);
+        }
         report.nodes.splice(0..0, pruned);
         progress.clear();
         let status = if report.ok() && args.wait > 0 {

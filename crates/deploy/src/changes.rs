@@ -61,9 +61,34 @@ pub struct Change {
     /// For `replace` and `delete`: the cloud's rule, or why it goes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// What a `delete` removes (an AWS stray), for `up` and `down`.
+    /// What a `delete` or an AWS `replace` removes, for `up` and `down`.
     #[serde(skip)]
-    pub(crate) stray: Option<dxvpn_aws::Stray>,
+    pub(crate) stray: Option<Doomed>,
+}
+
+/// A resource `prune` deletes.
+#[derive(Debug, Clone)]
+pub(crate) enum Doomed {
+    Aws(dxvpn_aws::Stray),
+    Azure(dxvpn_azure::AzureStray),
+}
+
+impl Doomed {
+    /// The order deletes go in: VPN connections, then Azure connections and local network
+    /// gateways, customer gateways, VGWs; last (after the DAG) public IPs the gateway let go.
+    fn order(&self) -> u8 {
+        match self {
+            Doomed::Aws(s) if s.kind == "vpn_connection" => 0,
+            Doomed::Azure(s) if !s.after_the_gateway() => 1,
+            Doomed::Aws(s) if s.kind == "customer_gateway" => 2,
+            Doomed::Aws(_) => 3,
+            Doomed::Azure(_) => 4,
+        }
+    }
+
+    fn after_the_gateway(&self) -> bool {
+        matches!(self, Doomed::Azure(s) if s.after_the_gateway())
+    }
 }
 
 impl Change {
@@ -80,7 +105,7 @@ impl Change {
         }
     }
 
-    /// The `delete` of a stray.
+    /// The `delete` of an AWS stray.
     pub(crate) fn delete(stray: dxvpn_aws::Stray) -> Self {
         Change {
             role: stray.role.clone(),
@@ -89,7 +114,20 @@ impl Change {
             change: ChangeKind::Delete,
             fields: Vec::new(),
             reason: Some(stray.reason.clone()),
-            stray: Some(stray),
+            stray: Some(Doomed::Aws(stray)),
+        }
+    }
+
+    /// The `delete` of an Azure stray.
+    pub(crate) fn delete_azure(stray: dxvpn_azure::AzureStray) -> Self {
+        Change {
+            role: stray.role.clone(),
+            cloud: Cloud::Azure,
+            name: stray.name.clone(),
+            change: ChangeKind::Delete,
+            fields: Vec::new(),
+            reason: Some(stray.reason.clone()),
+            stray: Some(Doomed::Azure(stray)),
         }
     }
 }
@@ -132,7 +170,11 @@ impl Deployer {
                     .filter(|_| r.cloud == Cloud::Aws)
                     .cloned();
                 let drift = match r.cloud {
-                    Cloud::Aws => self.aws.drift(plan, r, &mut outputs).await?,
+                    Cloud::Aws => match self.aws.drift(plan, r, &mut outputs).await {
+                        // Made from something that does not exist yet: it cannot exist either.
+                        Err(dxvpn_aws::AwsError::MissingInput(_)) => Drift::Missing,
+                        other => other?,
+                    },
                     Cloud::Azure => self.azure.drift(plan, r, &mut outputs).await?,
                 };
                 (change.change, change.fields, change.reason) = match (drift, on_replaced) {
@@ -157,52 +199,72 @@ impl Deployer {
                 && r.cloud == Cloud::Aws
                 && let Some(id) = outputs.get(&r.role, "id")
             {
-                change.stray = Some(dxvpn_aws::Stray {
+                change.stray = Some(Doomed::Aws(dxvpn_aws::Stray {
                     role: r.role.clone(),
                     kind: r.kind(),
                     id: id.to_owned(),
                     reason: change.reason.clone().unwrap_or_default(),
-                });
+                }));
             }
             changes.push(change);
         }
         changes.extend(self.aws.strays(plan).await?.into_iter().map(Change::delete));
+        changes.extend(
+            self.azure
+                .strays(plan)
+                .await?
+                .into_iter()
+                .map(Change::delete_azure),
+        );
         Ok(changes)
     }
 }
 
-/// The order deletes must go in: a VPN connection before its customer and VPN gateways.
-fn delete_order(kind: &str) -> u8 {
-    match kind {
-        "vpn_connection" => 0,
-        "customer_gateway" => 1,
-        _ => 2,
-    }
-}
-
 impl Deployer {
-    /// Deletes what `changes` replaces or deletes on AWS (strays, and resources a field the
-    /// cloud cannot change forces out), dependents first, so that `up` then creates the
-    /// replacements. Each is one report line, `<role> <id>`.
-    pub async fn prune(&self, plan: &Plan, changes: &[Change]) -> Vec<NodeReport> {
+    /// Deletes what `changes` replaces or deletes (strays, and AWS resources a field the cloud
+    /// cannot change forces out), dependents first, so that `up` then creates the replacements.
+    /// `after_the_gateway` picks the phase: false before `up`'s or `down`'s DAG (everything but
+    /// public IPs), true after it (the public IPs a gateway held until then). Each is one report
+    /// line, `<role> <id or name>`.
+    pub async fn prune(
+        &self,
+        plan: &Plan,
+        changes: &[Change],
+        after_the_gateway: bool,
+    ) -> Vec<NodeReport> {
         let started = Instant::now();
-        let mut doomed: Vec<&dxvpn_aws::Stray> =
-            changes.iter().filter_map(|c| c.stray.as_ref()).collect();
-        doomed.sort_by_key(|s| delete_order(s.kind));
+        let mut doomed: Vec<&Doomed> = changes
+            .iter()
+            .filter_map(|c| c.stray.as_ref())
+            .filter(|d| d.after_the_gateway() == after_the_gateway)
+            .collect();
+        doomed.sort_by_key(|d| d.order());
         let mut nodes = Vec::new();
         for stray in doomed {
-            let role = format!("{} {}", stray.role, stray.id);
-            let began = started.elapsed();
-            self.emit(started, &role, NodeState::Working);
-            let state = match self.aws.delete_stray(plan, stray).await {
-                Ok(()) => NodeState::Done,
-                Err(e) => NodeState::Failed(e.to_string()),
+            let (cloud, role, name) = match stray {
+                Doomed::Aws(s) => (Cloud::Aws, &s.role, &s.id),
+                Doomed::Azure(s) => (Cloud::Azure, &s.role, &s.name),
             };
-            self.emit(started, &role, state.clone());
+            let line = format!("{role} {name}");
+            let began = started.elapsed();
+            self.emit(started, &line, NodeState::Working);
+            let result = match stray {
+                Doomed::Aws(s) => self
+                    .aws
+                    .delete_stray(plan, s)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Doomed::Azure(s) => self.azure.delete_stray(s).await.map_err(|e| e.to_string()),
+            };
+            let state = match result {
+                Ok(()) => NodeState::Done,
+                Err(e) => NodeState::Failed(e),
+            };
+            self.emit(started, &line, state.clone());
             nodes.push(NodeReport {
-                role,
-                cloud: Cloud::Aws,
-                name: stray.id.clone(),
+                role: line,
+                cloud,
+                name: name.clone(),
                 state,
                 started: began,
                 took: started.elapsed().saturating_sub(began),

@@ -259,29 +259,33 @@ impl Deployer {
     /// plan's.
     pub async fn down(&self, plan: Arc<Plan>) -> Report {
         let started = Instant::now();
-        let pruned = match self.aws.strays(&plan).await {
-            Ok(strays) => {
-                let changes: Vec<Change> = strays.into_iter().map(Change::delete).collect();
-                self.prune(&plan, &changes).await
-            }
-            Err(e) => vec![NodeReport {
-                role: "aws strays".into(),
-                cloud: Cloud::Aws,
+        let (aws, azure) = tokio::join!(self.aws.strays(&plan), self.azure.strays(&plan));
+        let mut changes: Vec<Change> = Vec::new();
+        let mut failed = Vec::new();
+        match aws {
+            Ok(strays) => changes.extend(strays.into_iter().map(Change::delete)),
+            Err(e) => failed.push(("aws strays", Cloud::Aws, e.to_string())),
+        }
+        match azure {
+            Ok(strays) => changes.extend(strays.into_iter().map(Change::delete_azure)),
+            Err(e) => failed.push(("azure strays", Cloud::Azure, e.to_string())),
+        }
+        let mut nodes: Vec<NodeReport> = failed
+            .into_iter()
+            .map(|(role, cloud, e)| NodeReport {
+                role: role.into(),
+                cloud,
                 name: String::new(),
-                state: NodeState::Failed(e.to_string()),
+                state: NodeState::Failed(e),
                 started: Duration::ZERO,
                 took: started.elapsed(),
-            }],
-        };
-        let mut report = self.down_planned(plan).await;
-        let failed = pruned
-            .iter()
-            .any(|n| matches!(n.state, NodeState::Failed(_)));
-        report.nodes.splice(0..0, pruned);
+            })
+            .collect();
+        nodes.extend(self.prune(&plan, &changes, false).await);
+        let mut report = self.down_planned(plan.clone()).await;
+        nodes.extend(self.prune(&plan, &changes, true).await);
+        report.nodes.splice(0..0, nodes);
         report.makespan = started.elapsed();
-        if failed {
-            tracing::warn!("some strays were not deleted; `dxvpn down` again deletes them");
-        }
         report
     }
 

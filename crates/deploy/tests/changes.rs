@@ -1,15 +1,15 @@
 //! `diff` against both twins with the real SDKs: a converged deployment is all unchanged, a
 //! tunnel's new inside CIDR is an update in place that keeps the VPN connection and its outside
-//! addresses, a shrunk config lists the second connection's AWS resources as deletes, and two
-//! racing `up`s leave duplicates that `diff` lists and pruning removes.
+//! addresses, a config shrunk to development deletes exactly the second connection's resources
+//! on both clouds, and two racing `up`s leave duplicates that `diff` lists and pruning removes.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
 use std::sync::Arc;
 
-use dxvpn_deploy::{Change, ChangeKind, Deployer, any_writes};
+use dxvpn_deploy::{Change, ChangeKind, Deployer, NodeState, any_writes};
 use dxvpn_plan::Plan;
-use dxvpn_test_support::aws_live;
+use dxvpn_test_support::{aws_live, azure_count};
 use dxvpn_twin_aws::AwsTwin;
 use dxvpn_twin_azure::{AzureScenario, AzureTwin};
 
@@ -138,8 +138,18 @@ async fn a_new_inside_cidr_is_an_update_in_place_that_keeps_the_connection_and_i
     assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
 }
 
+fn deletes(changes: &[Change]) -> Vec<&str> {
+    let mut roles: Vec<&str> = changes
+        .iter()
+        .filter(|c| c.change == ChangeKind::Delete)
+        .map(|c| c.role.as_str())
+        .collect();
+    roles.sort_unstable();
+    roles
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shrunk_config_deletes_exactly_the_second_connection_on_aws() {
+async fn a_config_shrunk_to_development_deletes_exactly_the_second_connection() {
     let (aws, azure) = twins().await;
     let ha = plan(&config("high_availability", &aws, &azure));
     let dev = plan(&config("development", &aws, &azure));
@@ -149,15 +159,17 @@ async fn a_shrunk_config_deletes_exactly_the_second_connection_on_aws() {
     assert!(!any_writes(&deployer.diff(&ha).await.unwrap()));
 
     let diff = deployer.diff(&dev).await.unwrap();
-    let mut deletes: Vec<&str> = diff
-        .iter()
-        .filter(|c| c.change == ChangeKind::Delete)
-        .map(|c| c.role.as_str())
-        .collect();
-    deletes.sort_unstable();
     assert_eq!(
-        deletes,
-        ["aws.customer_gateway.1", "aws.vpn_connection.1"],
+        deletes(&diff),
+        [
+            "aws.customer_gateway.1",
+            "aws.vpn_connection.1",
+            "azure.connection.c2t1",
+            "azure.connection.c2t2",
+            "azure.local_network_gateway.c2t1",
+            "azure.local_network_gateway.c2t2",
+            "azure.public_ip.1",
+        ],
         "{diff:#?}"
     );
     for c in diff.iter().filter(|c| c.change == ChangeKind::Delete) {
@@ -169,8 +181,34 @@ async fn a_shrunk_config_deletes_exactly_the_second_connection_on_aws() {
             "{c:?}"
         );
     }
+    // What `up --allow-replace` does: prune, the DAG, then the public IPs the gateway let go.
+    let before = deployer.prune(&dev, &diff, false).await;
+    let shrunk = deployer.up(dev.clone()).await;
+    let after = deployer.prune(&dev, &diff, true).await;
+    assert!(
+        shrunk.ok()
+            && before
+                .iter()
+                .chain(&after)
+                .all(|n| n.state == NodeState::Done),
+        "{before:?} {:?} {after:?}",
+        shrunk.failures().collect::<Vec<_>>()
+    );
+    let converged = deployer.diff(&dev).await.unwrap();
+    assert!(!any_writes(&converged), "{:?}", writing(&converged));
+    assert_eq!(aws_live(&aws, "vpn_connections"), 1);
+    assert_eq!(aws_live(&aws, "customer_gateways"), 1);
+    assert_eq!(azure_count(&azure, "connections"), 2);
+    assert_eq!(azure_count(&azure, "localNetworkGateways"), 2);
+    // The negative control: the HA config now has its second connection to create.
+    let grow = deployer.diff(&ha).await.unwrap();
+    assert_eq!(kind_of(&grow, "aws.vpn_connection.1"), ChangeKind::Create);
+
+    // HA's managed DNS inbound endpoints are not strays yet (development uses forwarder
+    // hosts): the HA plan, which has them, takes everything down.
     let down = deployer.down(ha).await;
     assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
+    assert_eq!(azure.live_ids(), azure.seed_ids(), "Azure back to its seed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,7 +232,7 @@ async fn two_racing_ups_then_one_more_and_a_down_leave_nothing() {
         .filter(|c| c.change == ChangeKind::Delete)
         .count();
     println!("duplicates listed: {duplicates}: {:?}", writing(&diff));
-    let pruned = one.prune(&plan, &diff).await;
+    let pruned = one.prune(&plan, &diff, false).await;
     assert!(
         pruned
             .iter()
