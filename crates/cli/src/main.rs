@@ -50,7 +50,7 @@ enum Command {
     Render(RenderArgs),
     /// Create (or resume) the deployment in both clouds, then wait for tunnels and BGP.
     #[command(
-        after_help = "Examples:\n  dxvpn up -c dxvpn-lab.toml --yes\n  dxvpn up -c dxvpn.toml --output json > up.json\n\nShows what will be created and asks (on a terminal, unless --yes). A re-run resumes and writes only what differs.\nExit codes: 0 done and every tunnel up, 1 failed or tunnels not up, 2 bad input."
+        after_help = "Examples:\n  dxvpn up -c dxvpn-lab.toml --yes\n  dxvpn up -c dxvpn.toml --output json > up.json\n\nShows what will change (as `dxvpn diff`) and asks (on a terminal, unless --yes); replacing or deleting also needs --allow-replace. A re-run resumes and writes only what differs; a changed AWS tunnel is modified in place.\nExit codes: 0 done and every tunnel up, 1 failed or tunnels not up, 2 bad input."
     )]
     Up(deploy::UpArgs),
     /// Both clouds' view of every tunnel: AWS telemetry, Azure connection status, BGP peers, route propagation.
