@@ -309,26 +309,7 @@ impl Aws {
                     .or_else(gone_is_done)?;
             }
             _ => {
-                let vpc = plan.aws.vpc_id.as_str();
-                let state = self.attachment_state(role, id, vpc).await?;
-                if matches!(state.as_deref(), Some("attaching" | "attached")) {
-                    self.ec2
-                        .detach_vpn_gateway()
-                        .vpc_id(vpc)
-                        .vpn_gateway_id(id)
-                        .send()
-                        .await
-                        .map(drop)
-                        .map_err(api(role, "DetachVpnGateway"))
-                        .or_else(gone_is_done)?;
-                }
-                self.wait(role, "detached", || async {
-                    Ok(matches!(
-                        self.attachment_state(role, id, vpc).await?.as_deref(),
-                        None | Some("detached")
-                    ))
-                })
-                .await?;
+                self.detach(role, id, &plan.aws.vpc_id).await?;
                 self.ec2
                     .delete_vpn_gateway()
                     .vpn_gateway_id(id)

@@ -542,26 +542,7 @@ impl Aws {
                     lookup::until_found(self.unsettled(), || self.find_vgw(plan, "aws.vpn_gateway"))
                         .await?
                 {
-                    let state = self.attachment_state(role, &vgw, vpc_id).await?;
-                    if matches!(state.as_deref(), Some("attaching" | "attached")) {
-                        tracing::info!(%role, "detaching VPN gateway");
-                        self.ec2
-                            .detach_vpn_gateway()
-                            .vpc_id(vpc_id)
-                            .vpn_gateway_id(&vgw)
-                            .send()
-                            .await
-                            .map(drop)
-                            .map_err(api(role, "DetachVpnGateway"))
-                            .or_else(gone_is_done)?;
-                    }
-                    self.wait(role, "detached", || async {
-                        Ok(matches!(
-                            self.attachment_state(role, &vgw, vpc_id).await?.as_deref(),
-                            None | Some("detached")
-                        ))
-                    })
-                    .await?;
+                    self.detach(role, &vgw, vpc_id).await?;
                 }
             }
             Spec::VpnGateway { .. } => {
@@ -583,6 +564,32 @@ impl Aws {
         }
         outputs.forget(role);
         Ok(())
+    }
+}
+
+impl Aws {
+    /// Detaches VPN gateway `vgw` from `vpc` if it is attached, and waits until it is detached.
+    pub(crate) async fn detach(&self, role: &str, vgw: &str, vpc: &str) -> Result<(), AwsError> {
+        let state = self.attachment_state(role, vgw, vpc).await?;
+        if matches!(state.as_deref(), Some("attaching" | "attached")) {
+            tracing::info!(%role, %vgw, "detaching VPN gateway");
+            self.ec2
+                .detach_vpn_gateway()
+                .vpc_id(vpc)
+                .vpn_gateway_id(vgw)
+                .send()
+                .await
+                .map(drop)
+                .map_err(api(role, "DetachVpnGateway"))
+                .or_else(gone_is_done)?;
+        }
+        self.wait(role, "detached", || async {
+            Ok(matches!(
+                self.attachment_state(role, vgw, vpc).await?.as_deref(),
+                None | Some("detached")
+            ))
+        })
+        .await
     }
 }
 

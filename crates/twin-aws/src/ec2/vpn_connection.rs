@@ -22,7 +22,9 @@ pub(super) fn write_vpn(
 ) {
     let state = v.shown_state();
     x.field("vpnConnectionId", &v.id).field("state", state);
-    // AWS includes the device configuration while the connection is pending or available.
+    // AWS includes the device configuration while the connection is pending, available or
+    // modifying (the AWS CLI reference's modify-vpn-connection example answers `modifying`
+    // with its CustomerGatewayConfiguration).
     if matches!(state, "pending" | "available" | "modifying") {
         x.field(
             "customerGatewayConfiguration",
