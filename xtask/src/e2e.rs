@@ -169,6 +169,143 @@ fn diff_story(
     Ok(())
 }
 
+/// The value of `field` in the status JSON's entry for tunnel `key` (a flat object, its
+/// members in any order).
+fn tunnel_field<'a>(status: &'a str, key: &str, field: &str) -> Option<&'a str> {
+    let entry = status
+        .split('}')
+        .find(|object| object.contains(&format!("\"key\": \"{key}\"")))?;
+    crate::json_field(entry, field)
+}
+
+/// Reply times (seconds) in the output of `ping -D`: `[1764702000.123456] 64 bytes from ...`.
+fn reply_times(ping_output: &str) -> Vec<f64> {
+    ping_output
+        .lines()
+        .filter(|l| l.contains("bytes from"))
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+        .collect()
+}
+
+/// The longest stretch between two replies, and from the first and to the last moment given.
+fn longest_gap(replies: &[f64], from: f64, to: f64) -> f64 {
+    let mut times = vec![from];
+    times.extend(replies.iter().copied().filter(|t| (from..=to).contains(t)));
+    times.push(to);
+    times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Tunnel 1 moves to the next /30 of its APIPA block while the VPC host pings the VNet host
+/// every 100 ms: `diff` names the update (exit 3), `up` changes the tunnel in place (the same
+/// outside addresses, the new BGP neighbour), both tunnels are up afterwards, and replies kept
+/// coming while tunnel 1 was modified, through tunnel 2. Prints the longest gap in the replies.
+fn inside_cidr_story(tally: &mut Tally, dxvpn: &str, c: &str, text_config: &str) -> Result {
+    let out = tally.dxvpn(dxvpn, &["status", "-c", c, "--output", "json"]);
+    let before = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |status: &str, key: &str, name: &str| {
+        tunnel_field(status, key, name)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let neighbour: std::net::Ipv4Addr = field(&before, "c1t1", "bgp_neighbor")
+        .parse()
+        .map_err(|_| format!("status shows no BGP neighbour for c1t1: {before}"))?;
+    let other: std::net::Ipv4Addr = field(&before, "c1t2", "bgp_neighbor")
+        .parse()
+        .map_err(|_| format!("status shows no BGP neighbour for c1t2: {before}"))?;
+    // AWS's inside address is the first host of its /30.
+    let cidr = |ip: std::net::Ipv4Addr, shift: u32| {
+        format!("{}/30", std::net::Ipv4Addr::from(u32::from(ip) - 1 + shift))
+    };
+    let moved = cidr(neighbour, 4);
+    let changed = text_config.replacen(
+        "[tunnels]\n",
+        &format!(
+            "[tunnels]\ninside_cidrs = [\"{moved}\", \"{}\"]\n",
+            cidr(other, 0)
+        ),
+        1,
+    );
+    let changed_path = format!("{c}.moved-cidr.toml");
+    std::fs::write(&changed_path, &changed).map_err(|e| e.to_string())?;
+    let out = tally.dxvpn(dxvpn, &["diff", "-c", &changed_path]);
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    tally.check(
+        "diff with tunnel 1's inside CIDR moved: an update of the VPN connection, Azure follows (exit 3)",
+        code(&out) == 3
+            && shown.contains(&format!("tunnels[0].inside_cidr: {} -> {moved}", cidr(neighbour, 0)))
+            && shown.contains("azure.local_network_gateway.c1t1"),
+        || text(&out),
+    );
+
+    let prefix = lab_prefix(dxvpn)?;
+    let target = text_config
+        .split_once("cloud = \"azure\"\naddress = \"")
+        .and_then(|(_, rest)| rest.split('"').next())
+        .ok_or("the lab config has no Azure validate target")?
+        .to_owned();
+    let ping = |to: &str| {
+        Command::new("ip")
+            .args(["netns", "exec", &format!("{prefix}-aws-host")])
+            .args(["ping", "-D", "-n", "-i", "0.1", "-W", "1", to])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())
+    };
+    let stop = |mut child: std::process::Child| {
+        let _ = child.kill();
+        child
+            .wait_with_output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let pinging = ping(&target)?;
+    // The negative control: nothing answers an address no host has, so the parser counts
+    // only replies.
+    let nowhere = ping("198.51.100.7")?;
+    std::thread::sleep(Duration::from_secs(1));
+    let started = unix_now();
+    let out = tally.dxvpn(dxvpn, &["up", "-c", &changed_path, "--yes"]);
+    let up_ok = code(&out) == 0;
+    let (settled, after) = tally.dxvpn_until(
+        dxvpn,
+        &["status", "-c", &changed_path, "--output", "json"],
+        |code, json| code == 0 && json.matches("\"up\": true").count() == 2,
+    );
+    let ended = unix_now();
+    let replies = reply_times(&stop(pinging));
+    let silence = reply_times(&stop(nowhere));
+    tally.check("up with the moved inside CIDR", up_ok, || text(&out));
+    tally.check(
+        "after it both tunnels are up, tunnel 1 with its new BGP neighbour and both outside addresses kept",
+        settled
+            && field(&after, "c1t1", "bgp_neighbor")
+                == std::net::Ipv4Addr::from(u32::from(neighbour) + 4).to_string()
+            && ["c1t1", "c1t2"]
+                .iter()
+                .all(|k| field(&after, k, "outside_ip") == field(&before, k, "outside_ip")),
+        || format!("before: {before}\nafter: {after}"),
+    );
+    let gap = longest_gap(&replies, started, ended);
+    let during = ended - started;
+    // Reported, not yet asserted: the lab still rebuilds its data plane for this change
+    // (a new run, so the pings' namespace goes), which a cloud does not do.
+    eprintln!(
+        "  longest ping gap through the change: {gap:.1} s of {during:.0} s ({} replies, {} from nowhere)",
+        replies.len(),
+        silence.len()
+    );
+    let _ = std::fs::remove_file(&changed_path);
+    Ok(())
+}
+
 fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
     eprintln!("\n{use_case}:");
     let config = lab_up(dxvpn, use_case, &format!("dxvpn-e2e-{use_case}.toml"))?;
@@ -232,6 +369,9 @@ fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
     );
     let out = tally.dxvpn(dxvpn, &["lab", "restore"]);
     tally.check("lab restore", code(&out) == 0, || text(&out));
+    if use_case == "development" {
+        inside_cidr_story(tally, dxvpn, c, &text_config)?;
+    }
     let run_prefix = lab_prefix(dxvpn).ok();
     let out = tally.dxvpn(dxvpn, &["down", "-c", c, "--yes"]);
     tally.check("down", code(&out) == 0, || text(&out));
@@ -410,7 +550,12 @@ pub(crate) fn e2e() -> Result {
     let dxvpn = dxvpn_binary()?;
     let mut tally = Tally::default();
     invalid_corpus(&mut tally, &dxvpn)?;
+    // `DXVPN_E2E_ONLY=development` runs one story, for a developer's loop; CI runs both.
+    let only = std::env::var("DXVPN_E2E_ONLY").ok();
     for use_case in ["development", "high_availability"] {
+        if only.as_deref().is_some_and(|o| o != use_case) {
+            continue;
+        }
         if let Err(e) = story(&mut tally, &dxvpn, use_case) {
             tally.check(&format!("{use_case} story"), false, || e.clone());
             let _ = run(&dxvpn, &["lab", "down"], &[]);

@@ -19,8 +19,13 @@ use crate::{Aws, AwsError, Outputs, api, gone_is_done};
 
 /// The id a resource of this deployment is created with and found by.
 fn creator_id(plan: &Plan, role: &str) -> String {
+    format!("{}{role}", creator_prefix(plan))
+}
+
+/// What every creator id of this deployment starts with; the role follows.
+pub(crate) fn creator_prefix(plan: &Plan) -> String {
     // The VPC is part of it: a same-named deployment in another VPC has other resolvers.
-    format!("dxvpn:{}:{}:{role}", plan.name, plan.aws.vpc_id)
+    format!("dxvpn:{}:{}:", plan.name, plan.aws.vpc_id)
 }
 
 fn by_creator(plan: &Plan, role: &str) -> RFilter {
@@ -269,100 +274,116 @@ impl Aws {
                 let Some(rule_id) = self.find_rule(plan, rule).await? else {
                     return Ok(());
                 };
-                if let Some((_, status)) = self.find_association(role, &rule_id, vpc_id).await?
-                    && status != "DELETING"
-                {
-                    tracing::info!(%role, "disassociating resolver rule");
-                    self.resolver
-                        .disassociate_resolver_rule()
-                        .resolver_rule_id(&rule_id)
-                        .vpc_id(vpc_id)
-                        .send()
-                        .await
-                        .map(drop)
-                        .map_err(api(role, "DisassociateResolverRule"))
-                        .or_else(gone_is_done)?;
-                }
-                self.wait(role, "disassociated", || async {
-                    Ok(self
-                        .find_association(role, &rule_id, vpc_id)
-                        .await?
-                        .is_none())
-                })
-                .await
+                self.disassociate(role, &rule_id, vpc_id).await
             }
-            Spec::ResolverRule { .. } => {
-                if let Some(id) = self.find_rule(plan, role).await? {
-                    tracing::info!(%role, %id, "deleting resolver rule");
-                    self.resolver
-                        .delete_resolver_rule()
-                        .resolver_rule_id(&id)
-                        .send()
-                        .await
-                        .map(drop)
-                        .map_err(api(role, "DeleteResolverRule"))
-                        .or_else(gone_is_done)?;
-                    self.wait(role, "deleted", || async {
-                        Ok(self.find_rule(plan, role).await?.is_none())
-                    })
-                    .await?;
-                }
-                Ok(())
-            }
-            Spec::ResolverEndpoint { .. } => {
-                if let Some((id, status)) = self.find_endpoint(plan, role).await? {
-                    if status != "DELETING" {
-                        tracing::info!(%role, %id, "deleting resolver endpoint");
-                        self.resolver
-                            .delete_resolver_endpoint()
-                            .resolver_endpoint_id(&id)
-                            .send()
-                            .await
-                            .map(drop)
-                            .map_err(api(role, "DeleteResolverEndpoint"))
-                            .or_else(gone_is_done)?;
-                    }
-                    self.wait(role, "deleted", || async {
-                        Ok(self.find_endpoint(plan, role).await?.is_none())
-                    })
-                    .await?;
-                }
-                Ok(())
-            }
-            Spec::SecurityGroup { .. } => {
-                let found = crate::lookup::until_found(self.unsettled(), || {
-                    self.find_security_group(plan, role)
-                })
-                .await?;
-                if let Some(id) = found {
-                    tracing::info!(%role, %id, "deleting security group");
-                    // An endpoint's network interfaces let go of the group a little after
-                    // the endpoint is gone: DependencyViolation is worth a few retries.
-                    let mut tries = 0;
-                    loop {
-                        let result = self
-                            .ec2
-                            .delete_security_group()
-                            .group_id(&id)
-                            .send()
-                            .await
-                            .map_err(api(role, "DeleteSecurityGroup"));
-                        match result {
-                            Ok(_) => break,
-                            Err(AwsError::Api { code, .. }) if crate::is_gone(&code) => break,
-                            Err(AwsError::Api { code, .. })
-                                if code == "DependencyViolation" && tries < 20 =>
-                            {
-                                tries += 1;
-                                tokio::time::sleep(Duration::from_millis(500)).await;
-                            }
-                            Err(e) => return Err(e),
-                        }
-                    }
-                }
-                Ok(())
-            }
+            Spec::ResolverRule { .. } => self.delete_rule(plan, role).await,
+            Spec::ResolverEndpoint { .. } => self.delete_endpoint(plan, role).await,
+            Spec::SecurityGroup { .. } => self.delete_dns_group(plan, role).await,
             _ => Ok(()),
+        }
+    }
+
+    /// Disassociates rule `rule_id` from `vpc_id` and waits until the association is gone.
+    pub(crate) async fn disassociate(
+        &self,
+        role: &str,
+        rule_id: &str,
+        vpc_id: &str,
+    ) -> Result<(), AwsError> {
+        if let Some((_, status)) = self.find_association(role, rule_id, vpc_id).await?
+            && status != "DELETING"
+        {
+            tracing::info!(%role, "disassociating resolver rule");
+            self.resolver
+                .disassociate_resolver_rule()
+                .resolver_rule_id(rule_id)
+                .vpc_id(vpc_id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(api(role, "DisassociateResolverRule"))
+                .or_else(gone_is_done)?;
+        }
+        self.wait(role, "disassociated", || async {
+            Ok(self
+                .find_association(role, rule_id, vpc_id)
+                .await?
+                .is_none())
+        })
+        .await
+    }
+
+    /// Deletes the resolver rule of `role` and waits until it is gone.
+    pub(crate) async fn delete_rule(&self, plan: &Plan, role: &str) -> Result<(), AwsError> {
+        if let Some(id) = self.find_rule(plan, role).await? {
+            tracing::info!(%role, %id, "deleting resolver rule");
+            self.resolver
+                .delete_resolver_rule()
+                .resolver_rule_id(&id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(api(role, "DeleteResolverRule"))
+                .or_else(gone_is_done)?;
+            self.wait(role, "deleted", || async {
+                Ok(self.find_rule(plan, role).await?.is_none())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the resolver endpoint of `role` and waits until it is gone.
+    pub(crate) async fn delete_endpoint(&self, plan: &Plan, role: &str) -> Result<(), AwsError> {
+        if let Some((id, status)) = self.find_endpoint(plan, role).await? {
+            if status != "DELETING" {
+                tracing::info!(%role, %id, "deleting resolver endpoint");
+                self.resolver
+                    .delete_resolver_endpoint()
+                    .resolver_endpoint_id(&id)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(api(role, "DeleteResolverEndpoint"))
+                    .or_else(gone_is_done)?;
+            }
+            self.wait(role, "deleted", || async {
+                Ok(self.find_endpoint(plan, role).await?.is_none())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the DNS security group of `role`.
+    pub(crate) async fn delete_dns_group(&self, plan: &Plan, role: &str) -> Result<(), AwsError> {
+        let found =
+            crate::lookup::until_found(self.unsettled(), || self.find_security_group(plan, role))
+                .await?;
+        let Some(id) = found else {
+            return Ok(());
+        };
+        tracing::info!(%role, %id, "deleting security group");
+        // An endpoint's network interfaces let go of the group a little after the endpoint is
+        // gone: DependencyViolation is worth a few retries.
+        let mut tries = 0;
+        loop {
+            let result = self
+                .ec2
+                .delete_security_group()
+                .group_id(&id)
+                .send()
+                .await
+                .map_err(api(role, "DeleteSecurityGroup"));
+            match result {
+                Ok(_) => return Ok(()),
+                Err(AwsError::Api { code, .. }) if crate::is_gone(&code) => return Ok(()),
+                Err(AwsError::Api { code, .. }) if code == "DependencyViolation" && tries < 20 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 

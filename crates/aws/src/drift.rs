@@ -15,7 +15,8 @@ use crate::{Aws, AwsError, Outputs, api, gone_is_done};
 pub struct Stray {
     /// The role its tag names.
     pub role: String,
-    /// `vpn_connection`, `customer_gateway` or `vpn_gateway`.
+    /// `vpn_connection`, `customer_gateway`, `vpn_gateway`, `resolver_rule`,
+    /// `resolver_endpoint` or `security_group` (the plan's kind names).
     pub kind: &'static str,
     /// Its id.
     pub id: String,
@@ -140,7 +141,8 @@ impl Aws {
     }
 
     /// This deployment's VPN connections, customer gateways and VPN gateways in this VPC that
-    /// the plan does not keep, dependents first. Of several with one planned role, the one
+    /// the plan does not keep, dependents first, then its DNS resources that the plan does not
+    /// have (resolver rules, endpoints, the DNS security group). Of several with one planned role, the one
     /// `drift` and `observe` choose stays: the VPN connection on the customer gateway kept, and
     /// otherwise the lowest id.
     pub async fn strays(&self, plan: &Plan) -> Result<Vec<Stray>, AwsError> {
@@ -277,6 +279,7 @@ impl Aws {
                 });
             }
         }
+        strays.extend(self.dns_strays(plan).await?);
         Ok(strays)
     }
 }
@@ -288,6 +291,9 @@ impl Aws {
         let (role, id) = (stray.role.as_str(), stray.id.as_str());
         tracing::info!(%role, %id, kind = stray.kind, reason = %stray.reason, "deleting");
         match stray.kind {
+            "resolver_rule" | "resolver_endpoint" | "security_group" => {
+                return self.delete_dns_stray(plan, stray).await;
+            }
             "vpn_connection" => {
                 self.ec2
                     .delete_vpn_connection()

@@ -24,6 +24,7 @@
 //! ```
 
 mod dns;
+mod dns_strays;
 mod drift;
 mod lookup;
 mod states;

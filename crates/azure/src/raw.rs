@@ -9,6 +9,8 @@ use crate::Azure;
 /// The Microsoft.Network api-version of the typed clients (`package_2024_03`): a raw write
 /// uses the version of the read it modifies.
 pub(crate) const NETWORK_API_VERSION: &str = "2024-03-01";
+/// The Microsoft.Network/dnsResolvers api-version of azure_mgmt_dnsresolver's `package_2022_07`.
+pub(crate) const DNS_API_VERSION: &str = "2022-07-01";
 
 /// A resource read as JSON, not through the typed models: ARM answers members the models
 /// cannot hold (a connection's gateways as ids only, though the models require their

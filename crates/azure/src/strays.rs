@@ -1,15 +1,19 @@
-//! This deployment's Azure resources that the plan does not have (a shrunk config): found by
-//! listing the resource group's connections, local network gateways and public IPs and keeping
-//! those tagged with this deployment whose names the plan does not give.
+//! This deployment's Azure resources that the plan does not have (a shrunk config, managed DNS
+//! moved to forwarders, a zone dropped): found by listing the resource group's connections,
+//! local network gateways, public IPs, DNS resolvers and rulesets, the endpoints, forwarding
+//! rules and links under them, and the VNet's subnets, and keeping those marked as this
+//! deployment's (its tags; a forwarding rule's or link's metadata; a subnet's delegation name,
+//! as subnets have no tags) whose names the plan does not give.
 
 use std::time::Duration;
 
 use azure_core::Method;
 use serde_json::Value;
 
-use crate::error::api;
+use crate::dns::delegated_by;
+use crate::error::{api, is_not_found};
 use crate::kind::Kind;
-use crate::raw::{NETWORK_API_VERSION, json_body};
+use crate::raw::{DNS_API_VERSION, NETWORK_API_VERSION, json_body};
 use crate::{Azure, AzureError, Plan, RESOURCE_ATTEMPTS};
 
 /// An Azure resource of this deployment that the plan no longer has.
@@ -22,53 +26,134 @@ pub struct AzureStray {
     /// Why it goes.
     pub reason: String,
     kind: Kind,
+    /// The resource it lives under (a subnet's VNet, an endpoint's resolver), or empty.
+    parent: String,
 }
 
 impl AzureStray {
     /// A public IP goes only after the gateway has let go of it (its `up` or its `down`);
-    /// connections and local network gateways go first.
+    /// everything else goes first.
     pub fn after_the_gateway(&self) -> bool {
         self.kind == Kind::PublicIp
     }
+
+    /// Where it goes in the order of deletes, lowest first: a resource before the one it
+    /// holds. 1: connections (then, listed after them, local network gateways), forwarding
+    /// rules and VNet links; 2: rulesets (a ruleset names its outbound endpoint); 3: endpoints;
+    /// 4: resolvers; 5: subnets; 6: public IPs.
+    pub fn rank(&self) -> u8 {
+        match self.kind {
+            Kind::Connection | Kind::LocalGateway | Kind::ForwardingRule | Kind::VnetLink => 1,
+            Kind::Ruleset => 2,
+            Kind::InboundEndpoint | Kind::OutboundEndpoint => 3,
+            Kind::DnsResolver => 4,
+            Kind::Subnet => 5,
+            Kind::PublicIp | Kind::Gateway => 6,
+        }
+    }
 }
 
-/// The kinds listed, dependents first: a connection holds its local network gateway.
-const LISTED: [Kind; 3] = [Kind::Connection, Kind::LocalGateway, Kind::PublicIp];
+/// The kinds listed in the resource group, dependents first: a connection holds its local
+/// network gateway.
+const LISTED: [Kind; 5] = [
+    Kind::Connection,
+    Kind::LocalGateway,
+    Kind::PublicIp,
+    Kind::DnsResolver,
+    Kind::Ruleset,
+];
+
+/// A member of a listed item, by JSON pointer; keys with a `/` are escaped.
+fn member(item: &Value, at: &str, key: &str) -> Option<String> {
+    item.pointer(&format!(
+        "{at}/{}",
+        key.replace('~', "~0").replace('/', "~1")
+    ))
+    .and_then(Value::as_str)
+    .map(str::to_owned)
+}
 
 impl Azure {
-    /// This deployment's connections, local network gateways and public IPs in the resource
-    /// group that the plan does not have, dependents first.
+    /// This deployment's resources in the resource group that the plan does not have,
+    /// dependents first.
     pub async fn strays(&self, plan: &Plan) -> Result<Vec<AzureStray>, AzureError> {
         let mut strays = Vec::new();
+        let mut resolvers = Vec::new();
+        let mut rulesets = Vec::new();
         for kind in LISTED {
-            let planned: Vec<String> = plan
-                .resources
-                .iter()
-                .filter(|r| Kind::of(&r.spec) == Some(kind))
-                .map(|r| r.name.to_ascii_lowercase())
-                .collect();
-            for item in self.list(kind).await? {
-                let tag = |key: &str| {
-                    item.pointer(&format!("/tags/{}", key.replace('/', "~1")))
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                };
-                let name = item.get("name").and_then(Value::as_str).unwrap_or_default();
-                if tag("dxvpn:deployment").as_deref() != Some(plan.name.as_str())
-                    || planned.contains(&name.to_ascii_lowercase())
-                {
+            for item in self.list(kind, "").await? {
+                if member(&item, "/tags", "dxvpn:deployment").as_deref() != Some(&plan.name) {
                     continue;
                 }
-                let role = tag("dxvpn:role").unwrap_or_else(|| kind.type_path().to_owned());
-                strays.push(AzureStray {
-                    reason: format!("{role} is no longer in the plan"),
-                    role,
-                    name: name.to_owned(),
-                    kind,
-                });
+                let name = item.get("name").and_then(Value::as_str).unwrap_or_default();
+                match kind {
+                    Kind::DnsResolver => resolvers.push(name.to_owned()),
+                    Kind::Ruleset => rulesets.push(name.to_owned()),
+                    _ => {}
+                }
+                let role = member(&item, "/tags", "dxvpn:role");
+                self.keep_stray(plan, &mut strays, (kind, ""), name, role);
             }
         }
+        // Under this deployment's resolvers and rulesets, planned or stray.
+        let children = [
+            (Kind::InboundEndpoint, &resolvers, "/tags"),
+            (Kind::OutboundEndpoint, &resolvers, "/tags"),
+            (Kind::ForwardingRule, &rulesets, "/properties/metadata"),
+            (Kind::VnetLink, &rulesets, "/properties/metadata"),
+        ];
+        for (kind, parents, marks) in children {
+            for parent in parents {
+                for item in self.list(kind, parent).await? {
+                    if member(&item, marks, "dxvpn:deployment").as_deref() != Some(&plan.name) {
+                        continue;
+                    }
+                    let name = item.get("name").and_then(Value::as_str).unwrap_or_default();
+                    let role = member(&item, marks, "dxvpn:role");
+                    self.keep_stray(plan, &mut strays, (kind, parent), name, role);
+                }
+            }
+        }
+        let vnet = plan.azure.vnet_name.as_str();
+        for item in self.list(Kind::Subnet, vnet).await? {
+            if !delegated_by(plan, &item) {
+                continue;
+            }
+            let name = item.get("name").and_then(Value::as_str).unwrap_or_default();
+            // No tags: the role follows from the name dxvpn gave it.
+            let role = name
+                .strip_prefix(&format!("{}-snet-dns-", plan.name))
+                .map(|rest| format!("azure.dns_subnet.{rest}"));
+            self.keep_stray(plan, &mut strays, (Kind::Subnet, vnet), name, role);
+        }
+        strays.sort_by_key(AzureStray::rank);
         Ok(strays)
+    }
+
+    /// Adds `name` to `strays` unless the plan has a resource of `kind` by that name.
+    fn keep_stray(
+        &self,
+        plan: &Plan,
+        strays: &mut Vec<AzureStray>,
+        (kind, parent): (Kind, &str),
+        name: &str,
+        role: Option<String>,
+    ) {
+        let planned = plan
+            .resources
+            .iter()
+            .any(|r| Kind::of(&r.spec) == Some(kind) && r.name.eq_ignore_ascii_case(name));
+        if planned {
+            return;
+        }
+        let role = role.unwrap_or_else(|| kind.type_path().to_owned());
+        strays.push(AzureStray {
+            reason: format!("{role} is no longer in the plan"),
+            role,
+            name: name.to_owned(),
+            kind,
+            parent: parent.to_owned(),
+        });
     }
 
     /// Deletes a stray and waits until it is gone.
@@ -77,7 +162,7 @@ impl Azure {
         let mut tries = 1;
         loop {
             match self
-                .delete_named(stray.kind, (&rg, "", &stray.name), &stray.role)
+                .delete_named(stray.kind, (&rg, &stray.parent, &stray.name), &stray.role)
                 .await
             {
                 Err(e) if e.is_transient() && tries < RESOURCE_ATTEMPTS => {
@@ -89,30 +174,43 @@ impl Azure {
         }
     }
 
-    /// Every resource of `kind` in the resource group, as JSON (the typed models cannot hold
-    /// a connection as ARM lists it), following `nextLink` on ARM's own host; each page is
-    /// asked again after a transient failure.
-    async fn list(&self, kind: Kind) -> Result<Vec<Value>, AzureError> {
+    /// Every resource of `kind` in the resource group (under `parent` for a child type), as
+    /// JSON (the typed models cannot hold a connection as ARM lists it), following `nextLink`
+    /// on ARM's own host; each page is asked again after a transient failure. A parent that is
+    /// not there has no children.
+    async fn list(&self, kind: Kind, parent: &str) -> Result<Vec<Value>, AzureError> {
         let operation = format!("LIST {}", kind.type_path());
+        let path = match kind.type_path().split_once('/') {
+            Some((parent_type, child)) => format!("{parent_type}/{parent}/{child}"),
+            None => kind.type_path().to_owned(),
+        };
         let mut url = self.endpoint.clone();
         url.set_path(&format!(
-            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/{}",
-            self.subscription,
-            self.resource_group,
-            kind.type_path()
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/{path}",
+            self.subscription, self.resource_group,
         ));
-        url.query_pairs_mut()
-            .append_pair("api-version", NETWORK_API_VERSION);
+        let version = match kind {
+            Kind::DnsResolver
+            | Kind::InboundEndpoint
+            | Kind::OutboundEndpoint
+            | Kind::Ruleset
+            | Kind::ForwardingRule
+            | Kind::VnetLink => DNS_API_VERSION,
+            _ => NETWORK_API_VERSION,
+        };
+        url.query_pairs_mut().append_pair("api-version", version);
         let mut items = Vec::new();
         let mut next = Some(url);
         while let Some(url) = next.take() {
             let mut tries = 1;
             let page = loop {
-                match self
-                    .get_page(url.clone())
-                    .await
-                    .map_err(api(kind.type_path(), &operation))
-                {
+                let result = match self.get_page(url.clone()).await {
+                    Err(e) if !parent.is_empty() && is_not_found(&e) => {
+                        return Ok(Vec::new());
+                    }
+                    other => other.map_err(api(kind.type_path(), &operation)),
+                };
+                match result {
                     Err(e) if e.is_transient() && tries < RESOURCE_ATTEMPTS => {
                         tokio::time::sleep(Duration::from_millis(250 << tries)).await;
                         tries += 1;

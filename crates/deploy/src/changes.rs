@@ -74,15 +74,19 @@ pub(crate) enum Doomed {
 }
 
 impl Doomed {
-    /// The order deletes go in: VPN connections, then Azure connections and local network
-    /// gateways, customer gateways, VGWs; last (after the DAG) public IPs the gateway let go.
+    /// The order deletes go in, a resource before the one it holds: VPN connections and
+    /// resolver rules (0); Azure connections, local network gateways, forwarding rules and
+    /// links (1); customer gateways, resolver endpoints and Azure rulesets (2); VGWs, the DNS
+    /// security group and Azure endpoints (3); then Azure resolvers, subnets and, after the
+    /// DAG, the public IPs a gateway let go (`AzureStray::rank`).
     fn order(&self) -> u8 {
         match self {
-            Doomed::Aws(s) if s.kind == "vpn_connection" => 0,
-            Doomed::Azure(s) if !s.after_the_gateway() => 1,
-            Doomed::Aws(s) if s.kind == "customer_gateway" => 2,
-            Doomed::Aws(_) => 3,
-            Doomed::Azure(_) => 4,
+            Doomed::Aws(s) => match s.kind {
+                "vpn_connection" | "resolver_rule" => 0,
+                "customer_gateway" | "resolver_endpoint" => 2,
+                _ => 3,
+            },
+            Doomed::Azure(s) => s.rank(),
         }
     }
 

@@ -161,11 +161,16 @@ async fn a_config_shrunk_to_development_deletes_exactly_the_second_connection() 
     let diff = deployer.diff(&dev).await.unwrap();
     assert_eq!(
         deletes(&diff),
+        // The second connection's resources, and high availability's managed DNS receivers
+        // (development forwards to forwarder hosts).
         [
             "aws.customer_gateway.1",
+            "aws.resolver_endpoint.inbound",
             "aws.vpn_connection.1",
             "azure.connection.c2t1",
             "azure.connection.c2t2",
+            "azure.dns_inbound_endpoint",
+            "azure.dns_subnet.inbound",
             "azure.local_network_gateway.c2t1",
             "azure.local_network_gateway.c2t2",
             "azure.public_ip.1",
@@ -200,15 +205,41 @@ async fn a_config_shrunk_to_development_deletes_exactly_the_second_connection() 
     assert_eq!(aws_live(&aws, "customer_gateways"), 1);
     assert_eq!(azure_count(&azure, "connections"), 2);
     assert_eq!(azure_count(&azure, "localNetworkGateways"), 2);
+    let directions: Vec<String> = aws.inventory()["resolver_endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["direction"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(directions, ["OUTBOUND"], "only the outbound endpoint stays");
+    assert_eq!(azure_count(&azure, "dnsResolvers/inboundEndpoints"), 0);
+    assert_eq!(
+        azure_count(&azure, "virtualNetworks/subnets"),
+        1 + seed_subnets(&azure)
+    );
     // The negative control: the HA config now has its second connection to create.
     let grow = deployer.diff(&ha).await.unwrap();
     assert_eq!(kind_of(&grow, "aws.vpn_connection.1"), ChangeKind::Create);
+    assert_eq!(
+        kind_of(&grow, "aws.resolver_endpoint.inbound"),
+        ChangeKind::Create
+    );
 
-    // HA's managed DNS inbound endpoints are not strays yet (development uses forwarder
-    // hosts): the HA plan, which has them, takes everything down.
-    let down = deployer.down(ha).await;
+    // Development's own config takes everything down: nothing of HA is left for it to miss.
+    let down = deployer.down(dev).await;
     assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
+    assert_eq!(aws_live(&aws, "vpn_connections"), 0);
+    assert_eq!(aws_live(&aws, "resolver_endpoints"), 0);
     assert_eq!(azure.live_ids(), azure.seed_ids(), "Azure back to its seed");
+}
+
+/// The subnets the Azure twin was seeded with, delegated ones aside (none are).
+fn seed_subnets(azure: &AzureTwin) -> usize {
+    azure
+        .seed_ids()
+        .iter()
+        .filter(|id| id.to_ascii_lowercase().contains("/subnets/"))
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,9 +2,11 @@
 //! hold and reports the daemons' real state back as the twins' telemetry.
 //!
 //! The binder polls the twins (every 250 ms; reading them costs microseconds). When the tunnels
-//! both clouds describe change and have stayed put for one more poll, it rebuilds the data plane
-//! from them (a changed key, ASN or address means new daemons, as a cloud renegotiates); route
-//! propagation changes in place. Then it reads the daemons and writes AWS `vgwTelemetry`,
+//! both clouds describe change and have stayed put for one more poll, it changes the data plane
+//! in place where only tunnels' presence or BGP addresses differ (`DataPlane::update`: AWS
+//! modifying one tunnel leaves the others up), and otherwise rebuilds it from them (a changed
+//! key or outside address means new daemons, as a cloud renegotiates); route propagation
+//! changes in place. Then it reads the daemons and writes AWS `vgwTelemetry`,
 //! Azure `connectionStatus`, `getBgpPeerStatus` and `getLearnedRoutes`. A tunnel configured on
 //! one side only, or on none, stays DOWN. With the data plane come both clouds' resolvers
 //! (`dxvpn_netlab::resolvers`), which apply the DNS endpoints and rules the twins hold at each poll.
@@ -42,6 +44,8 @@ pub struct BinderState {
     pub tunnels_up: usize,
     /// Data plane builds so far.
     pub builds: u32,
+    /// Changes applied in place so far (a tunnel left out or back, new BGP addresses).
+    pub changed_in_place: u32,
     /// The last build error, if the last build failed.
     pub error: Option<String>,
 }
@@ -193,23 +197,50 @@ async fn bind(
         if current != wanted_print {
             if pending == Some(wanted_print) {
                 pending = None;
-                if let Some((a, z)) = dns.take() {
-                    a.stop();
-                    z.stop();
-                }
-                if let Some((old, _)) = plane.take() {
-                    old.teardown().await;
-                }
-                report(&aws, &azure, None);
-                plane = rebuild(wanted, &state).await;
-                if let Some((p, _)) = &plane {
-                    dns = match start_dns(p).await {
-                        Ok(d) => Some(d),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "lab resolvers not started");
-                            None
+                // One tunnel leaving (AWS modifying it) or its BGP addresses changing is
+                // applied in place, as a cloud does it: the other tunnels carry on.
+                let in_place = match (plane.as_mut(), wanted.as_ref()) {
+                    (Some((p, bound)), Some(w)) if p.can_update_to(&w.topology) => {
+                        match p.update(&w.topology).await {
+                            Ok(()) => {
+                                *bound = w.clone();
+                                state
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .changed_in_place += 1;
+                                tracing::info!(
+                                    tunnels = w.topology.tunnels.len(),
+                                    "data plane changed in place"
+                                );
+                                true
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "in-place change failed; rebuilding");
+                                false
+                            }
                         }
-                    };
+                    }
+                    _ => false,
+                };
+                if !in_place {
+                    if let Some((a, z)) = dns.take() {
+                        a.stop();
+                        z.stop();
+                    }
+                    if let Some((old, _)) = plane.take() {
+                        old.teardown().await;
+                    }
+                    report(&aws, &azure, None);
+                    plane = rebuild(wanted, &state).await;
+                    if let Some((p, _)) = &plane {
+                        dns = match start_dns(p).await {
+                            Ok(d) => Some(d),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "lab resolvers not started");
+                                None
+                            }
+                        };
+                    }
                 }
             } else {
                 pending = Some(wanted_print);

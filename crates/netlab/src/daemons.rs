@@ -190,6 +190,27 @@ impl Bird {
         Ok(Bird { socket })
     }
 
+    /// Checks `conf_text` with `bird -p`, makes it BIRD's `bird.conf` and applies it with
+    /// `birdc configure`: sessions whose settings are unchanged stay up, as in a cloud's
+    /// router; added, removed or changed ones start, stop or restart.
+    pub(crate) async fn reconfigure(&self, conf_text: &str) -> Result<(), NetlabError> {
+        let conf = self.socket.with_file_name("bird.conf");
+        let check = self.socket.with_file_name("bird.conf.next");
+        crate::private_dir::write_private(&check, conf_text)?;
+        run(&["bird", "-p", "-c", &check.to_string_lossy()]).await?;
+        std::fs::rename(&check, &conf).map_err(|e| NetlabError::io(&conf, e))?;
+        let socket = self.socket.to_string_lossy();
+        let answer = run(&["birdc", "-s", &socket, "configure"]).await?;
+        if answer.contains("Reconfigured") || answer.contains("Reconfiguration in progress") {
+            Ok(())
+        } else {
+            Err(NetlabError::Topology(format!(
+                "birdc configure: {}",
+                answer.trim()
+            )))
+        }
+    }
+
     /// State of BGP protocol `name`, from `birdc show protocols all`.
     pub(crate) async fn session(&self, name: &str) -> BgpSessionState {
         let socket = self.socket.to_string_lossy();

@@ -319,6 +319,84 @@ async fn a_wrong_key_keeps_that_tunnel_down_and_nothing_leaks_in_clear() {
     teardown_and_check(plane).await;
 }
 
+/// AWS modifying the tunnel that carries a ping: the tunnel leaves the topology and comes back
+/// with a new inside CIDR, changed in place (no daemon restarted), while the other tunnel
+/// carries the ping. Negative controls: a changed key cannot be changed in place, and a new
+/// CIDR on the AWS side only keeps that tunnel's BGP down until Azure follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tunnel_changed_in_place_leaves_the_other_carrying_traffic() {
+    use dxvpn_cidr::inside::{aws_inside_ip, azure_inside_ip};
+    let topology = Topology::for_use_case(UseCase::Development);
+    let vnet_host = topology.azure.host_ip;
+    let mut plane = DataPlane::build(topology.clone()).await.unwrap();
+    converged(&plane, dev_ready).await;
+    let daemons = plane.run().daemon_pids();
+    let stream = plane.ping_stream(Side::Aws, vnet_host).unwrap();
+    let carrying = busiest_tunnel(&plane).await;
+
+    let mut rekeyed = topology.clone();
+    rekeyed.tunnel_mut(&carrying).unwrap().aws.psk = PresharedKey::generate();
+    assert!(
+        !plane.can_update_to(&rekeyed),
+        "a new key means new daemons"
+    );
+
+    let left_at = now();
+    let mut without = topology.clone();
+    without.tunnels.retain(|t| t.key != carrying);
+    assert!(plane.can_update_to(&without));
+    plane.update(&without).await.unwrap();
+    converged(&plane, |s| {
+        s.tunnels.len() == 1 && s.all_up() && s.next_hops("aws-vgw") == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let back_at = now();
+
+    let old = topology.tunnels.iter().find(|t| t.key == carrying).unwrap();
+    let cidr = dxvpn_cidr::Ipv4Net::new(
+        Ipv4Addr::from(u32::from(old.aws.inside_cidr.network()) + 4),
+        30,
+    )
+    .unwrap();
+    let mut aws_only = topology.clone();
+    aws_only.tunnel_mut(&carrying).unwrap().aws.inside_cidr = cidr;
+    plane.update(&aws_only).await.unwrap();
+    stays(
+        &plane,
+        Duration::from_secs(5),
+        "BGP down on the tunnel until Azure follows",
+        |s| {
+            let t = s.tunnel(&carrying).unwrap();
+            t.ipsec_up() && !t.aws_bgp.established() && s.next_hops("aws-vgw") == 1
+        },
+    )
+    .await;
+    let mut moved = aws_only.clone();
+    let t = moved.tunnel_mut(&carrying).unwrap();
+    (t.azure.custom_bgp_ip, t.azure.peer_bgp_ip) = (azure_inside_ip(cidr), aws_inside_ip(cidr));
+    plane.update(&moved).await.unwrap();
+    converged(&plane, dev_ready).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let replies = stream.stop().await;
+
+    let while_out = replies
+        .iter()
+        .filter(|t| (left_at + 0.5..back_at).contains(*t))
+        .count();
+    assert!(
+        while_out > 0,
+        "no reply while {carrying} was out: the other tunnel did not carry"
+    );
+    let after: Vec<f64> = replies.iter().copied().filter(|t| *t >= left_at).collect();
+    eprintln!(
+        "longest gap while {carrying} changed in place: {:.2} s",
+        longest_outage(&after, 0.1)
+    );
+    assert_eq!(plane.run().daemon_pids(), daemons, "no daemon restarted");
+    teardown_and_check(plane).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mismatched_apipa_address_keeps_bgp_down_on_that_tunnel() {
     let mut topology = Topology::for_use_case(UseCase::Development);

@@ -88,13 +88,9 @@ pub(super) struct TunnelEnds {
     aws_ns: String,
     /// The AWS gateway's side of its link to the AWS end.
     vgw_ip: Ipv4Addr,
-    /// The AWS end's side of that link.
-    aws_ep_ip: Ipv4Addr,
     az_ns: String,
     /// The Azure instance's side of its link to the Azure end.
     gw_ip: Ipv4Addr,
-    /// The Azure end's side of that link.
-    az_ep_ip: Ipv4Addr,
     /// The Azure end's outside address, behind the instance's public IP.
     az_private: Ipv4Addr,
     pip: Ipv4Addr,
@@ -210,6 +206,7 @@ impl DataPlane {
         // Tunnel ends: wiring, NAT, addresses.
         let mut ends = Vec::new();
         for (j, tunnel) in t.tunnels.iter().enumerate() {
+            self.slots.insert(tunnel.key.clone(), j);
             let pip = t
                 .azure
                 .public_ips
@@ -367,10 +364,8 @@ impl DataPlane {
                 tunnel: tunnel.clone(),
                 aws_ns,
                 vgw_ip,
-                aws_ep_ip,
                 az_ns,
                 gw_ip,
-                az_ep_ip,
                 az_private,
                 pip,
             });
@@ -425,53 +420,13 @@ impl DataPlane {
         }
 
         // BIRD: the AWS gateway, each Azure instance, the VNet fabric.
-        let aws_router = BgpRouter {
-            router_id: ends.first().map_or(Ipv4Addr::new(169, 254, 21, 1), |e| {
-                aws_inside_ip(e.tunnel.aws.inside_cidr)
-            }),
-            asn: t.aws.asn,
-            announce: vec![t.aws.vpc_cidr],
-            tunnels: ends
-                .iter()
-                .map(|e| BgpSession {
-                    name: e.tunnel.key.clone(),
-                    local_ip: aws_inside_ip(e.tunnel.aws.inside_cidr),
-                    peer_ip: azure_inside_ip(e.tunnel.aws.inside_cidr),
-                    peer_asn: e.tunnel.aws.customer_gateway_asn,
-                    via: Some(e.aws_ep_ip),
-                    passive: false,
-                })
-                .collect(),
-            internal: vec![],
-            hold_time: AWS_HOLD_TIME,
-            keepalive_time: AWS_KEEPALIVE,
-            install_routes: true,
-        };
+        self.aws_router_id = ends.first().map_or(Ipv4Addr::new(169, 254, 21, 1), |e| {
+            aws_inside_ip(e.tunnel.aws.inside_cidr)
+        });
+        let aws_router = self.aws_router();
         self.start_bird(&vgw, &aws_router).await?;
         for (i, gw) in instance_ns.iter().enumerate() {
-            let (gw_ip, fabric_ip) = fabric_link(i);
-            let router = BgpRouter {
-                router_id: gw_ip,
-                asn: t.azure.asn,
-                announce: vec![t.azure.vnet_cidr],
-                tunnels: ends
-                    .iter()
-                    .filter(|e| e.tunnel.azure_instance == i)
-                    .map(|e| BgpSession {
-                        name: e.tunnel.key.clone(),
-                        local_ip: e.tunnel.azure.custom_bgp_ip,
-                        peer_ip: e.tunnel.azure.peer_bgp_ip,
-                        peer_asn: e.tunnel.azure.peer_asn,
-                        via: Some(e.az_ep_ip),
-                        // Azure does not initiate BGP towards APIPA peers: AWS must.
-                        passive: true,
-                    })
-                    .collect(),
-                internal: vec![ibgp("fabric", gw_ip, fabric_ip, t.azure.asn)],
-                hold_time: AWS_HOLD_TIME,
-                keepalive_time: AWS_KEEPALIVE,
-                install_routes: true,
-            };
+            let router = self.instance_router(i);
             self.start_bird(gw, &router).await?;
         }
         let fabric_router = BgpRouter {
@@ -494,6 +449,66 @@ impl DataPlane {
             install_routes: true,
         };
         self.start_bird(&fabric, &fabric_router).await
+    }
+
+    /// The AWS gateway's BGP router: a session over each tunnel of the topology.
+    pub(super) fn aws_router(&self) -> BgpRouter {
+        let t = &self.topology;
+        BgpRouter {
+            router_id: self.aws_router_id,
+            asn: t.aws.asn,
+            announce: vec![t.aws.vpc_cidr],
+            tunnels: t
+                .tunnels
+                .iter()
+                .map(|tunnel| BgpSession {
+                    name: tunnel.key.clone(),
+                    local_ip: aws_inside_ip(tunnel.aws.inside_cidr),
+                    peer_ip: azure_inside_ip(tunnel.aws.inside_cidr),
+                    peer_asn: tunnel.aws.customer_gateway_asn,
+                    via: Some(router_link(2 * self.slot(&tunnel.key)).1),
+                    passive: false,
+                })
+                .collect(),
+            internal: vec![],
+            hold_time: AWS_HOLD_TIME,
+            keepalive_time: AWS_KEEPALIVE,
+            install_routes: true,
+        }
+    }
+
+    /// Azure instance `i`'s BGP router: its tunnels, and iBGP to the VNet fabric.
+    pub(super) fn instance_router(&self, i: usize) -> BgpRouter {
+        let t = &self.topology;
+        let (gw_ip, fabric_ip) = fabric_link(i);
+        BgpRouter {
+            router_id: gw_ip,
+            asn: t.azure.asn,
+            announce: vec![t.azure.vnet_cidr],
+            tunnels: t
+                .tunnels
+                .iter()
+                .filter(|tunnel| tunnel.azure_instance == i)
+                .map(|tunnel| BgpSession {
+                    name: tunnel.key.clone(),
+                    local_ip: tunnel.azure.custom_bgp_ip,
+                    peer_ip: tunnel.azure.peer_bgp_ip,
+                    peer_asn: tunnel.azure.peer_asn,
+                    via: Some(router_link(2 * self.slot(&tunnel.key) + 1).1),
+                    // Azure does not initiate BGP towards APIPA peers: AWS must.
+                    passive: true,
+                })
+                .collect(),
+            internal: vec![ibgp("fabric", gw_ip, fabric_ip, t.azure.asn)],
+            hold_time: AWS_HOLD_TIME,
+            keepalive_time: AWS_KEEPALIVE,
+            install_routes: true,
+        }
+    }
+
+    /// The wiring slot of tunnel `key`: its links' addresses (`inet_link`, `router_link`).
+    pub(super) fn slot(&self, key: &str) -> usize {
+        self.slots.get(key).copied().unwrap_or_default()
     }
 
     /// The run-directory folder of namespace `ns` (its role), created if needed.

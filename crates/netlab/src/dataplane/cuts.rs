@@ -25,8 +25,9 @@ impl DataPlane {
             .get(instance)
             .ok_or_else(|| NetlabError::Topology(format!("no Azure instance {instance}")))?;
         self.nft_cut(&["ip", "daddr", &pip.to_string()]).await?;
-        for (j, tunnel) in self.topology.tunnels.iter().enumerate() {
+        for tunnel in &self.topology.tunnels {
             if tunnel.azure_instance == instance {
+                let j = self.slot(&tunnel.key);
                 self.nft_cut(&["ip", "saddr", &inet_link(2 * j + 1).1.to_string()])
                     .await?;
             }

@@ -27,13 +27,14 @@ mod build;
 mod cuts;
 mod status;
 mod traffic;
+mod update;
 
-use build::{first_host, inet_link, ip};
+use build::{first_host, inet_link, ip, router_link};
 
 use crate::NetlabError;
 use crate::daemons::{BgpSessionState, Bird, Charon, SaState};
 use crate::run::{LabRun, run, run_with_input};
-use crate::topology::{Topology, TopologyRecord};
+use crate::topology::{LabTunnel, Topology, TopologyRecord};
 pub use status::{DataPlaneStatus, RouteStatus, TunnelStatus};
 pub use traffic::{PingStream, longest_outage};
 
@@ -59,6 +60,11 @@ pub struct DataPlane {
     charons: BTreeMap<String, Charon>,
     birds: BTreeMap<String, Bird>,
     children: Vec<Child>,
+    /// Each tunnel's wiring slot, fixed at build (a tunnel that leaves keeps its slot).
+    slots: BTreeMap<String, usize>,
+    /// The tunnels as built, whose ends stay wired while the topology leaves them out.
+    built: Vec<LabTunnel>,
+    aws_router_id: Ipv4Addr,
 }
 
 impl DataPlane {
@@ -72,10 +78,13 @@ impl DataPlane {
         crate::private_dir::write_private(&path, record)?;
         let mut plane = DataPlane {
             run,
+            built: topology.tunnels.clone(),
             topology,
             charons: BTreeMap::new(),
             birds: BTreeMap::new(),
             children: Vec::new(),
+            slots: BTreeMap::new(),
+            aws_router_id: Ipv4Addr::UNSPECIFIED,
         };
         plane.build_all().await?;
         Ok(plane)
@@ -113,12 +122,21 @@ impl DataPlane {
                 },
             );
         }
+        let slots = topology
+            .tunnels
+            .iter()
+            .enumerate()
+            .map(|(j, t)| (t.key.clone(), j))
+            .collect();
         Ok(DataPlane {
             run,
+            built: topology.tunnels.clone(),
             topology,
             charons,
             birds,
             children: Vec::new(),
+            slots,
+            aws_router_id: Ipv4Addr::UNSPECIFIED,
         })
     }
 

@@ -192,6 +192,34 @@ fn listed<'a, T>(
     Ok(kept)
 }
 
+/// One page of a list: `MaxResults` items (1 to 100, 100 when not given) from the one that
+/// `NextToken` points at, and the token of the next page while there is one (the List*
+/// references of Route 53 Resolver). The token is the offset: opaque to clients, and stable
+/// because the twin's order is seeded.
+fn paged(body: &Value, key: &str, items: Vec<Value>) -> Result<Value, ResolverError> {
+    let max = match body.get("MaxResults") {
+        None | Some(Value::Null) => 100,
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| invalid("MaxResults", "must be between 1 and 100"))?,
+    };
+    let start = match body.get("NextToken").and_then(Value::as_str) {
+        None => 0,
+        Some(token) => token
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= items.len())
+            .ok_or_else(|| err("InvalidNextTokenException", "The NextToken is not valid."))?,
+    };
+    let end = items.len().min(start + max as usize);
+    let mut page = json!({ key: items[start..end].to_vec(), "MaxResults": max });
+    if end < items.len() {
+        page["NextToken"] = json!(end.to_string());
+    }
+    Ok(page)
+}
+
 /// `Filters: [{Name, Values}]`: every filter must match one of its values.
 fn filtered(body: &Value, field: impl Fn(&str) -> Option<String>) -> Result<bool, ResolverError> {
     for f in body
@@ -271,7 +299,7 @@ impl Resolver {
                 let mut items: Vec<Value> =
                     items.into_iter().map(|e| self.endpoint_json(e)).collect();
                 seeded_order(self.seed, &mut items, |e| e["Id"].to_string());
-                Ok(json!({ "ResolverEndpoints": items, "MaxResults": 100 }))
+                paged(body, "ResolverEndpoints", items)
             }
             "ListResolverEndpointIpAddresses" => {
                 let e = self.endpoint(text(body, "ResolverEndpointId")?)?;
@@ -290,7 +318,7 @@ impl Resolver {
                     })
                     .collect();
                 seeded_order(self.seed, &mut ips, |i| i["IpId"].to_string());
-                Ok(json!({ "IpAddresses": ips, "MaxResults": 100 }))
+                paged(body, "IpAddresses", ips)
             }
             "DeleteResolverEndpoint" => self.delete_endpoint(body),
             "CreateResolverRule" => self.create_rule(body),
@@ -316,7 +344,7 @@ impl Resolver {
                     .map(|r| self.rule_json(r))
                     .collect();
                 seeded_order(self.seed, &mut items, |r| r["Id"].to_string());
-                Ok(json!({ "ResolverRules": items, "MaxResults": 100 }))
+                paged(body, "ResolverRules", items)
             }
             "DeleteResolverRule" => self.delete_rule(body),
             "AssociateResolverRule" => self.associate(body, net),
@@ -341,7 +369,7 @@ impl Resolver {
                 })?;
                 let mut items: Vec<Value> = items.into_iter().map(association_json).collect();
                 seeded_order(self.seed, &mut items, |a| a["Id"].to_string());
-                Ok(json!({ "ResolverRuleAssociations": items, "MaxResults": 100 }))
+                paged(body, "ResolverRuleAssociations", items)
             }
             "DisassociateResolverRule" => self.disassociate(body),
             other => Err(err(
