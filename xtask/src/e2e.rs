@@ -204,7 +204,8 @@ fn unix_now() -> f64 {
 /// Tunnel 1 moves to the next /30 of its APIPA block while the VPC host pings the VNet host
 /// every 100 ms: `diff` names the update (exit 3), `up` changes the tunnel in place (the same
 /// outside addresses, the new BGP neighbour), both tunnels are up afterwards, and replies kept
-/// coming while tunnel 1 was modified, through tunnel 2. Prints the longest gap in the replies.
+/// coming while tunnel 1 was modified, through tunnel 2: the longest gap is printed and must be
+/// under half the change, and the lab must have changed in place (the same run).
 fn inside_cidr_story(tally: &mut Tally, dxvpn: &str, c: &str, text_config: &str) -> Result {
     let out = tally.dxvpn(dxvpn, &["status", "-c", c, "--output", "json"]);
     let before = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -295,12 +296,29 @@ fn inside_cidr_story(tally: &mut Tally, dxvpn: &str, c: &str, text_config: &str)
     );
     let gap = longest_gap(&replies, started, ended);
     let during = ended - started;
-    // Reported, not yet asserted: the lab still rebuilds its data plane for this change
-    // (a new run, so the pings' namespace goes), which a cloud does not do.
     eprintln!(
         "  longest ping gap through the change: {gap:.1} s of {during:.0} s ({} replies, {} from nowhere)",
         replies.len(),
         silence.len()
+    );
+    let kept = lab_prefix(dxvpn).is_ok_and(|p| p == prefix);
+    tally.check(
+        "the lab changed its data plane in place: the same run, namespaces and daemons",
+        kept,
+        || format!("run {prefix} is gone: the lab rebuilt everything"),
+    );
+    // Tunnel 2 carries the pings while tunnel 1 is modified: the gap is BGP moving the
+    // routes, not the whole change. Replies from nowhere would mean the count proves nothing.
+    tally.check(
+        "pings kept being answered through tunnel 2 (longest gap under half the change)",
+        silence.is_empty() && !replies.is_empty() && gap < during / 2.0,
+        || {
+            format!(
+                "longest gap {gap:.1} s of {during:.1} s, {} replies, {} from nowhere",
+                replies.len(),
+                silence.len()
+            )
+        },
     );
     let _ = std::fs::remove_file(&changed_path);
     Ok(())

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType};
+use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType};
 use aws_sdk_route53resolver::types::{
     Filter as RFilter, IpAddressRequest, ResolverEndpointDirection, RuleTypeOption, Tag,
     TargetAddress,
@@ -15,6 +15,7 @@ use aws_sdk_route53resolver::types::{
 use dxvpn_plan::Plan;
 use dxvpn_plan::model::{EndpointDirection, Resource, Spec};
 
+use crate::lookup::{filter, of_deployment};
 use crate::{Aws, AwsError, Outputs, api, gone_is_done};
 
 /// The id a resource of this deployment is created with and found by.
@@ -395,24 +396,11 @@ impl Aws {
         let out = self
             .ec2
             .describe_security_groups()
-            .filters(
-                Filter::builder()
-                    .name("tag:dxvpn:deployment")
-                    .values(&plan.name)
-                    .build(),
-            )
-            .filters(
-                Filter::builder()
-                    .name("tag:dxvpn:role")
-                    .values(role)
-                    .build(),
-            )
-            .filters(
-                Filter::builder()
-                    .name("vpc-id")
-                    .values(&plan.aws.vpc_id)
-                    .build(),
-            )
+            .set_filters(Some(vec![
+                of_deployment(plan),
+                filter("tag:dxvpn:role", &[role]),
+                filter("vpc-id", &[&plan.aws.vpc_id]),
+            ]))
             .send()
             .await
             .map_err(api(role, "DescribeSecurityGroups"))?;

@@ -5,12 +5,12 @@
 //! Route 53 Resolver lists at most `MaxResults` items a page (10 when it is not given, the
 //! ListResolverEndpoints and ListResolverRules references), so every page is read.
 
-use aws_sdk_ec2::types::Filter;
 use aws_sdk_route53resolver::types::Filter as RFilter;
 use dxvpn_plan::Plan;
 
 use crate::dns::creator_prefix;
 use crate::drift::Stray;
+use crate::lookup::{filter, of_deployment};
 use crate::{Aws, AwsError, api};
 
 impl Aws {
@@ -82,18 +82,10 @@ impl Aws {
         let groups = self
             .ec2
             .describe_security_groups()
-            .filters(
-                Filter::builder()
-                    .name("tag:dxvpn:deployment")
-                    .values(&plan.name)
-                    .build(),
-            )
-            .filters(
-                Filter::builder()
-                    .name("vpc-id")
-                    .values(&plan.aws.vpc_id)
-                    .build(),
-            )
+            .set_filters(Some(vec![
+                of_deployment(plan),
+                filter("vpc-id", &[&plan.aws.vpc_id]),
+            ]))
             .send()
             .await
             .map_err(api("aws.dns_security_group", "DescribeSecurityGroups"))?;

@@ -1,10 +1,10 @@
 //! How this deployment's AWS resources differ from the plan (`dxvpn diff`), and the ones the
 //! plan no longer has.
 
-use aws_sdk_ec2::types::Filter;
 use dxvpn_plan::model::{Resource, Spec};
 use dxvpn_plan::{Drift, FieldChange, Plan};
 
+use crate::lookup::{live, of_deployment, tagged_for_vpc};
 use crate::tunnels::{pair, record, tunnel_changes};
 use crate::{Aws, AwsError, Outputs, api, gone_is_done};
 
@@ -119,7 +119,7 @@ impl Aws {
                     .options()
                     .map(|o| o.tunnel_options())
                     .unwrap_or_default();
-                let pairs = pair(plan, role, &vpn)?;
+                let pairs = pair(plan, role, &vpn, outputs)?;
                 let mut changes: Vec<FieldChange> = tunnels
                     .iter()
                     .zip(pairs)
@@ -146,24 +146,7 @@ impl Aws {
     /// `drift` and `observe` choose stays: the VPN connection on the customer gateway kept, and
     /// otherwise the lowest id.
     pub async fn strays(&self, plan: &Plan) -> Result<Vec<Stray>, AwsError> {
-        let filters = || {
-            vec![
-                Filter::builder()
-                    .name("tag:dxvpn:deployment")
-                    .values(&plan.name)
-                    .build(),
-                Filter::builder()
-                    .name("tag:dxvpn:vpc")
-                    .values(&plan.aws.vpc_id)
-                    .build(),
-                Filter::builder()
-                    .name("state")
-                    .values("pending")
-                    .values("available")
-                    .values("modifying")
-                    .build(),
-            ]
-        };
+        let filters = || vec![of_deployment(plan), tagged_for_vpc(plan), live()];
         let role_of = |tags: &[aws_sdk_ec2::types::Tag]| {
             tags.iter()
                 .find(|t| t.key() == Some("dxvpn:role"))

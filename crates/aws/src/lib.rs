@@ -46,6 +46,7 @@ use dxvpn_plan::{Cloud, Plan};
 pub use dxvpn_plan::{MissingInput, Outputs};
 use dxvpn_tunnel::psk::PresharedKey;
 pub use status::{AwsTunnelState, PropagationState};
+pub use tunnels::TUNNEL_UP_LIMIT;
 
 /// How long to wait for AWS at most: its slowest operation (a VPN connection) takes up to ~30 min.
 const WAIT_LIMIT: Duration = Duration::from_secs(45 * 60);
@@ -147,6 +148,9 @@ pub struct Aws {
     resolver: aws_sdk_route53resolver::Client,
     /// When this run began: reads may not show yet what an earlier run wrote just before.
     started: Instant,
+    /// Whether `ensure` leaves a VPN connection's tunnel changes to the caller (see
+    /// [`Aws::leaving_tunnel_updates_to_the_caller`]).
+    caller_updates_tunnels: bool,
 }
 
 /// Tries per SDK call (the first and the retries).
@@ -187,6 +191,7 @@ impl Aws {
                     .retry_classifier(dns::InternalErrorIsTransient)
                     .build(),
             ),
+            caller_updates_tunnels: false,
         }
     }
 
@@ -196,7 +201,16 @@ impl Aws {
             ec2,
             resolver,
             started: Instant::now(),
+            caller_updates_tunnels: false,
         }
+    }
+
+    /// `ensure` of a VPN connection then creates it or waits for it, and no more: the caller
+    /// changes its tunnels one by one ([`Aws::tunnels_to_update`], [`Aws::update_tunnel`],
+    /// [`Aws::wait_tunnel_up`]), with the peer following each before the next.
+    pub fn leaving_tunnel_updates_to_the_caller(mut self) -> Self {
+        self.caller_updates_tunnels = true;
+        self
     }
 
     fn tag_spec(resource: &Resource, kind: ResourceType) -> TagSpecification {
@@ -467,7 +481,9 @@ impl Aws {
                 let id = outputs.need(role, role, "id")?;
                 self.wait_state(role, resource.kind(), &id, "available")
                     .await?;
-                if matches!(resource.spec, Spec::VpnConnection { .. }) {
+                if matches!(resource.spec, Spec::VpnConnection { .. })
+                    && !self.caller_updates_tunnels
+                {
                     // Tunnels that differ from the plan change in place, keeping the id and
                     // the outside addresses that Azure's side points at.
                     self.update_tunnels(plan, role, outputs).await?;

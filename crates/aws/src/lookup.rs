@@ -43,6 +43,30 @@ where
     }
 }
 
+/// An EC2 filter: one name, any of its values.
+pub(crate) fn filter(name: &str, values: &[&str]) -> Filter {
+    values
+        .iter()
+        .fold(Filter::builder().name(name), |f, v| f.values(*v))
+        .build()
+}
+
+/// What carries this deployment's `dxvpn:deployment` tag.
+pub(crate) fn of_deployment(plan: &Plan) -> Filter {
+    filter("tag:dxvpn:deployment", &[&plan.name])
+}
+
+/// What this deployment tagged as made for its VPC (`dxvpn:vpc`).
+pub(crate) fn tagged_for_vpc(plan: &Plan) -> Filter {
+    filter("tag:dxvpn:vpc", &[&plan.aws.vpc_id])
+}
+
+/// Not deleted or being deleted; a VPN connection whose tunnel is being modified
+/// (ModifyVpnTunnelOptions) is live too.
+pub(crate) fn live() -> Filter {
+    filter("state", &["pending", "available", "modifying"])
+}
+
 impl Aws {
     /// How long a miss is not to be trusted yet: the rest of [`SETTLE`] since this client began.
     pub(crate) fn unsettled(&self) -> Duration {
@@ -89,33 +113,16 @@ impl Aws {
     /// configured VPC.
     pub(crate) fn live_by_tags(plan: &Plan, role: &str) -> Vec<Filter> {
         let mut filters = Self::live_anywhere(plan, role);
-        filters.push(
-            Filter::builder()
-                .name("tag:dxvpn:vpc")
-                .values(&plan.aws.vpc_id)
-                .build(),
-        );
+        filters.push(tagged_for_vpc(plan));
         filters
     }
 
     /// [`Aws::live_by_tags`] in any VPC of the account.
     fn live_anywhere(plan: &Plan, role: &str) -> Vec<Filter> {
         vec![
-            Filter::builder()
-                .name("tag:dxvpn:deployment")
-                .values(&plan.name)
-                .build(),
-            Filter::builder()
-                .name("tag:dxvpn:role")
-                .values(role)
-                .build(),
-            Filter::builder()
-                .name("state")
-                .values("pending")
-                .values("available")
-                // A VPN connection whose tunnel is being modified (ModifyVpnTunnelOptions).
-                .values("modifying")
-                .build(),
+            of_deployment(plan),
+            filter("tag:dxvpn:role", &[role]),
+            live(),
         ]
     }
 

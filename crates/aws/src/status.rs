@@ -1,9 +1,9 @@
 //! What AWS reports about a deployment's tunnels and route propagation (`dxvpn status`).
 
-use aws_sdk_ec2::types::Filter;
 use dxvpn_plan::Plan;
 use serde::Serialize;
 
+use crate::lookup::{filter, of_deployment};
 use crate::tunnels::pair;
 use crate::{Aws, AwsError, api};
 
@@ -39,20 +39,9 @@ impl Aws {
         let out = self
             .ec2
             .describe_vpn_connections()
-            .filters(
-                Filter::builder()
-                    .name("tag:dxvpn:deployment")
-                    .values(&plan.name)
-                    .build(),
-            )
+            .filters(of_deployment(plan))
             // A connection whose tunnel is being modified still carries the other one.
-            .filters(
-                Filter::builder()
-                    .name("state")
-                    .values("available")
-                    .values("modifying")
-                    .build(),
-            )
+            .filters(filter("state", &["available", "modifying"]))
             .send()
             .await
             .map_err(api("aws.vpn_connection", "DescribeVpnConnections"))?;
@@ -73,7 +62,7 @@ impl Aws {
                 .options()
                 .map(|o| o.tunnel_options())
                 .unwrap_or_default();
-            let pairs = pair(plan, &role, vpn)?;
+            let pairs = pair(plan, &role, vpn, &crate::Outputs::default())?;
             for telemetry in vpn.vgw_telemetry() {
                 let ip = telemetry.outside_ip_address().unwrap_or_default();
                 // Telemetry names its tunnel by outside address; the options with that address

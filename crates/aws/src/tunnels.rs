@@ -71,13 +71,24 @@ pub(crate) use with_policy;
 /// How long one tunnel's modification may take: terraform-provider-aws waits up to 30 minutes
 /// for `modifying` to end.
 const MODIFY_LIMIT: Duration = Duration::from_secs(30 * 60);
+/// How long a modified tunnel may take to come back with BGP once its peer has followed:
+/// IKE and BGP need seconds to a minute; DPD timeouts and retries make it minutes.
+pub const TUNNEL_UP_LIMIT: Duration = Duration::from_secs(15 * 60);
 
 /// Which planned tunnel (0 or 1) each answered tunnel of `role` is. AWS does not promise the
 /// order of a connection's tunnels, so their position says nothing (terraform-provider-aws
 /// #19079; the provider pairs on the inside CIDR since PR #19077): a tunnel whose inside CIDR is
-/// planned is that tunnel; the rest are tunnels whose inside CIDR the plan changes, paired in
-/// the order of their outside addresses with the planned tunnels left over.
-pub(crate) fn pair(plan: &Plan, role: &str, vpn: &VpnConnection) -> Result<Vec<usize>, AwsError> {
+/// planned is that tunnel; the rest are tunnels whose inside CIDR the plan changes. Of those, one
+/// at the address Azure's local network gateway of a planned tunnel points at (in `outputs`,
+/// when the caller has read it) is that tunnel: with both inside CIDRs changed, nothing else
+/// tells them apart. The others are paired in the order of their outside addresses with the
+/// planned tunnels left over.
+pub(crate) fn pair(
+    plan: &Plan,
+    role: &str,
+    vpn: &VpnConnection,
+    outputs: &Outputs,
+) -> Result<Vec<usize>, AwsError> {
     let vpn_id = vpn.vpn_connection_id().unwrap_or_default();
     let planned: Vec<_> = plan
         .tunnels
@@ -96,6 +107,23 @@ pub(crate) fn pair(plan: &Plan, role: &str, vpn: &VpnConnection) -> Result<Vec<u
                 .map(|p| p.pairing.aws_tunnel)
         })
         .collect();
+    for (a, t) in answered.iter().enumerate() {
+        if paired[a].is_some() {
+            continue;
+        }
+        let peer_of = |key: &str| {
+            outputs.get(
+                &format!("azure.local_network_gateway.{key}"),
+                "gateway_ip_address",
+            )
+        };
+        let known = planned.iter().find(|p| {
+            !paired.contains(&Some(p.pairing.aws_tunnel))
+                && peer_of(&p.key).is_some()
+                && peer_of(&p.key) == t.outside_ip_address()
+        });
+        paired[a] = known.map(|p| p.pairing.aws_tunnel);
+    }
     let mut free: Vec<usize> = planned
         .iter()
         .map(|p| p.pairing.aws_tunnel)
@@ -304,10 +332,50 @@ impl Aws {
     /// Changes in place what differs in `role`'s tunnels, one tunnel at a time: AWS takes one
     /// modification per connection, and the other tunnel carries traffic meanwhile. Each waits
     /// until the connection is `available` again. The outside addresses and the id stay.
+    /// A caller whose peer must follow each change (dxvpn's deployer: Azure's local network
+    /// gateway holds the tunnel's BGP address) uses the three steps below instead.
     pub(crate) async fn update_tunnels(
         &self,
         plan: &Plan,
         role: &str,
+        outputs: &mut Outputs,
+    ) -> Result<(), AwsError> {
+        for index in self.tunnels_to_update(plan, role, outputs).await? {
+            self.update_tunnel(plan, role, index, outputs).await?;
+        }
+        Ok(())
+    }
+
+    /// The plan's tunnel indexes of `role` that differ in AWS from the plan, in order.
+    pub async fn tunnels_to_update(
+        &self,
+        plan: &Plan,
+        role: &str,
+        outputs: &Outputs,
+    ) -> Result<Vec<usize>, AwsError> {
+        let cgw = cgw_of(role).and_then(|c| outputs.get(&c, "id").map(str::to_owned));
+        let Some(vpn) = self.find_vpn(plan, role, cgw.as_deref()).await? else {
+            return Ok(Vec::new());
+        };
+        let pairs = pair(plan, role, &vpn, outputs)?;
+        let mut pending: Vec<usize> = answered(&vpn)
+            .into_iter()
+            .zip(pairs)
+            .filter(|(t, index)| !tunnel_changes(plan, role, *index, t).is_empty())
+            .map(|(_, index)| index)
+            .collect();
+        pending.sort_unstable();
+        Ok(pending)
+    }
+
+    /// Changes tunnel `index` of `role` in place (ModifyVpnTunnelOptions), waits until the
+    /// connection is `available` again and records its outputs anew. Nothing when it is
+    /// already as planned.
+    pub async fn update_tunnel(
+        &self,
+        plan: &Plan,
+        role: &str,
+        index: usize,
         outputs: &mut Outputs,
     ) -> Result<(), AwsError> {
         let cgw = cgw_of(role).and_then(|c| outputs.get(&c, "id").map(str::to_owned));
@@ -315,42 +383,81 @@ impl Aws {
             return Ok(());
         };
         let vpn_id = vpn.vpn_connection_id().unwrap_or_default().to_owned();
-        let pairs = pair(plan, role, &vpn)?;
-        for (t, index) in answered(&vpn).into_iter().zip(pairs) {
-            let changes = tunnel_changes(plan, role, index, t);
-            if changes.is_empty() {
-                continue;
-            }
-            let Some(outside) = t.outside_ip_address() else {
-                continue;
-            };
-            let Some(planned) = plan.tunnels.iter().find(|p| {
+        let pairs = pair(plan, role, &vpn, outputs)?;
+        let Some(t) = answered(&vpn)
+            .into_iter()
+            .zip(pairs)
+            .find_map(|(t, i)| (i == index).then_some(t))
+        else {
+            return Ok(());
+        };
+        let changes = tunnel_changes(plan, role, index, t);
+        let (Some(outside), Some(planned)) = (
+            t.outside_ip_address(),
+            plan.tunnels.iter().find(|p| {
                 format!("aws.vpn_connection.{}", p.pairing.aws_connection) == role
                     && p.pairing.aws_tunnel == index
-            }) else {
-                continue;
-            };
-            let fields: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
-            tracing::info!(%role, %vpn_id, tunnel = index + 1, ?fields, "modifying tunnel in place");
-            let mut spec = with_policy!(
-                ModifyVpnTunnelOptionsSpecification::builder(),
-                &plan.ipsec_policy,
-                planned.pairing.inside_cidr
-            );
-            if let Some(key) = &planned.preshared_key {
-                spec = spec.pre_shared_key(key.expose());
-            }
-            self.ec2
-                .modify_vpn_tunnel_options()
-                .vpn_connection_id(&vpn_id)
-                .vpn_tunnel_outside_ip_address(outside)
-                .tunnel_options(spec.build())
-                .send()
-                .await
-                .map_err(api(role, "ModifyVpnTunnelOptions"))?;
-            self.wait_modified(role, &vpn_id).await?;
+            }),
+        ) else {
+            return Ok(());
+        };
+        if changes.is_empty() {
+            return Ok(());
         }
+        let fields: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+        tracing::info!(%role, %vpn_id, tunnel = index + 1, ?fields, "modifying tunnel in place");
+        let mut spec = with_policy!(
+            ModifyVpnTunnelOptionsSpecification::builder(),
+            &plan.ipsec_policy,
+            planned.pairing.inside_cidr
+        );
+        if let Some(key) = &planned.preshared_key {
+            spec = spec.pre_shared_key(key.expose());
+        }
+        self.ec2
+            .modify_vpn_tunnel_options()
+            .vpn_connection_id(&vpn_id)
+            .vpn_tunnel_outside_ip_address(outside)
+            .tunnel_options(spec.build())
+            .send()
+            .await
+            .map_err(api(role, "ModifyVpnTunnelOptions"))?;
+        self.wait_modified(role, &vpn_id).await?;
         self.observe_vpn(plan, role, outputs).await.map(drop)
+    }
+
+    /// Waits until tunnel `index` of `role` reports `UP` in the VGW's telemetry with at least
+    /// one accepted route (`AcceptedRouteCount`: routes learned over BGP), up to
+    /// [`TUNNEL_UP_LIMIT`]. A replaced tunnel endpoint stays `DOWN` until IKE is negotiated
+    /// again (re:Post, "Why did I get a notification that the tunnel endpoints ... are being
+    /// replaced?"), so the other tunnel must not be touched before this one carries routes.
+    pub async fn wait_tunnel_up(
+        &self,
+        plan: &Plan,
+        role: &str,
+        index: usize,
+    ) -> Result<(), AwsError> {
+        let started = std::time::Instant::now();
+        loop {
+            let states = self.tunnel_states(plan).await?;
+            let up = states.iter().any(|s| {
+                s.connection_role == role
+                    && s.tunnel == index
+                    && s.status == "UP"
+                    && s.accepted_routes > 0
+            });
+            if up {
+                return Ok(());
+            }
+            if started.elapsed() >= TUNNEL_UP_LIMIT {
+                return Err(AwsError::Timeout {
+                    role: role.to_owned(),
+                    wanted: "the modified tunnel UP with BGP before the next one is modified",
+                    waited: TUNNEL_UP_LIMIT,
+                });
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 
     /// Waits until `vpn_id` is no longer `modifying`.
@@ -387,7 +494,7 @@ pub(crate) fn record(
     outputs: &mut Outputs,
 ) -> Result<(), AwsError> {
     outputs.set(role, "id", vpn.vpn_connection_id().unwrap_or_default());
-    let pairs = pair(plan, role, vpn)?;
+    let pairs = pair(plan, role, vpn, outputs)?;
     for (t, i) in answered(vpn).into_iter().zip(pairs) {
         if let Some(ip) = t.outside_ip_address().filter(|ip| *ip != "0.0.0.0") {
             outputs.set(

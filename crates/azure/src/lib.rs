@@ -361,6 +361,14 @@ impl Azure {
         {
             outputs.set(role, "ip_address", ip);
         }
+        if kind == Kind::LocalGateway
+            && let Some(ip) = found
+                .pointer("/properties/gatewayIpAddress")
+                .and_then(Value::as_str)
+        {
+            // The AWS tunnel it points at: which one that is, when both inside CIDRs change.
+            outputs.set(role, "gateway_ip_address", ip);
+        }
         if kind == Kind::Gateway {
             // Connections name the gateway's ipConfigurations as the gateway spells them.
             let configs = found

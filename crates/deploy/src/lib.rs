@@ -21,6 +21,7 @@
 
 mod changes;
 mod status;
+mod tunnels;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -202,18 +203,14 @@ fn yours_to_run(resource: &Resource) -> String {
 impl Deployer {
     /// Connects to both clouds with their standard credentials (or the lab's twins).
     pub async fn connect(plan: &Plan) -> Result<Self, DeployError> {
-        Ok(Deployer {
-            aws: Aws::connect(plan).await,
-            azure: Azure::connect(plan)?,
-            listener: None,
-            limit: None,
-        })
+        Ok(Self::new(Aws::connect(plan).await, Azure::connect(plan)?))
     }
 
     /// Uses these clients.
     pub fn new(aws: Aws, azure: Azure) -> Self {
         Deployer {
-            aws,
+            // Tunnel changes go one at a time with Azure following each (tunnels.rs).
+            aws: aws.leaving_tunnel_updates_to_the_caller(),
             azure,
             listener: None,
             limit: None,
@@ -449,11 +446,16 @@ impl Deployer {
         // Each cloud's delete leaves referenced resources standing (an existing Azure gateway
         // only loses the APIPA addresses this deployment gave it).
         match (resource.cloud, delete) {
-            (Cloud::Aws, false) => self
-                .aws
-                .ensure(plan, resource, outputs)
-                .await
-                .map_err(|e| e.to_string()),
+            (Cloud::Aws, false) => {
+                self.aws
+                    .ensure(plan, resource, outputs)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if matches!(resource.spec, Spec::VpnConnection { .. }) {
+                    self.update_tunnels(plan, resource, outputs).await?;
+                }
+                Ok(())
+            }
             (Cloud::Aws, true) => self
                 .aws
                 .delete(plan, resource, outputs)

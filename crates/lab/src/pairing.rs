@@ -44,7 +44,7 @@ pub fn topology(aws: &AwsView, azure: &AzureView) -> Option<Bound> {
             continue;
         };
         let ipconfig = &gateway.instances[instance];
-        for (t, params) in vpn.tunnels.iter().enumerate() {
+        for params in &vpn.tunnels {
             let Some(conn) = azure
                 .connections
                 .iter()
@@ -64,7 +64,11 @@ pub fn topology(aws: &AwsView, azure: &AzureView) -> Option<Bound> {
             // A key the daemons cannot take is a key that cannot match: a fresh one stands in.
             let azure_psk = conn.psk.clone().unwrap_or_else(PresharedKey::generate);
             // The index comes from a tag anyone may write: no value of it may overflow.
-            let key = format!("c{}t{}", vpn.index.unwrap_or(c).saturating_add(1), t + 1);
+            let key = format!(
+                "c{}t{}",
+                vpn.index.unwrap_or(c).saturating_add(1),
+                params.number
+            );
             connections.push((key.clone(), conn.name.clone()));
             tunnels.push(LabTunnel {
                 key,
@@ -151,10 +155,8 @@ mod tests {
         AwsTunnelParams, AzureConnectionView, AzureGatewayView, AzureInstanceView,
     };
 
-    /// A `dxvpn:role` tag of `aws.vpn_connection.18446744073709551615` (usize::MAX) is a name,
-    /// not a reason to panic: the pairing overflowed adding one to it.
-    #[test]
-    fn an_index_at_the_top_of_its_range_pairs_without_overflow() {
+    /// One AWS connection with one tunnel (at `number` in its connection) and its Azure peer.
+    fn one_tunnel(index: usize, number: usize) -> (AwsView, AzureView) {
         let net = |s: &str| s.parse::<Ipv4Net>().expect("a CIDR");
         let aws = AwsView {
             vpc_cidr: Some(net("10.0.0.0/16")),
@@ -162,10 +164,11 @@ mod tests {
             host_route_propagation: true,
             vpns: vec![AwsVpnView {
                 id: "vpn-1".into(),
-                index: Some(usize::MAX),
+                index: Some(index),
                 vgw_asn: 64512,
                 customer_gateway: (Ipv4Addr::new(203, 0, 113, 10), 65515),
                 tunnels: vec![AwsTunnelParams {
+                    number,
                     outside_ip: Ipv4Addr::new(198, 51, 100, 1),
                     inside_cidr: net("169.254.21.0/30"),
                     psk: PresharedKey::generate(),
@@ -192,8 +195,25 @@ mod tests {
                 custom_bgp: Vec::new(),
             }],
         };
+        (aws, azure)
+    }
+
+    /// A `dxvpn:role` tag of `aws.vpn_connection.18446744073709551615` (usize::MAX) is a name,
+    /// not a reason to panic: the pairing overflowed adding one to it.
+    #[test]
+    fn an_index_at_the_top_of_its_range_pairs_without_overflow() {
+        let (aws, azure) = one_tunnel(usize::MAX, 1);
         let bound = topology(&aws, &azure).expect("one tunnel on both sides");
         assert_eq!(bound.connections.len(), 1);
         assert!(bound.connections[0].0.starts_with("c18446744073709551615"));
+    }
+
+    /// While AWS modifies tunnel 1 only tunnel 2 is in the view: it must keep its name, or
+    /// the lab takes it for tunnel 1 with new keys and rebuilds everything.
+    #[test]
+    fn the_tunnel_left_while_the_other_is_modified_keeps_its_name() {
+        let (aws, azure) = one_tunnel(0, 2);
+        let bound = topology(&aws, &azure).expect("one tunnel on both sides");
+        assert_eq!(bound.topology.tunnels[0].key, "c1t2");
     }
 }

@@ -39,6 +39,9 @@ pub struct AwsVpnView {
 /// One AWS tunnel.
 #[derive(Debug, Clone)]
 pub struct AwsTunnelParams {
+    /// Its position in the connection, from 1: a tunnel that a modification takes away
+    /// leaves a gap, not a shift, so the other keeps its name.
+    pub number: usize,
     /// Outside address (AWS's end).
     pub outside_ip: Ipv4Addr,
     /// `TunnelInsideCidr`.

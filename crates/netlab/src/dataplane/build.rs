@@ -28,6 +28,31 @@ pub(super) async fn ip(ns: &str, args: &[&str]) -> Result<String, NetlabError> {
     run(&full).await
 }
 
+/// A gateway's BGP address on its loopback, and the route to its peer's through the end of
+/// the tunnel at `via`.
+pub(super) async fn add_bgp_address(
+    ns: &str,
+    local: Ipv4Addr,
+    peer: Ipv4Addr,
+    via: Ipv4Addr,
+) -> Result<(), NetlabError> {
+    ip(
+        ns,
+        &["addr", "replace", &format!("{local}/32"), "dev", "lo"],
+    )
+    .await?;
+    let (peer, via) = (format!("{peer}/32"), via.to_string());
+    ip(ns, &["route", "replace", &peer, "via", &via])
+        .await
+        .map(drop)
+}
+
+/// Undoes [`add_bgp_address`]; what is gone already is no error.
+pub(super) async fn remove_bgp_address(ns: &str, local: Ipv4Addr, peer: Ipv4Addr) {
+    let _ = ip(ns, &["addr", "del", &format!("{local}/32"), "dev", "lo"]).await;
+    let _ = ip(ns, &["route", "del", &format!("{peer}/32")]).await;
+}
+
 /// A veth between two namespaces with an address on each end: (namespace, interface, address,
 /// prefix length).
 pub(super) async fn wire(
@@ -272,22 +297,7 @@ impl DataPlane {
                 aws_inside_ip(tunnel.aws.inside_cidr),
                 azure_inside_ip(tunnel.aws.inside_cidr),
             );
-            ip(
-                &vgw,
-                &["addr", "replace", &format!("{aws_local}/32"), "dev", "lo"],
-            )
-            .await?;
-            ip(
-                &vgw,
-                &[
-                    "route",
-                    "replace",
-                    &format!("{aws_peer}/32"),
-                    "via",
-                    &aws_ep_ip.to_string(),
-                ],
-            )
-            .await?;
+            add_bgp_address(&vgw, aws_local, aws_peer, aws_ep_ip).await?;
 
             // Azure end: a private address behind the instance's public IP.
             let az_ns = lab.add_namespace(&format!("az-{}", tunnel.key)).await?;
@@ -337,28 +347,8 @@ impl DataPlane {
                 (&az_ns, "rtr", az_ep_ip, 30),
             )
             .await?;
-            ip(
-                gw,
-                &[
-                    "addr",
-                    "replace",
-                    &format!("{}/32", tunnel.azure.custom_bgp_ip),
-                    "dev",
-                    "lo",
-                ],
-            )
-            .await?;
-            ip(
-                gw,
-                &[
-                    "route",
-                    "replace",
-                    &format!("{}/32", tunnel.azure.peer_bgp_ip),
-                    "via",
-                    &az_ep_ip.to_string(),
-                ],
-            )
-            .await?;
+            let (custom, peer) = (tunnel.azure.custom_bgp_ip, tunnel.azure.peer_bgp_ip);
+            add_bgp_address(gw, custom, peer, az_ep_ip).await?;
 
             ends.push(TunnelEnds {
                 tunnel: tunnel.clone(),

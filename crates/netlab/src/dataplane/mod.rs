@@ -29,7 +29,7 @@ mod status;
 mod traffic;
 mod update;
 
-use build::{first_host, inet_link, ip, router_link};
+use build::{add_bgp_address, first_host, inet_link, ip, remove_bgp_address, router_link};
 
 use crate::NetlabError;
 use crate::daemons::{BgpSessionState, Bird, Charon, SaState};

@@ -55,18 +55,10 @@ impl DataPlane {
                 continue;
             }
             let gw = self.run.ns(&format!("az-gw{}", before.azure_instance));
-            let aws_local = aws_inside_ip(before.aws.inside_cidr);
-            let aws_peer = azure_inside_ip(before.aws.inside_cidr);
-            let _ = ip(
-                &vgw,
-                &["addr", "del", &format!("{aws_local}/32"), "dev", "lo"],
-            )
-            .await;
-            let _ = ip(&vgw, &["route", "del", &format!("{aws_peer}/32")]).await;
-            let custom = before.azure.custom_bgp_ip;
-            let _ = ip(&gw, &["addr", "del", &format!("{custom}/32"), "dev", "lo"]).await;
-            let peer = before.azure.peer_bgp_ip;
-            let _ = ip(&gw, &["route", "del", &format!("{peer}/32")]).await;
+            let cidr = before.aws.inside_cidr;
+            remove_bgp_address(&vgw, aws_inside_ip(cidr), azure_inside_ip(cidr)).await;
+            let (custom, peer) = (before.azure.custom_bgp_ip, before.azure.peer_bgp_ip);
+            remove_bgp_address(&gw, custom, peer).await;
         }
         for after in &wanted.tunnels {
             let before = old.tunnels.iter().find(|t| t.key == after.key);
@@ -75,38 +67,11 @@ impl DataPlane {
             }
             let j = self.slot(&after.key);
             let gw = self.run.ns(&format!("az-gw{}", after.azure_instance));
-            let aws_local = aws_inside_ip(after.aws.inside_cidr);
-            let aws_peer = azure_inside_ip(after.aws.inside_cidr);
-            let aws_ep = router_link(2 * j).1.to_string();
-            let az_ep = router_link(2 * j + 1).1.to_string();
-            ip(
-                &vgw,
-                &["addr", "replace", &format!("{aws_local}/32"), "dev", "lo"],
-            )
-            .await?;
-            ip(
-                &vgw,
-                &[
-                    "route",
-                    "replace",
-                    &format!("{aws_peer}/32"),
-                    "via",
-                    &aws_ep,
-                ],
-            )
-            .await?;
-            let custom = after.azure.custom_bgp_ip;
-            ip(
-                &gw,
-                &["addr", "replace", &format!("{custom}/32"), "dev", "lo"],
-            )
-            .await?;
-            let peer = after.azure.peer_bgp_ip;
-            ip(
-                &gw,
-                &["route", "replace", &format!("{peer}/32"), "via", &az_ep],
-            )
-            .await?;
+            let cidr = after.aws.inside_cidr;
+            let (aws_local, aws_peer) = (aws_inside_ip(cidr), azure_inside_ip(cidr));
+            add_bgp_address(&vgw, aws_local, aws_peer, router_link(2 * j).1).await?;
+            let (custom, peer) = (after.azure.custom_bgp_ip, after.azure.peer_bgp_ip);
+            add_bgp_address(&gw, custom, peer, router_link(2 * j + 1).1).await?;
         }
         if let Some(bird) = self.birds.get(&vgw) {
             bird.reconfigure(&bird_conf(&self.aws_router())).await?;

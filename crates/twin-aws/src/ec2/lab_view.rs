@@ -43,8 +43,10 @@ impl Ec2 {
                     tunnels: v
                         .tunnels
                         .iter()
-                        .filter(|t| v.modifying_tunnel() != Some(t.outside_ip))
-                        .map(|t| AwsTunnelParams {
+                        .enumerate()
+                        .filter(|(_, t)| v.modifying_tunnel() != Some(t.outside_ip))
+                        .map(|(n, t)| AwsTunnelParams {
+                            number: n + 1,
                             outside_ip: t.outside_ip,
                             inside_cidr: t.inside_cidr,
                             psk: t.psk.clone(),

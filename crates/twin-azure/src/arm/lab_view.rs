@@ -27,10 +27,7 @@ impl Arm {
                 .filter(|s| self.seed_ids.contains(&key_of(&s.id)))
                 .find_map(|s| ipv4(s.props().get("addressPrefix")));
         }
-        let Some(gateway) = self
-            .all_live(Kind::Gateway)
-            .find(|g| g.phase() == Phase::Succeeded)
-        else {
+        let Some(gateway) = self.all_live(Kind::Gateway).find(|g| g.serving()) else {
             return view;
         };
         let instances = gateway_custom_addresses(gateway)

@@ -100,6 +100,8 @@ struct Record {
     failure: Option<ArmError>,
     /// For public IPs: the address.
     ip: Option<Ipv4Addr>,
+    /// The PUT that made it changed one that existed.
+    updated: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +121,18 @@ impl Record {
             None if self.changed.elapsed() < self.ready_after => Phase::Provisioning,
             None if self.failure.is_some() => Phase::Failed,
             None => Phase::Succeeded,
+        }
+    }
+
+    /// Whether the data plane may use it: provisioned, or a running one being updated. ARM
+    /// answers `Updating` while it applies a PUT to a gateway that already runs its
+    /// connections; Microsoft documents no outage for changing a running gateway's BGP settings
+    /// (it does for a reset and for a resize across generations), so the lab takes none.
+    fn serving(&self) -> bool {
+        match self.phase() {
+            Phase::Succeeded => true,
+            Phase::Provisioning => self.updated && self.failure.is_none(),
+            _ => false,
         }
     }
 
@@ -479,6 +493,7 @@ impl Arm {
             deleting: None,
             failure,
             ip,
+            updated: existing.is_some(),
         };
         let key = key_of(id);
         if let Some(k) = shared_key {
