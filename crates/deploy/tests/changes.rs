@@ -283,3 +283,65 @@ async fn two_racing_ups_then_one_more_and_a_down_leave_nothing() {
     }
     assert_eq!(azure.live_ids(), azure.seed_ids());
 }
+
+/// A new Amazon side ASN cannot be set on a VGW: `diff` names the replace and the rule, the
+/// VPN connection built on it is replaced with it, and what `up --allow-replace` does (prune,
+/// the DAG, prune) leaves a new VGW and a converged deployment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_amazon_side_asn_replaces_the_gateway_and_the_connection_on_it() {
+    let (aws, azure) = twins().await;
+    let text = config("development", &aws, &azure);
+    let before = plan(&text);
+    let deployer = Deployer::connect(&before).await.unwrap();
+    let up = deployer.up(before.clone()).await;
+    assert!(up.ok(), "{:?}", up.failures().collect::<Vec<_>>());
+    let old_asn = before
+        .resource("aws.vpn_gateway")
+        .map(|r| format!("{:?}", r.spec))
+        .unwrap();
+    assert!(!old_asn.contains("64600"), "{old_asn}");
+    let after = plan(&text.replacen("[aws]\n", "[aws]\nasn = 64600\n", 1));
+
+    let diff = deployer.diff(&after).await.unwrap();
+    let vgw = diff.iter().find(|c| c.role == "aws.vpn_gateway").unwrap();
+    assert_eq!(vgw.change, ChangeKind::Replace, "{diff:#?}");
+    assert_eq!(vgw.fields[0].path, "amazon_side_asn");
+    assert_eq!(vgw.fields[0].to, "64600");
+    assert!(
+        vgw.reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Amazon side ASN"),
+        "{vgw:?}"
+    );
+    assert_eq!(
+        kind_of(&diff, "aws.vpn_connection.0"),
+        ChangeKind::Replace,
+        "{diff:#?}"
+    );
+
+    let first = deployer.prune(&after, &diff, false).await;
+    let replaced = deployer.up(after.clone()).await;
+    let last = deployer.prune(&after, &diff, true).await;
+    assert!(
+        replaced.ok()
+            && first
+                .iter()
+                .chain(&last)
+                .all(|n| n.state == NodeState::Done),
+        "{first:?} {:?} {last:?}",
+        replaced.failures().collect::<Vec<_>>()
+    );
+    let id = |o: &dxvpn_plan::Outputs| o.get("aws.vpn_gateway", "id").map(str::to_owned);
+    assert_ne!(id(&replaced.outputs), id(&up.outputs), "a new gateway");
+    let converged = deployer.diff(&after).await.unwrap();
+    assert!(!any_writes(&converged), "{:?}", writing(&converged));
+    assert_eq!(aws_live(&aws, "vpn_connections"), 1);
+    // The negative control: the config from before now wants the gateway replaced back.
+    let back = deployer.diff(&before).await.unwrap();
+    assert_eq!(kind_of(&back, "aws.vpn_gateway"), ChangeKind::Replace);
+
+    let down = deployer.down(after).await;
+    assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
+    assert_eq!(aws_live(&aws, "vpn_connections"), 0);
+}
