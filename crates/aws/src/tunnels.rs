@@ -90,11 +90,7 @@ pub(crate) fn pair(
     outputs: &Outputs,
 ) -> Result<Vec<usize>, AwsError> {
     let vpn_id = vpn.vpn_connection_id().unwrap_or_default();
-    let planned: Vec<_> = plan
-        .tunnels
-        .iter()
-        .filter(|t| format!("aws.vpn_connection.{}", t.pairing.aws_connection) == role)
-        .collect();
+    let planned: Vec<_> = plan.tunnels_of(role).collect();
     let answered = answered(vpn);
     let mut paired: Vec<Option<usize>> = answered
         .iter()
@@ -107,19 +103,18 @@ pub(crate) fn pair(
                 .map(|p| p.pairing.aws_tunnel)
         })
         .collect();
+    let peer_of = |key: &str| {
+        outputs.get(
+            &format!("azure.local_network_gateway.{key}"),
+            "gateway_ip_address",
+        )
+    };
     for (a, t) in answered.iter().enumerate() {
-        if paired[a].is_some() {
+        if paired[a].is_some() || t.outside_ip_address().is_none() {
             continue;
         }
-        let peer_of = |key: &str| {
-            outputs.get(
-                &format!("azure.local_network_gateway.{key}"),
-                "gateway_ip_address",
-            )
-        };
         let known = planned.iter().find(|p| {
             !paired.contains(&Some(p.pairing.aws_tunnel))
-                && peer_of(&p.key).is_some()
                 && peer_of(&p.key) == t.outside_ip_address()
         });
         paired[a] = known.map(|p| p.pairing.aws_tunnel);
@@ -173,10 +168,7 @@ pub(crate) fn tunnel_changes(
     index: usize,
     t: &TunnelOption,
 ) -> Vec<FieldChange> {
-    let Some(planned) = plan.tunnels.iter().find(|p| {
-        format!("aws.vpn_connection.{}", p.pairing.aws_connection) == role
-            && p.pairing.aws_tunnel == index
-    }) else {
+    let Some(planned) = plan.tunnel_of(role, index) else {
         return Vec::new();
     };
     let policy = &plan.ipsec_policy;
@@ -392,13 +384,8 @@ impl Aws {
             return Ok(());
         };
         let changes = tunnel_changes(plan, role, index, t);
-        let (Some(outside), Some(planned)) = (
-            t.outside_ip_address(),
-            plan.tunnels.iter().find(|p| {
-                format!("aws.vpn_connection.{}", p.pairing.aws_connection) == role
-                    && p.pairing.aws_tunnel == index
-            }),
-        ) else {
+        let (Some(outside), Some(planned)) = (t.outside_ip_address(), plan.tunnel_of(role, index))
+        else {
             return Ok(());
         };
         if changes.is_empty() {

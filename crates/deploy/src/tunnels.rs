@@ -4,8 +4,8 @@
 //! `ModifyVpnTunnelOptions`, and the tunnel carries no routes again until Azure's local network
 //! gateway and connection name the new addresses. Changing the second tunnel before then would
 //! leave none carrying traffic. So for each changed tunnel: modify it, let the Azure resources
-//! of that tunnel (its local network gateway, then its connection) catch up, wait until it is `UP` with routes, and only then go
-//! on to the next. The last one needs no wait: nothing else is about to go down.
+//! of that tunnel (its local network gateway, then its connection) catch up, wait until it
+//! is `UP` with routes, and only then go on to the next. The last one needs no wait: nothing else is about to go down.
 
 use std::collections::BTreeSet;
 
@@ -23,19 +23,19 @@ impl Deployer {
         outputs: &mut Outputs,
     ) -> Result<(), String> {
         let role = resource.role.as_str();
+        // A converged connection costs one read; only a changing one reads Azure's side too.
+        if self.pending(plan, role, outputs).await?.is_empty() {
+            return Ok(());
+        }
         // Which AWS tunnel each planned one is, when no inside CIDR matches: the one Azure's
         // side points at (`pair` in the AWS crate).
-        for tunnel in plan.tunnels.iter().filter(|t| of_connection(t, role)) {
+        for tunnel in plan.tunnels_of(role) {
             let lng = format!("azure.local_network_gateway.{}", tunnel.key);
             if let Some(r) = plan.resource(&lng) {
                 self.observe(plan, r, outputs).await?;
             }
         }
-        let pending = self
-            .aws
-            .tunnels_to_update(plan, role, outputs)
-            .await
-            .map_err(|e| e.to_string())?;
+        let pending = self.pending(plan, role, outputs).await?;
         for (n, &index) in pending.iter().enumerate() {
             self.aws
                 .update_tunnel(plan, role, index, outputs)
@@ -53,6 +53,15 @@ impl Deployer {
         Ok(())
     }
 
+    async fn pending(
+        &self,
+        plan: &Plan,
+        role: &str,
+        outputs: &Outputs,
+    ) -> Result<Vec<usize>, String> {
+        (self.aws.tunnels_to_update(plan, role, outputs).await).map_err(|e| e.to_string())
+    }
+
     /// Ensures tunnel `index`'s Azure resources: its local network gateway (the peer's BGP
     /// address) then its connection, reading first what else they need that this task has not
     /// seen. The other tunnels' stay as they are: their AWS ends have not changed yet.
@@ -63,11 +72,7 @@ impl Deployer {
         index: usize,
         outputs: &mut Outputs,
     ) -> Result<(), String> {
-        let Some(tunnel) = plan
-            .tunnels
-            .iter()
-            .find(|t| of_connection(t, role) && t.pairing.aws_tunnel == index)
-        else {
+        let Some(tunnel) = plan.tunnel_of(role, index) else {
             return Ok(());
         };
         let followers = [
@@ -111,9 +116,4 @@ impl Deployer {
         };
         found.map(drop)
     }
-}
-
-/// Whether planned `tunnel` is one of the VPN connection `role`'s.
-fn of_connection(tunnel: &dxvpn_plan::model::Tunnel, role: &str) -> bool {
-    format!("aws.vpn_connection.{}", tunnel.pairing.aws_connection) == role
 }

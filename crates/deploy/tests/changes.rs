@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use dxvpn_deploy::{Change, ChangeKind, Deployer, NodeState, any_writes};
+use dxvpn_deploy::{Change, ChangeKind, Deployer, NodeState, Report, any_writes};
 use dxvpn_plan::Plan;
 use dxvpn_test_support::{aws_live, azure_count};
 use dxvpn_twin_aws::AwsTwin;
@@ -138,6 +138,24 @@ async fn a_new_inside_cidr_is_an_update_in_place_that_keeps_the_connection_and_i
     assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
 }
 
+/// What `up --allow-replace` does with `diff`: prune, the DAG, then the public IPs the gateway
+/// let go; every step must succeed.
+async fn allow_replace(deployer: &Deployer, plan: &Arc<Plan>, diff: &[Change]) -> Report {
+    let before = deployer.prune(plan, diff, false).await;
+    let up = deployer.up(plan.clone()).await;
+    let after = deployer.prune(plan, diff, true).await;
+    assert!(
+        up.ok()
+            && before
+                .iter()
+                .chain(&after)
+                .all(|n| n.state == NodeState::Done),
+        "{before:?} {:?} {after:?}",
+        up.failures().collect::<Vec<_>>()
+    );
+    up
+}
+
 fn deletes(changes: &[Change]) -> Vec<&str> {
     let mut roles: Vec<&str> = changes
         .iter()
@@ -186,19 +204,7 @@ async fn a_config_shrunk_to_development_deletes_exactly_the_second_connection() 
             "{c:?}"
         );
     }
-    // What `up --allow-replace` does: prune, the DAG, then the public IPs the gateway let go.
-    let before = deployer.prune(&dev, &diff, false).await;
-    let shrunk = deployer.up(dev.clone()).await;
-    let after = deployer.prune(&dev, &diff, true).await;
-    assert!(
-        shrunk.ok()
-            && before
-                .iter()
-                .chain(&after)
-                .all(|n| n.state == NodeState::Done),
-        "{before:?} {:?} {after:?}",
-        shrunk.failures().collect::<Vec<_>>()
-    );
+    allow_replace(&deployer, &dev, &diff).await;
     let converged = deployer.diff(&dev).await.unwrap();
     assert!(!any_writes(&converged), "{:?}", writing(&converged));
     assert_eq!(aws_live(&aws, "vpn_connections"), 1);
@@ -320,18 +326,7 @@ async fn a_new_amazon_side_asn_replaces_the_gateway_and_the_connection_on_it() {
         "{diff:#?}"
     );
 
-    let first = deployer.prune(&after, &diff, false).await;
-    let replaced = deployer.up(after.clone()).await;
-    let last = deployer.prune(&after, &diff, true).await;
-    assert!(
-        replaced.ok()
-            && first
-                .iter()
-                .chain(&last)
-                .all(|n| n.state == NodeState::Done),
-        "{first:?} {:?} {last:?}",
-        replaced.failures().collect::<Vec<_>>()
-    );
+    let replaced = allow_replace(&deployer, &after, &diff).await;
     let id = |o: &dxvpn_plan::Outputs| o.get("aws.vpn_gateway", "id").map(str::to_owned);
     assert_ne!(id(&replaced.outputs), id(&up.outputs), "a new gateway");
     let converged = deployer.diff(&after).await.unwrap();

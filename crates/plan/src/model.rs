@@ -47,6 +47,20 @@ impl Plan {
     pub fn resource(&self, role: &str) -> Option<&Resource> {
         self.resources.iter().find(|r| r.role == role)
     }
+
+    /// The tunnels of the VPN connection `connection_role` (`aws.vpn_connection.N`).
+    pub fn tunnels_of<'a>(&'a self, connection_role: &'a str) -> impl Iterator<Item = &'a Tunnel> {
+        self.tunnels
+            .iter()
+            .filter(move |t| t.connection_role() == connection_role)
+    }
+
+    /// Tunnel `index` (0 or 1) of the VPN connection `connection_role`.
+    pub fn tunnel_of(&self, connection_role: &str, index: usize) -> Option<&Tunnel> {
+        self.tunnels
+            .iter()
+            .find(|t| t.connection_role() == connection_role && t.pairing.aws_tunnel == index)
+    }
 }
 
 /// The AWS side.
@@ -134,6 +148,13 @@ pub struct ValidateTarget {
     pub tcp_ports: Vec<u16>,
     /// Ping `address`.
     pub ping: bool,
+}
+
+impl Tunnel {
+    /// The role of the AWS VPN connection it belongs to.
+    pub fn connection_role(&self) -> String {
+        format!("aws.vpn_connection.{}", self.pairing.aws_connection)
+    }
 }
 
 /// One tunnel of the plan.

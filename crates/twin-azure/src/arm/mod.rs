@@ -126,8 +126,10 @@ impl Record {
 
     /// Whether the data plane may use it: provisioned, or a running one being updated. ARM
     /// answers `Updating` while it applies a PUT to a gateway that already runs its
-    /// connections; Microsoft documents no outage for changing a running gateway's BGP settings
-    /// (it does for a reset and for a resize across generations), so the lab takes none.
+    /// connections. Microsoft documents the outages a gateway change causes ("Reset a VPN
+    /// gateway or a connection": a reset drops connections briefly; "About gateway SKUs":
+    /// moving to another generation means a new gateway) and none for a change of its BGP
+    /// settings, so the lab takes none; an undocumented outage would be the twin inventing one.
     fn serving(&self) -> bool {
         match self.phase() {
             Phase::Succeeded => true,
