@@ -123,6 +123,8 @@ const LAB_PACKAGES: &[(&str, &str)] = &[
     ("ping", "iputils-ping"),
     ("tcpdump", "tcpdump"),
     ("dig", "dnsutils"),
+    // What the forwarder hosts `up` creates run (their cloud-init installs the same package).
+    ("/usr/sbin/unbound", "unbound"),
 ];
 
 /// Installs Debian packages that are missing (CI and fresh machines run as root).

@@ -26,6 +26,7 @@
 mod dns;
 mod dns_strays;
 mod drift;
+mod forwarder_host;
 mod lookup;
 mod states;
 mod status;
@@ -45,6 +46,7 @@ use dxvpn_plan::model::{Resource, Spec};
 use dxvpn_plan::{Cloud, Plan};
 pub use dxvpn_plan::{MissingInput, Outputs};
 use dxvpn_tunnel::psk::PresharedKey;
+pub use forwarder_host::ForwarderHostState;
 pub use status::{AwsTunnelState, PropagationState};
 pub use tunnels::TUNNEL_UP_LIMIT;
 
@@ -259,6 +261,9 @@ impl Aws {
                 None => false,
             }),
             Spec::VpnConnection { .. } => self.observe_vpn(plan, role, outputs).await,
+            Spec::ForwarderInstance { .. } => {
+                self.observe_forwarder_host(plan, role, outputs).await
+            }
             Spec::Vpc { .. } => Ok(true),
             _ => Ok(false),
         }
@@ -457,6 +462,9 @@ impl Aws {
                     .and_then(|v| v.vpn_connection_id())
                     .map(str::to_owned))
             }
+            Spec::ForwarderInstance { .. } => {
+                self.create_forwarder_host(plan, resource, outputs).await
+            }
             _ => self.create_dns(plan, resource, outputs).await,
         }
     }
@@ -490,6 +498,7 @@ impl Aws {
                 }
                 Ok(())
             }
+            Spec::ForwarderInstance { .. } => self.wait_forwarder_host(plan, role, outputs).await,
             _ => self.wait_dns(plan, resource, outputs).await,
         }
     }
@@ -577,6 +586,7 @@ impl Aws {
                         .await?;
                 }
             }
+            Spec::ForwarderInstance { .. } => self.delete_forwarder_host(plan, role).await?,
             _ => self.delete_dns(plan, resource).await?,
         }
         outputs.forget(role);

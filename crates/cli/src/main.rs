@@ -125,6 +125,8 @@ enum FormatArg {
     Strongswan,
     /// bird.conf for BIRD 2.
     Bird,
+    /// The cloud-init user data `up` sends to the forwarder host it creates.
+    Forwarder,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -197,6 +199,19 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let format = match args.format {
                 FormatArg::Strongswan => dxvpn_plan::device::DeviceFormat::Strongswan,
                 FormatArg::Bird => dxvpn_plan::device::DeviceFormat::Bird,
+                FormatArg::Forwarder => {
+                    let Some(text) = dxvpn_plan::forwarder_host::planned_user_data(&plan, side)
+                    else {
+                        eprintln!(
+                            "error: --format forwarder: the plan creates no forwarder host on the {} side (it does in forwarder mode, with the other cloud's zones to answer, when dns.{}_forwarder_ip is not given)",
+                            side.as_str(),
+                            side.as_str()
+                        );
+                        return Ok(ExitCode::from(2));
+                    };
+                    stdout.write_all(text.as_bytes())?;
+                    return Ok(ExitCode::SUCCESS);
+                }
             };
             stdout.write_all(dxvpn_plan::device::device_config(&plan, side, format).as_bytes())?;
         }

@@ -11,7 +11,7 @@
 //! one side only, or on none, stays DOWN. With the data plane come both clouds' resolvers
 //! (`dxvpn_netlab::resolvers`), which apply the DNS endpoints and rules the twins hold at each poll.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,11 +22,12 @@ use tokio::task::JoinHandle;
 use dxvpn_netlab::resolvers::{
     AZURE_RESOLVER_IP, CloudResolver, LAB_AWS_ZONE, LAB_AZURE_ZONE, ResolverRules,
 };
-use dxvpn_netlab::{DataPlane, DataPlaneStatus};
+use dxvpn_netlab::{DataPlane, DataPlaneStatus, Side};
 use dxvpn_twin_aws::{AwsTwin, TunnelTelemetry};
 use dxvpn_twin_azure::{AzureTwin, Telemetry};
-use dxvpn_twin_kit::views::DnsRules;
+use dxvpn_twin_kit::views::{AwsInstanceView, DnsRules};
 
+use crate::cloud_init;
 use crate::config::lab_config;
 use crate::pairing::{Bound, topology};
 use crate::{LabError, LabScenario};
@@ -190,8 +191,11 @@ async fn bind(
     // A change is built once it has been seen twice in a row: deploys write tunnels one by one.
     // The change seen on the last poll: Some(None) is "no tunnels at all".
     let mut pending: Option<Option<u64>> = None;
+    // Instances whose user data the lab cannot run, or whose start failed: told once.
+    let mut refused: BTreeSet<String> = BTreeSet::new();
     loop {
-        let wanted = topology(&aws.lab_view(), &azure.lab_view());
+        let aws_view = aws.lab_view();
+        let wanted = topology(&aws_view, &azure.lab_view());
         let current = plane.as_ref().map(|(_, b)| b.fingerprint);
         let wanted_print = wanted.as_ref().map(|b| b.fingerprint);
         if current != wanted_print {
@@ -263,6 +267,9 @@ async fn bind(
                 tracing::warn!(error = %e, "lab DNS not applied");
             }
         }
+        if let Some((p, _)) = plane.as_mut() {
+            run_instances(p, &aws_view.instances, &mut refused).await;
+        }
         let status = match &plane {
             Some((p, bound)) => Some((p.status().await, bound)),
             None => None,
@@ -289,6 +296,39 @@ async fn bind(
         p.teardown().await;
     }
     state.lock().unwrap_or_else(|p| p.into_inner()).prefix = None;
+}
+
+/// Runs what each running instance's cloud-init starts, in its own namespace at its address,
+/// and stops the instances that are no longer running.
+async fn run_instances(
+    plane: &mut DataPlane,
+    instances: &[AwsInstanceView],
+    refused: &mut BTreeSet<String>,
+) {
+    for name in plane.instance_names() {
+        if !instances.iter().any(|i| i.id == name) {
+            plane.stop_instance(&name).await;
+        }
+    }
+    for i in instances {
+        if refused.contains(&i.id) {
+            continue;
+        }
+        let started = match cloud_init::programs(&i.user_data) {
+            Ok(programs) => match programs.first() {
+                Some(program) => plane
+                    .start_instance(Side::Aws, &i.id, i.private_ip, program)
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => Err("its user data starts no program".to_owned()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = started {
+            tracing::warn!(instance = %i.id, error = %e, "lab instance runs nothing");
+            refused.insert(i.id.clone());
+        }
+    }
 }
 
 /// Both clouds' resolvers in the host namespaces, each answering its seeded private zone.

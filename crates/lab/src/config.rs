@@ -43,13 +43,12 @@ pub fn lab_config(
         .filter(|s| !s.name.eq_ignore_ascii_case("GatewaySubnet"))
         .map(|s| s.cidr)
         .collect();
-    // Development uses forwarder hosts: in the lab the VPC and VNet hosts play them.
-    let forwarder_hosts = match (aws.subnet_cidrs.first(), used.first()) {
-        (Some(vpc), Some(vnet)) if use_case == "development" => format!(
-            "\n[dns]\naws_forwarder_ip = \"{}\"\nazure_forwarder_ip = \"{}\"\n",
-            host_ip(*vpc),
-            host_ip(*vnet)
-        ),
+    // Development uses forwarder hosts: `up` creates the AWS one (an instance the lab runs);
+    // the VNet host still plays the Azure one.
+    let forwarder_hosts = match used.first() {
+        Some(vnet) if use_case == "development" => {
+            format!("\n[dns]\nazure_forwarder_ip = \"{}\"\n", host_ip(*vnet))
+        }
         _ => String::new(),
     };
     // `dxvpn validate` reaches each host from the other cloud: ping, its name, and TCP 53 (the

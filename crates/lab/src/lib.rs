@@ -21,6 +21,7 @@
 //! ```
 
 mod binder;
+pub mod cloud_init;
 pub mod config;
 pub mod pairing;
 mod scenario;

@@ -162,6 +162,7 @@ mod tests {
             vpc_cidr: Some(net("10.0.0.0/16")),
             host_subnet: Some(net("10.0.1.0/24")),
             host_route_propagation: true,
+            instances: Vec::new(),
             vpns: vec![AwsVpnView {
                 id: "vpn-1".into(),
                 index: Some(index),

@@ -14,7 +14,7 @@ use crate::run::{LabRun, run};
 
 /// Starts `program` in namespace `ns` with its output in `log`, and records its pid. `ip netns
 /// exec` and `unshare` exec in place, so the pid of the spawned process is the daemon's.
-fn spawn_daemon(
+pub(crate) fn spawn_daemon(
     lab: &LabRun,
     ns: &str,
     program: &[&str],

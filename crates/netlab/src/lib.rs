@@ -39,8 +39,8 @@ use std::path::Path;
 
 pub use daemons::{BgpSessionState, SaState, check_swanctl_conf};
 pub use dataplane::{
-    DataPlane, DataPlaneStatus, PingStream, RouteStatus, Side, TunnelStatus, host_namespace,
-    longest_outage,
+    DataPlane, DataPlaneStatus, InstanceProgram, PingStream, RouteStatus, Side, TunnelStatus,
+    host_namespace, longest_outage,
 };
 pub use topology::{
     AwsGateway, AwsTunnelView, AzureGateway, AzureTunnelView, LAB_INTERNET, LabTunnel, Topology,

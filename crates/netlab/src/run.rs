@@ -243,10 +243,11 @@ fn read_pids(dir: &Path) -> Vec<u32> {
         .collect()
 }
 
-/// True when `pid` is a running lab daemon (charon or bird), not a recycled pid.
+/// True when `pid` is a running lab daemon (charon, bird, or a lab instance's unbound), not a
+/// recycled pid.
 pub fn is_lab_daemon(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .is_ok_and(|comm| matches!(comm.trim(), "charon" | "bird"))
+        .is_ok_and(|comm| matches!(comm.trim(), "charon" | "bird" | "unbound"))
         && !is_zombie(pid)
 }
 

@@ -12,8 +12,8 @@ use dxvpn_tunnel::policy::IpsecPolicy;
 
 use crate::config::DnsMode;
 use crate::model::{
-    Action, Cloud, Deferred, DnsForwarding, DnsPlan, EndpointDirection, GatewayInstance, Plan,
-    PskSource, Resource, Spec,
+    Action, Cloud, Deferred, DnsForwarding, DnsPlan, EndpointDirection, ForwarderSetup,
+    GatewayInstance, Plan, PskSource, Resource, Spec,
 };
 use crate::validate::Checked;
 
@@ -334,6 +334,7 @@ fn build_dns(b: &mut Builder<'_>) -> DnsPlan {
     }
 
     // Direction AWS -> Azure: AWS outbound endpoint + rules, Azure inbound endpoint or forwarder.
+    let mut azure_receiver = None;
     if aws_asks {
         let (receiver, receiver_ip) = if managed {
             let ip = nth_host(receive_subnet, 4).unwrap_or(receive_subnet.network());
@@ -430,6 +431,7 @@ fn build_dns(b: &mut Builder<'_>) -> DnsPlan {
                 },
             );
         }
+        azure_receiver = Some(receiver_ip);
         forwarding.push(DnsForwarding {
             from: Cloud::Aws,
             to: Cloud::Azure,
@@ -458,26 +460,49 @@ fn build_dns(b: &mut Builder<'_>) -> DnsPlan {
                 Deferred::after("aws.resolver_endpoint.inbound", "ip_addresses"),
             )
         } else {
-            let subnet = c
+            let ip = c.aws_forwarder.ip;
+            let subnet_id = c
                 .aws
                 .private_subnets
                 .iter()
-                .find(|s| s.cidr.contains(&c.aws_forwarder_ip));
+                .find(|s| s.cidr.contains(&ip))
+                .map(|s| s.id.clone())
+                .unwrap_or_default();
+            let spec = match &c.aws_forwarder.created {
+                Some(host) => Spec::ForwarderInstance {
+                    ip,
+                    subnet_id,
+                    instance_type: host.instance_type.clone(),
+                    image: host.image.clone(),
+                    setup: ForwarderSetup {
+                        program: host.program,
+                        forwards: azure_receiver
+                            .map(|target| {
+                                c.azure
+                                    .private_dns_zones
+                                    .iter()
+                                    .map(|zone| (zone.clone(), vec![target]))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        upstream: c.aws.vpc_resolver_ip,
+                        allow: vec![c.aws.vpc_cidr, c.azure.vnet_cidr],
+                    },
+                },
+                None => Spec::DnsForwarder {
+                    ip,
+                    subnet: subnet_id,
+                    upstream: c.aws.vpc_resolver_ip,
+                },
+            };
             b.add(
                 Cloud::Aws,
                 "aws.dns_forwarder",
                 "dns-forwarder",
                 &["aws.dns_security_group"],
-                Spec::DnsForwarder {
-                    ip: c.aws_forwarder_ip,
-                    subnet: subnet.map(|s| s.id.clone()).unwrap_or_default(),
-                    upstream: c.aws.vpc_resolver_ip,
-                },
+                spec,
             );
-            (
-                "aws.dns_forwarder",
-                Deferred::Known(vec![c.aws_forwarder_ip]),
-            )
+            ("aws.dns_forwarder", Deferred::Known(vec![ip]))
         };
         b.add(
             Cloud::Azure,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use dxvpn_tunnel::UseCase;
 use dxvpn_tunnel::asn::{DEFAULT_AWS_ASN, DEFAULT_AZURE_ASN};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The config's fields that hold secrets: no error message quotes their values.
 pub const SECRET_FIELDS: &[&str] = &["tunnels.preshared_keys"];
@@ -135,13 +135,34 @@ pub struct DnsConfig {
     /// Default `forwarder` for development, `managed` for high availability.
     #[serde(default)]
     pub mode: Option<DnsMode>,
-    /// Forwarder mode: address of the AWS forwarder host (default: 10th host of the first private subnet).
+    /// Forwarder mode: address of a forwarder host you already run in the VPC (default: `up`
+    /// creates one at host .123 of the first private subnet, its 10th host in a smaller one).
     #[serde(default)]
     pub aws_forwarder_ip: Option<String>,
     /// Forwarder mode: address of a forwarder host you already run in the VNet (default: dxvpn
     /// plans one in a new /28 subnet for an Azure container).
     #[serde(default)]
     pub azure_forwarder_ip: Option<String>,
+    /// Forwarder mode, when `aws_forwarder_ip` is not given: the EC2 instance type of the
+    /// forwarder host `up` creates (default `t3.micro`, as the original module).
+    #[serde(default)]
+    pub aws_forwarder_instance_type: Option<String>,
+    /// Forwarder mode: the image of that host, as the public SSM parameter that names the
+    /// newest one (default Amazon Linux 2023 for x86_64) or an AMI id (`ami-...`).
+    #[serde(default)]
+    pub aws_forwarder_image: Option<String>,
+    /// Forwarder mode: the program the hosts dxvpn creates run (default `unbound`).
+    #[serde(default)]
+    pub forwarder_program: Option<ForwarderProgram>,
+}
+
+/// The forwarder program a host dxvpn creates runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwarderProgram {
+    /// Unbound, from the distribution's own repository.
+    #[default]
+    Unbound,
 }
 
 /// `[validate]`

@@ -128,6 +128,18 @@ pub(crate) fn estimate(checked: &Checked, resources: &[Resource]) -> CostEstimat
                 ("aws_forwarder_instance".to_owned(), 1)
             }
             Spec::DnsForwarder { .. } => ("azure_forwarder_container".to_owned(), 1),
+            // The priced default; another type is priced only when the price file names it.
+            Spec::ForwarderInstance { instance_type, .. } => {
+                *counts.entry("aws_forwarder_volume".to_owned()).or_default() += 1;
+                if instance_type == crate::validate::DEFAULT_INSTANCE_TYPE {
+                    ("aws_forwarder_instance".to_owned(), 1)
+                } else {
+                    (
+                        format!("aws_instance_{}", instance_type.replace('.', "_")),
+                        1,
+                    )
+                }
+            }
             Spec::VirtualNetworkGateway { sku, .. } => {
                 (format!("azure_vpn_gateway_{}", sku.to_lowercase()), 1)
             }

@@ -33,6 +33,11 @@ pub fn mermaid(plan: &Plan) -> String {
                 format!("Route 53 Resolver<br/>{direction:?} endpoint")
             }
             Spec::DnsForwarder { ip, .. } => format!("DNS forwarder<br/>{ip}"),
+            Spec::ForwarderInstance {
+                ip, instance_type, ..
+            } => {
+                format!("DNS forwarder host<br/>{instance_type} {ip}")
+            }
             Spec::Vpc { cidr, .. } => format!("VPC {cidr}<br/>resolver {}", aws.vpc_resolver_ip),
             _ => continue,
         };

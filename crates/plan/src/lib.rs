@@ -37,6 +37,7 @@ pub mod change;
 pub mod config;
 pub mod cost;
 pub mod device;
+pub mod forwarder_host;
 pub mod graph;
 pub mod model;
 pub mod outputs;

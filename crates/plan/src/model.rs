@@ -9,7 +9,7 @@ use dxvpn_tunnel::psk::PresharedKey;
 use dxvpn_tunnel::{TunnelPairing, UseCase};
 use serde::Serialize;
 
-use crate::config::DnsMode;
+use crate::config::{DnsMode, ForwarderProgram};
 use crate::cost::CostEstimate;
 use crate::problem::Problem;
 
@@ -334,6 +334,17 @@ pub enum Spec {
         subnet: String,
         upstream: Ipv4Addr,
     },
+    /// A forwarder host dxvpn runs (development, AWS side): an EC2 instance at a fixed address
+    /// whose cloud-init installs the forwarder program and writes its rendered configuration
+    /// (`crate::forwarder_host`).
+    ForwarderInstance {
+        ip: Ipv4Addr,
+        subnet_id: String,
+        instance_type: String,
+        /// The public SSM parameter naming the image (or an AMI id).
+        image: String,
+        setup: ForwarderSetup,
+    },
     /// The existing VNet.
     VirtualNetwork { name: String, cidr: Ipv4Net },
     /// Standard static public IP for one gateway instance.
@@ -387,6 +398,20 @@ pub enum Spec {
     DnsVnetLink { vnet: String },
 }
 
+/// What a forwarder host dxvpn runs answers: the other cloud's zones go to the other cloud's
+/// receivers, the rest to the local cloud resolver, and only these networks are answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForwarderSetup {
+    /// The program (and distribution package) that forwards.
+    pub program: ForwarderProgram,
+    /// (zone, targets) forwarded to the other cloud.
+    pub forwards: Vec<(String, Vec<Ipv4Addr>)>,
+    /// The local cloud's resolver, for every other name.
+    pub upstream: Ipv4Addr,
+    /// Networks whose queries are answered (the VPC and the VNet).
+    pub allow: Vec<Ipv4Net>,
+}
+
 /// One Azure gateway instance (ipConfiguration).
 #[derive(Debug, Clone, Serialize)]
 pub struct GatewayInstance {
@@ -413,6 +438,7 @@ impl Spec {
             Spec::ResolverRule { .. } => "resolver_rule",
             Spec::ResolverRuleAssociation { .. } => "resolver_rule_association",
             Spec::DnsForwarder { .. } => "dns_forwarder",
+            Spec::ForwarderInstance { .. } => "forwarder_instance",
             Spec::VirtualNetwork { .. } => "virtual_network",
             Spec::PublicIp { .. } => "public_ip",
             Spec::VirtualNetworkGateway { .. } => "virtual_network_gateway",

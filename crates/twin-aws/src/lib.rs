@@ -23,6 +23,7 @@
 mod ec2;
 mod query;
 mod resolver;
+mod ssm;
 mod xml;
 
 use std::net::SocketAddr;
@@ -272,9 +273,11 @@ async fn ec2_call(
     }
 }
 
-/// One Route 53 Resolver call: `X-Amz-Target: Route53Resolver.<Operation>`, JSON in and out.
+/// One awsJson1_1 call: `X-Amz-Target: Route53Resolver.<Operation>` or `AmazonSSM.<Operation>`,
+/// JSON in and out, errors as `{"__type", "message"}` with 400.
 fn resolver_call(state: &Shared, id: &str, target: &str, body: &[u8]) -> Response {
-    let Some(action) = target.strip_prefix("Route53Resolver.") else {
+    let ssm_action = target.strip_prefix("AmazonSSM.");
+    let Some(action) = target.strip_prefix("Route53Resolver.").or(ssm_action) else {
         return resolver_error(
             id,
             400,
@@ -304,7 +307,13 @@ fn resolver_call(state: &Shared, id: &str, target: &str, body: &[u8]) -> Respons
         return resolver_fault(id, &fault.kind);
     }
     let TwinState { ec2, resolver, .. } = &mut *state;
-    let result = resolver.handle(action, &body, ec2);
+    let result = match ssm_action {
+        Some(action) => ssm::handle(action, &body, ec2).map_err(|e| ResolverError {
+            code: e.code,
+            message: e.message,
+        }),
+        None => resolver.handle(action, &body, ec2),
+    };
     drop(state);
     if let Some(fault) = fault {
         return resolver_fault(id, &fault.kind);

@@ -21,6 +21,13 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
+    /// Every parameter but `skip`, in one comparable text (a retry under the same idempotency
+    /// token must repeat it).
+    pub(crate) fn print_without(&self, skip: &str) -> String {
+        let kept: Vec<_> = self.0.iter().filter(|(k, _)| *k != skip).collect();
+        format!("{kept:?}")
+    }
+
     /// `Name.1`, `Name.2`, ... in order.
     pub(crate) fn list(&self, name: &str) -> Vec<String> {
         (1..)

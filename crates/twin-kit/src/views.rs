@@ -19,6 +19,19 @@ pub struct AwsView {
     pub host_route_propagation: bool,
     /// Available VPN connections on an attached VGW.
     pub vpns: Vec<AwsVpnView>,
+    /// Running instances of the VPC, with the user data their cloud-init runs.
+    pub instances: Vec<AwsInstanceView>,
+}
+
+/// One running EC2 instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsInstanceView {
+    /// `i-...`.
+    pub id: String,
+    /// Its private address.
+    pub private_ip: Ipv4Addr,
+    /// The user data it was launched with, decoded.
+    pub user_data: String,
 }
 
 /// One VPN connection as AWS holds it.

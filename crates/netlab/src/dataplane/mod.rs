@@ -25,6 +25,7 @@ use tokio::io::AsyncBufReadExt;
 
 mod build;
 mod cuts;
+mod instances;
 mod status;
 mod traffic;
 mod update;
@@ -35,6 +36,7 @@ use crate::NetlabError;
 use crate::daemons::{BgpSessionState, Bird, Charon, SaState};
 use crate::run::{LabRun, run, run_with_input};
 use crate::topology::{LabTunnel, Topology, TopologyRecord};
+pub use instances::InstanceProgram;
 pub use status::{DataPlaneStatus, RouteStatus, TunnelStatus};
 pub use traffic::{PingStream, longest_outage};
 
@@ -65,6 +67,9 @@ pub struct DataPlane {
     /// The tunnels as built, whose ends stay wired while the topology leaves them out.
     built: Vec<LabTunnel>,
     aws_router_id: Ipv4Addr,
+    /// Instances in the networks (`instances.rs`), by name.
+    instances: BTreeMap<String, instances::LabInstance>,
+    next_instance_slot: usize,
 }
 
 impl DataPlane {
@@ -85,6 +90,8 @@ impl DataPlane {
             children: Vec::new(),
             slots: BTreeMap::new(),
             aws_router_id: Ipv4Addr::UNSPECIFIED,
+            instances: BTreeMap::new(),
+            next_instance_slot: 0,
         };
         plane.build_all().await?;
         Ok(plane)
@@ -137,6 +144,8 @@ impl DataPlane {
             children: Vec::new(),
             slots,
             aws_router_id: Ipv4Addr::UNSPECIFIED,
+            instances: BTreeMap::new(),
+            next_instance_slot: 0,
         })
     }
 

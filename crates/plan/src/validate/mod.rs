@@ -20,9 +20,12 @@ use crate::model::{
 use crate::problem::Problems;
 
 mod fields;
+mod forwarder;
 
 pub use fields::is_dns_name;
 use fields::*;
+pub(crate) use forwarder::DEFAULT_INSTANCE_TYPE;
+pub(crate) use forwarder::{AwsForwarder, check_aws_forwarder};
 
 /// Tags dxvpn sets itself on every resource: `dxvpn:deployment`, `dxvpn:role`, and on AWS
 /// `dxvpn:vpc` and `Name`.
@@ -50,7 +53,7 @@ pub(crate) struct Checked {
     pub azure: AzureSide,
     pub tunnels: Vec<Tunnel>,
     pub dns_mode: DnsMode,
-    pub aws_forwarder_ip: Ipv4Addr,
+    pub aws_forwarder: AwsForwarder,
     /// The Azure forwarder host the user already runs, if any (else one in a new subnet).
     pub azure_forwarder_ip: Option<Ipv4Addr>,
     /// Free /28s for the Azure DNS side: [0] receives queries (inbound endpoint or forwarder),
@@ -230,11 +233,7 @@ pub(crate) fn check(config: Config) -> Result<Checked, Problems> {
             "list two private subnets (ideally in two availability zones) with their CIDRs, or leave both private_dns_zones lists empty",
         );
     }
-    let aws_forwarder_ip = check_forwarder_ip(
-        &mut p,
-        config.dns.aws_forwarder_ip.as_deref(),
-        &subnet_cidrs,
-    );
+    let aws_forwarder = check_aws_forwarder(&mut p, &config.dns, &subnet_cidrs);
     let azure_forwarder_ip = config.dns.azure_forwarder_ip.as_deref().and_then(|text| {
         address_in(
             &mut p,
@@ -339,7 +338,7 @@ pub(crate) fn check(config: Config) -> Result<Checked, Problems> {
         },
         tunnels,
         dns_mode,
-        aws_forwarder_ip: aws_forwarder_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+        aws_forwarder,
         azure_forwarder_ip,
         azure_dns_subnets,
         tags: config.tags.clone(),
@@ -464,26 +463,8 @@ fn check_forwarding_loops(p: &mut Problems, aws: &[String], azure: &[String]) {
     }
 }
 
-fn check_forwarder_ip(
-    p: &mut Problems,
-    given: Option<&str>,
-    subnets: &[Option<Ipv4Net>],
-) -> Option<Ipv4Addr> {
-    let first_subnet = subnets.first().copied().flatten();
-    let Some(text) = given else {
-        return first_subnet.and_then(|s| nth_host(s, 10));
-    };
-    address_in(
-        p,
-        ("dns.aws_forwarder_ip", "forwarder-in-private-subnet", text),
-        |ip| subnets.iter().flatten().any(|s| s.contains(ip)),
-        |ip| format!("{ip} is in none of aws.private_subnet_cidrs"),
-        "pick a free address in one of the private subnets",
-    )
-}
-
 /// An address that must parse and satisfy `inside`; a problem at `path` otherwise.
-fn address_in(
+pub(super) fn address_in(
     p: &mut Problems,
     (path, rule, text): (&str, &'static str, &str),
     inside: impl Fn(&Ipv4Addr) -> bool,

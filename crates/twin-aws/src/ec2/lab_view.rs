@@ -65,7 +65,20 @@ impl Ec2 {
                     .any(|g| attached.iter().any(|a| a.id == *g))
             }),
             vpns,
+            instances: self.running_instances(&vpc.id),
         }
+    }
+
+    fn running_instances(&self, vpc_id: &str) -> Vec<dxvpn_twin_kit::views::AwsInstanceView> {
+        self.instances
+            .iter()
+            .filter(|i| i.vpc_id == vpc_id && i.state().1 == "running")
+            .map(|i| dxvpn_twin_kit::views::AwsInstanceView {
+                id: i.id.clone(),
+                private_ip: i.private_ip,
+                user_data: i.user_data.clone(),
+            })
+            .collect()
     }
 
     /// Replaces every tunnel's telemetry; tunnels not named read DOWN.

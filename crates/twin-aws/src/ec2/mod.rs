@@ -21,6 +21,7 @@ use crate::query::Params;
 use crate::xml::Xml;
 
 mod customer_gateway;
+mod instances;
 mod lab_view;
 mod route_tables;
 mod security_groups;
@@ -330,6 +331,9 @@ pub(crate) struct Ec2 {
     cgws: Vec<Cgw>,
     vpns: Vec<Vpn>,
     security_groups: Vec<security_groups::SecurityGroup>,
+    instances: Vec<instances::Instance>,
+    /// Public SSM parameter name -> the AMI id it names (`crate::ssm`).
+    pub(crate) images: BTreeMap<String, String>,
     outside_ips: BTreeSet<Ipv4Addr>,
     /// Undocumented orders and choices follow from it (`dxvpn_twin_kit::seed`).
     seed: u64,
@@ -356,6 +360,8 @@ impl Ec2 {
             cgws: Vec::new(),
             vpns: Vec::new(),
             security_groups: Vec::new(),
+            instances: Vec::new(),
+            images: BTreeMap::new(),
             outside_ips: BTreeSet::new(),
             seed,
             rng: StdRng::seed_from_u64(seed),
@@ -374,6 +380,10 @@ impl Ec2 {
         for other in &scenario.other_vpcs {
             let seeded = ec2.seed_vpc(other.vpc_cidr, &other.subnet_cidrs);
             ec2.seeded.other_vpcs.push(seeded);
+        }
+        for name in crate::ssm::PUBLIC_IMAGE_PARAMETERS {
+            let ami = ec2.new_id("ami");
+            ec2.images.insert((*name).to_owned(), ami);
         }
         ec2
     }
@@ -484,6 +494,9 @@ impl Ec2 {
             "DescribeSecurityGroups" => self.describe_security_groups(p),
             "AuthorizeSecurityGroupIngress" => self.authorize_ingress(p),
             "DeleteSecurityGroup" => self.delete_security_group(p),
+            "RunInstances" => self.run_instances(p),
+            "DescribeInstances" => self.describe_instances(p),
+            "TerminateInstances" => self.terminate_instances(p),
             "CreateTags" => self.create_tags(p, true),
             "DeleteTags" => self.create_tags(p, false),
             other => Err(err(
@@ -495,6 +508,11 @@ impl Ec2 {
         }
     }
 
+    /// The region the twin answers for.
+    pub(crate) fn region(&self) -> &str {
+        &self.region
+    }
+
     /// What a test or the operator sees of the inventory: every resource with its state, never a key.
     pub(crate) fn inventory(&self) -> serde_json::Value {
         let live = |state: &str| state != "deleted";
@@ -503,6 +521,9 @@ impl Ec2 {
             "subnets": self.subnets,
             "route_tables": self.route_tables,
             "security_groups": self.security_groups,
+            "instances": self.instances.iter().filter(|i| i.state().1 != "terminated").map(|i| serde_json::json!({
+                "id": i.id, "state": i.state().1, "private_ip": i.private_ip, "subnet_id": i.subnet_id, "tags": i.tags,
+            })).collect::<Vec<_>>(),
             "vpn_gateways": self.vgws.iter().filter(|v| live(v.life.state())).map(|v| serde_json::json!({
                 "id": v.id, "state": v.life.state(), "asn": v.asn, "tags": v.tags,
                 "attachments": v.attachments.iter().filter(|a| a.state() != "detached").map(|a| serde_json::json!({"vpc_id": a.vpc_id, "state": a.state()})).collect::<Vec<_>>(),

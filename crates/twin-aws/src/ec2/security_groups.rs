@@ -212,6 +212,15 @@ impl Ec2 {
 
     pub(super) fn delete_security_group(&mut self, p: &Params) -> Result<Xml, Ec2Error> {
         let id = required(p, "GroupId")?;
+        // "You can't delete a security group that is associated with an instance" (EC2 API
+        // reference, DeleteSecurityGroup): DependencyViolation until it is terminated.
+        if let Some(instance) = self.instance_using_group(&id) {
+            return Err(Ec2Error {
+                status: 400,
+                code: "DependencyViolation".into(),
+                message: format!("resource {id} has a dependent object ({instance})"),
+            });
+        }
         let before = self.security_groups.len();
         self.security_groups.retain(|g| g.id != id);
         if self.security_groups.len() == before {

@@ -1,0 +1,124 @@
+//! The AWS forwarder host of the development DNS path: the user's own (`dns.aws_forwarder_ip`
+//! given) or one that `up` creates (its address, instance type and image).
+
+use std::net::Ipv4Addr;
+
+use dxvpn_cidr::{Ipv4Net, nth_host};
+
+use super::address_in;
+use crate::config::{DnsConfig, ForwarderProgram};
+use crate::problem::Problems;
+
+/// The public SSM parameter naming the newest Amazon Linux 2023 image for x86_64 (t3 instances),
+/// as the EC2 user guide's "Query for the latest Amazon Linux AMI IDs using Systems Manager
+/// Parameter Store" lists it.
+pub(crate) const AL2023_X86_64_PARAMETER: &str =
+    "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+/// The original module's instance type: burstable, the cheapest priced in `data/prices.toml`.
+pub(crate) const DEFAULT_INSTANCE_TYPE: &str = "t3.micro";
+/// The original module puts its forwarder at host .123 of the first private subnet.
+const HOST_NUMBER: u32 = 123;
+/// A subnet too small for .123 gets its 10th host.
+const SMALL_SUBNET_HOST_NUMBER: u32 = 10;
+
+/// The AWS forwarder host as checked.
+#[derive(Debug, Clone)]
+pub(crate) struct AwsForwarder {
+    pub ip: Ipv4Addr,
+    /// `None`: the user runs it (the address was given); else what `up` creates.
+    pub created: Option<CreatedHost>,
+}
+
+/// A forwarder host that `up` creates.
+#[derive(Debug, Clone)]
+pub(crate) struct CreatedHost {
+    pub instance_type: String,
+    pub image: String,
+    pub program: ForwarderProgram,
+}
+
+pub(crate) fn check_aws_forwarder(
+    p: &mut Problems,
+    dns: &DnsConfig,
+    subnets: &[Option<Ipv4Net>],
+) -> AwsForwarder {
+    let first_subnet = subnets.first().copied().flatten();
+    let created = CreatedHost {
+        instance_type: check_instance_type(p, dns.aws_forwarder_instance_type.as_deref()),
+        image: check_image(p, dns.aws_forwarder_image.as_deref()),
+        program: dns.forwarder_program.unwrap_or_default(),
+    };
+    let Some(text) = dns.aws_forwarder_ip.as_deref() else {
+        let ip = first_subnet
+            .and_then(|s| {
+                nth_host(s, HOST_NUMBER).or_else(|| nth_host(s, SMALL_SUBNET_HOST_NUMBER))
+            })
+            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        return AwsForwarder {
+            ip,
+            created: Some(created),
+        };
+    };
+    let ip = address_in(
+        p,
+        ("dns.aws_forwarder_ip", "forwarder-in-private-subnet", text),
+        |ip| subnets.iter().flatten().any(|s| s.contains(ip)),
+        |ip| format!("{ip} is in none of aws.private_subnet_cidrs"),
+        "pick a free address in one of the private subnets",
+    );
+    AwsForwarder {
+        ip: ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+        created: None,
+    }
+}
+
+/// EC2 instance types are `family.size` in lower case (`t3.micro`, `t4g.nano`, `c7gn.medium`).
+fn check_instance_type(p: &mut Problems, given: Option<&str>) -> String {
+    let Some(text) = given else {
+        return DEFAULT_INSTANCE_TYPE.to_owned();
+    };
+    let part = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    match text.split_once('.') {
+        Some((family, size)) if part(family) && part(size) && text.len() <= 32 => text.to_owned(),
+        _ => {
+            p.add(
+                "dns.aws_forwarder_instance_type",
+                "instance-type",
+                format!("`{text}` is not an EC2 instance type (family.size)"),
+                format!("use an instance type such as `{DEFAULT_INSTANCE_TYPE}`, or leave it out"),
+            );
+            DEFAULT_INSTANCE_TYPE.to_owned()
+        }
+    }
+}
+
+/// An SSM parameter path (`/aws/service/...`) or an AMI id (`ami-` and 8 or 17 hex digits).
+fn check_image(p: &mut Problems, given: Option<&str>) -> String {
+    let Some(text) = given else {
+        return AL2023_X86_64_PARAMETER.to_owned();
+    };
+    let is_ami = text.strip_prefix("ami-").is_some_and(|hex| {
+        matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    });
+    let is_parameter = text.starts_with('/')
+        && text.len() <= 2048
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b));
+    if is_ami || is_parameter {
+        return text.to_owned();
+    }
+    p.add(
+        "dns.aws_forwarder_image",
+        "image",
+        format!("`{text}` is neither an AMI id nor an SSM parameter path"),
+        format!(
+            "give an AMI id (`ami-...`) or a parameter path such as `{AL2023_X86_64_PARAMETER}`"
+        ),
+    );
+    AL2023_X86_64_PARAMETER.to_owned()
+}
