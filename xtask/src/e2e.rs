@@ -360,6 +360,20 @@ fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
         code(&out) == 0 && status.matches("\"up\": true").count() == tunnels,
         || text(&out),
     );
+    if use_case == "development" {
+        // The lab's config names no AWS forwarder: `up` launched one, the lab runs its cloud-init.
+        tally.check(
+            "status: the forwarder host up launched is running",
+            status.contains("\"forwarder_host\"") && status.contains("\"state\": \"running\""),
+            || status.clone(),
+        );
+        // Also the negative control of the search after `down`: it finds the running one.
+        tally.check(
+            "the lab runs the forwarder host's unbound, as its user data says",
+            !lab_forwarders().is_empty(),
+            || "no unbound started by the lab".into(),
+        );
+    }
     diff_story(tally, dxvpn, c, &text_config, &keys)?;
     for from in ["aws", "azure"] {
         let (ok, report) = tally.dxvpn_until(
@@ -396,6 +410,13 @@ fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
     bad_day(tally, dxvpn, c);
     let out = tally.dxvpn(dxvpn, &["status", "-c", c, "--output", "json"]);
     let status = String::from_utf8_lossy(&out.stdout).into_owned();
+    if use_case == "development" {
+        tally.check(
+            "after down, the forwarder host is gone and no forwarder runs in the lab",
+            status.contains("\"instance\": null") && lab_forwarders().is_empty(),
+            || format!("{status}\nstill running: {:?}", lab_forwarders()),
+        );
+    }
     tally.check(
         "after down, no tunnel is left in either cloud",
         status.matches("\"aws_status\": \"MISSING\"").count() == tunnels
@@ -424,6 +445,20 @@ fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
     );
     let _ = std::fs::remove_file(&config);
     Ok(())
+}
+
+/// Pids of forwarders the lab runs for instances (their files are in the lab's folder).
+fn lab_forwarders() -> Vec<String> {
+    std::process::Command::new("pgrep")
+        .args(["-f", "unbound -d -p -c /tmp/dxvpn-lab/"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A bad day on both clouds: a fifth of all calls to each twin fail at random (5xx, throttling

@@ -437,6 +437,20 @@ fn print_status(status: &Status) -> anyhow::Result<()> {
             }
         )?;
     }
+    if let Some(host) = &status.forwarder_host {
+        match &host.instance {
+            Some(i) => writeln!(
+                out,
+                "forwarder host {} ({}): {} (whether it answers DNS: `dxvpn validate --from azure`)",
+                host.ip, i.id, i.state
+            )?,
+            None => writeln!(
+                out,
+                "forwarder host {}: MISSING (`dxvpn up` launches it)",
+                host.ip
+            )?,
+        }
+    }
     let up = status.tunnels.iter().filter(|t| t.up).count();
     writeln!(out, "{up}/{} tunnels up", status.tunnels.len())?;
     Ok(())

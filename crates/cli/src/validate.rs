@@ -13,7 +13,9 @@ use dxvpn_deploy::Deployer;
 use dxvpn_netlab::{Side, host_namespace};
 use dxvpn_plan::{Cloud, Plan};
 use dxvpn_validate::probe::{Probe, ProbeOptions, run_probes};
-use dxvpn_validate::targets::{default_dns_server, parse_target, probes_for_targets};
+use dxvpn_validate::targets::{
+    default_dns_server, parse_target, probes_for_forwarder_hosts, probes_for_targets,
+};
 use dxvpn_validate::{ControlFacts, Report, Verdict};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 
@@ -115,7 +117,13 @@ fn probes(args: &ValidateArgs, plan: &Plan) -> Result<Vec<Probe>, ExitCode> {
                 )
             });
     }
-    let probes = probes_for_targets(&plan.validate_targets, from, dns_server);
+    let mut probes = probes_for_targets(&plan.validate_targets, from, dns_server);
+    // From inside a cloud, the other cloud's forwarder host is asked directly too.
+    if let Some(from) = from
+        && !probes.is_empty()
+    {
+        probes.extend(probes_for_forwarder_hosts(plan, from));
+    }
     if probes.is_empty() {
         let other = match from {
             Some(Cloud::Aws) => "cloud = \"azure\"",

@@ -33,7 +33,7 @@ use dxvpn_azure::Azure;
 use dxvpn_plan::model::{Resource, Spec};
 use dxvpn_plan::{Cloud, Outputs, Plan};
 use serde::Serialize;
-pub use status::{Status, TunnelHealth};
+pub use status::{ForwarderHostHealth, Status, TunnelHealth};
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]

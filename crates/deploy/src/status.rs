@@ -1,10 +1,11 @@
 //! One view of a deployment's health from both clouds' own reports (`dxvpn status`).
 
-use dxvpn_aws::PropagationState;
+use dxvpn_aws::{ForwarderHostState, PropagationState};
 use serde::Serialize;
 
 use crate::{CloudError, Deployer};
 use dxvpn_plan::Plan;
+use dxvpn_plan::model::Spec;
 
 /// The deployment as both clouds report it.
 #[derive(Debug, Clone, Serialize)]
@@ -13,12 +14,38 @@ pub struct Status {
     pub tunnels: Vec<TunnelHealth>,
     /// Per route table of the plan: does it learn the VGW's routes.
     pub route_propagation: Vec<PropagationState>,
+    /// The forwarder host `up` created (development DNS), when the plan has one: `None` when
+    /// it is missing. Whether it answers DNS is `dxvpn validate`'s to say: only a host inside
+    /// the networks can ask it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forwarder_host: Option<ForwarderHostHealth>,
+}
+
+/// The forwarder host, as EC2 describes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForwarderHostHealth {
+    /// Its planned address.
+    pub ip: String,
+    /// EC2's instance, if it exists.
+    pub instance: Option<ForwarderHostState>,
+}
+
+impl ForwarderHostHealth {
+    /// The instance exists and runs.
+    pub fn running(&self) -> bool {
+        self.instance.as_ref().is_some_and(|i| i.state == "running")
+    }
 }
 
 impl Status {
     /// Every tunnel up and every route table propagating.
     pub fn healthy(&self) -> bool {
-        self.tunnels.iter().all(|t| t.up) && self.route_propagation.iter().all(|p| p.propagates)
+        self.tunnels.iter().all(|t| t.up)
+            && self.route_propagation.iter().all(|p| p.propagates)
+            && self
+                .forwarder_host
+                .as_ref()
+                .is_none_or(ForwarderHostHealth::running)
     }
 }
 
@@ -53,12 +80,22 @@ pub struct TunnelHealth {
 impl Deployer {
     /// Reads both clouds' reports for every planned tunnel.
     pub async fn status(&self, plan: &Plan) -> Result<Status, CloudError> {
-        let (aws, connections, peers, propagation) = tokio::join!(
+        let (aws, connections, peers, propagation, host) = tokio::join!(
             self.aws.tunnel_states(plan),
             self.azure.connection_states(plan),
             self.azure.bgp_peer_states(plan),
             self.aws.propagation_states(plan),
+            self.aws.forwarder_host(plan),
         );
+        let host = host?;
+        let forwarder_host = plan
+            .resources
+            .iter()
+            .find_map(|r| match &r.spec {
+                Spec::ForwarderInstance { ip, .. } => Some(ip.to_string()),
+                _ => None,
+            })
+            .map(|ip| ForwarderHostHealth { ip, instance: host });
         let aws = aws?;
         let connections = connections?;
         let peers = peers?;
@@ -105,6 +142,7 @@ impl Deployer {
         Ok(Status {
             tunnels,
             route_propagation,
+            forwarder_host,
         })
     }
 }

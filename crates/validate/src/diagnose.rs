@@ -77,6 +77,42 @@ fn other_host_answered(results: &[CheckResult], ip: IpAddr) -> Option<IpAddr> {
     })
 }
 
+/// A check of the other cloud's forwarder host itself (a lookup it was asked, or its TCP 53).
+fn is_forwarder_probe(plan: &Plan, from: Option<Cloud>, r: &CheckResult) -> bool {
+    let Some(from) = from else {
+        return false;
+    };
+    let other = match from {
+        Cloud::Aws => Cloud::Azure,
+        Cloud::Azure => Cloud::Aws,
+    };
+    let hosts = crate::targets::forwarder_hosts(plan, other);
+    let at = |addr: &std::net::SocketAddr| {
+        addr.port() == 53 && matches!(addr.ip(), IpAddr::V4(ip) if hosts.contains(&ip))
+    };
+    match r.probe.as_ref() {
+        Some(Probe::Dns {
+            server: Some(server),
+            ..
+        }) => at(server),
+        Some(Probe::Tcp { target }) => at(target),
+        _ => false,
+    }
+}
+
+/// What the forwarder host's own checks saw, one line each.
+fn forwarder_host_failures(
+    plan: &Plan,
+    from: Option<Cloud>,
+    failed: &[&CheckResult],
+) -> Vec<String> {
+    failed
+        .iter()
+        .filter(|r| is_forwarder_probe(plan, from, r))
+        .map(|r| format!("{} {}", r.target, r.evidence))
+        .collect()
+}
+
 fn push(
     findings: &mut Vec<Finding>,
     id: &'static str,
@@ -247,9 +283,28 @@ pub fn diagnose(
     }
     let path_explained = all_down || !off.is_empty() || !missing_other.is_empty();
 
+    // A forwarder host asked directly: its own finding, which explains the lookups behind it.
+    let forwarder_failures = forwarder_host_failures(plan, from, &failed);
+    if !forwarder_failures.is_empty() && missing_dns.is_empty() && !path_explained {
+        push(
+            &mut findings,
+            "forwarder-host",
+            Verdict::Fail,
+            format!(
+                "the forwarder host does not answer as it should: {}",
+                forwarder_failures.join("; ")
+            ),
+            "`dxvpn status` shows the host's state; on the host, `systemctl status dxvpn-forwarder` and `journalctl -u dxvpn-forwarder` show the forwarder, and `dxvpn render --side aws --format forwarder` what it should run; its security group or NSG must allow UDP and TCP 53 from both networks".into(),
+        );
+    }
+    let behind_forwarder = !forwarder_failures.is_empty();
+
     // DNS answers, when the resources exist.
     if missing_dns.is_empty() {
-        for r in &dns_failures {
+        for r in dns_failures
+            .iter()
+            .filter(|r| !(behind_forwarder || is_forwarder_probe(plan, from, r)))
+        {
             let Some((_, outcome)) = outcome_of(r) else {
                 continue;
             };
@@ -291,7 +346,7 @@ pub fn diagnose(
 
     // The far host: filters when the path is sound.
     if !path_explained {
-        for r in &failed {
+        for r in failed.iter().filter(|r| !is_forwarder_probe(plan, from, r)) {
             let Some((probe, outcome)) = outcome_of(r) else {
                 continue;
             };

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use dxvpn_plan::model::ValidateTarget;
+use dxvpn_plan::model::{Spec, ValidateTarget};
 use dxvpn_plan::{Cloud, Plan};
 
 use crate::probe::{Probe, RecordKind};
@@ -44,6 +44,47 @@ pub fn probes_for_targets(
             probes.extend(t.tcp_ports.iter().map(|port| Probe::Tcp {
                 target: SocketAddr::from((ip, *port)),
             }));
+        }
+    }
+    probes
+}
+
+/// The forwarder hosts of the development DNS path in `cloud`, created by `up` or the user's:
+/// where the other cloud's queries for `cloud`'s zones arrive.
+pub fn forwarder_hosts(plan: &Plan, cloud: Cloud) -> Vec<std::net::Ipv4Addr> {
+    plan.resources
+        .iter()
+        .filter(|r| r.cloud == cloud)
+        .filter_map(|r| match &r.spec {
+            Spec::ForwarderInstance { ip, .. } | Spec::DnsForwarder { ip, .. } => Some(*ip),
+            _ => None,
+        })
+        .collect()
+}
+
+/// From `from`, every name of a target in the other cloud asked of that cloud's forwarder host
+/// directly, and its TCP 53: a forwarder host that is silent or answers wrong is then named as
+/// such, apart from the resolvers and rules in front of it.
+pub fn probes_for_forwarder_hosts(plan: &Plan, from: Cloud) -> Vec<Probe> {
+    let other = match from {
+        Cloud::Aws => Cloud::Azure,
+        Cloud::Azure => Cloud::Aws,
+    };
+    let mut probes = Vec::new();
+    for host in forwarder_hosts(plan, other) {
+        let server = SocketAddr::from((host, 53));
+        for t in plan.validate_targets.iter().filter(|t| t.cloud == other) {
+            if let Some(name) = &t.name {
+                probes.push(Probe::Dns {
+                    name: name.clone(),
+                    server: Some(server),
+                    record: RecordKind::A,
+                    expect: t.address.map(IpAddr::V4).into_iter().collect(),
+                });
+            }
+        }
+        if !probes.is_empty() {
+            probes.push(Probe::Tcp { target: server });
         }
     }
     probes

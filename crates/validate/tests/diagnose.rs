@@ -41,6 +41,7 @@ fn facts(up: &[bool], propagates: bool, missing: &[&str]) -> ControlFacts {
                 route_table_id: "rtb-0a1b2c3d4e5f60001".into(),
                 propagates,
             }],
+            forwarder_host: None,
         }),
         missing: Ok(missing
             .iter()
@@ -244,5 +245,70 @@ fn no_icmp_permission_says_how_to_grant_it() {
     assert!(
         fix.contains("cap_net_raw") && fix.contains("ping_group_range"),
         "{fix}"
+    );
+}
+
+/// Development from Azure: the lookup through Azure's resolver fails, and so does the same
+/// lookup asked of the AWS forwarder host directly; the host is the cause, named once, and the
+/// lookup behind it gets no second finding. Negative control: with the host answering, the
+/// same failure through the resolver is not blamed on it.
+#[test]
+fn a_forwarder_host_that_fails_its_own_lookup_is_named_as_the_cause() {
+    let plan =
+        dxvpn_plan::plan_from_toml(include_str!("../../../examples/development.toml")).unwrap();
+    let host = dxvpn_validate::targets::forwarder_hosts(&plan, Cloud::Aws)[0];
+    let ask = |server: SocketAddr, outcome: Outcome| {
+        probe(
+            Probe::Dns {
+                name: "vm1.aws.internal".into(),
+                server: Some(server),
+                record: RecordKind::A,
+                expect: vec![],
+            },
+            outcome,
+        )
+    };
+    let servfail = || Outcome::DnsRefusal {
+        code: "SERVFAIL".into(),
+    };
+    let through_resolver = ask(SocketAddr::from(([168, 63, 129, 16], 53)), servfail());
+    let facts = facts(&[true; 2], true, &[]);
+    let report = Report::assemble(
+        &plan,
+        Some(Cloud::Azure),
+        vec![
+            through_resolver.clone(),
+            ask(SocketAddr::from((host, 53)), servfail()),
+        ],
+        &facts,
+        10.0,
+    );
+    assert_eq!(ids(&report), ["forwarder-host"], "{:?}", report.findings);
+    assert!(report.findings[0].message.contains(&host.to_string()));
+
+    let report = Report::assemble(
+        &plan,
+        Some(Cloud::Azure),
+        vec![
+            through_resolver,
+            ask(
+                SocketAddr::from((host, 53)),
+                Outcome::Answer {
+                    records: vec!["10.1.1.10".into()],
+                },
+            ),
+        ],
+        &facts,
+        10.0,
+    );
+    assert!(
+        !ids(&report).contains(&"forwarder-host"),
+        "{:?}",
+        report.findings
+    );
+    assert!(
+        ids(&report).contains(&"dns-target-silent"),
+        "{:?}",
+        report.findings
     );
 }
