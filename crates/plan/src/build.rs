@@ -532,7 +532,14 @@ fn build_dns(b: &mut Builder<'_>) -> DnsPlan {
                 outbound_endpoint: "azure.dns_outbound_endpoint".into(),
             },
         );
-        for zone in &c.aws.private_dns_zones {
+        // AWS's own service domains go the same way, unless a zone of the user's covers one.
+        let mut zones = c.aws.private_dns_zones.clone();
+        for zone in &c.aws_service_zones {
+            if !zones.contains(zone) {
+                zones.push(zone.clone());
+            }
+        }
+        for zone in &zones {
             let mut deps = vec!["azure.dns_forwarding_ruleset"];
             if managed {
                 deps.push(receiver);
@@ -560,7 +567,7 @@ fn build_dns(b: &mut Builder<'_>) -> DnsPlan {
         forwarding.push(DnsForwarding {
             from: Cloud::Azure,
             to: Cloud::Aws,
-            zones: c.aws.private_dns_zones.clone(),
+            zones,
             via: "azure.dns_outbound_endpoint".into(),
             receiver: receiver.into(),
             targets,

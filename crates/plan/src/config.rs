@@ -154,6 +154,12 @@ pub struct DnsConfig {
     /// Forwarder mode: the program the hosts dxvpn creates run (default `unbound`).
     #[serde(default)]
     pub forwarder_program: Option<ForwarderProgram>,
+    /// Whether the VNet also forwards AWS's own service domains to AWS, as the original module
+    /// does (EC2 instance names under `compute.internal` and the region's domain, RDS and
+    /// ElastiCache endpoints, `aws`, `internal.aws`, `aws.local`), whenever it forwards the AWS
+    /// zones (default true).
+    #[serde(default)]
+    pub aws_service_zones: Option<bool>,
 }
 
 /// The forwarder program a host dxvpn creates runs.

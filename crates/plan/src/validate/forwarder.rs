@@ -122,3 +122,29 @@ fn check_image(p: &mut Problems, given: Option<&str>) -> String {
     );
     AL2023_X86_64_PARAMETER.to_owned()
 }
+
+/// The AWS service domains the VNet forwards to AWS with the AWS zones (the original module's
+/// list, and the region's own domain for instance names: `ec2.internal` in us-east-1,
+/// `<region>.compute.internal` elsewhere, as the VPC user guide's "DNS attributes" says).
+pub(crate) fn aws_service_zones(dns: &DnsConfig, region: &str) -> Vec<String> {
+    if dns.aws_service_zones == Some(false) {
+        return Vec::new();
+    }
+    let regional = if region == "us-east-1" {
+        "ec2.internal".to_owned()
+    } else {
+        format!("{region}.compute.internal")
+    };
+    [
+        "compute.internal",
+        &regional,
+        "rds.amazonaws.com",
+        "elasticache.amazonaws.com",
+        "aws",
+        "internal.aws",
+        "aws.local",
+    ]
+    .iter()
+    .map(|z| (*z).to_owned())
+    .collect()
+}

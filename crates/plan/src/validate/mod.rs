@@ -25,7 +25,7 @@ mod forwarder;
 pub use fields::is_dns_name;
 use fields::*;
 pub(crate) use forwarder::DEFAULT_INSTANCE_TYPE;
-pub(crate) use forwarder::{AwsForwarder, check_aws_forwarder};
+pub(crate) use forwarder::{AwsForwarder, aws_service_zones, check_aws_forwarder};
 
 /// Tags dxvpn sets itself on every resource: `dxvpn:deployment`, `dxvpn:role`, and on AWS
 /// `dxvpn:vpc` and `Name`.
@@ -54,6 +54,8 @@ pub(crate) struct Checked {
     pub tunnels: Vec<Tunnel>,
     pub dns_mode: DnsMode,
     pub aws_forwarder: AwsForwarder,
+    /// AWS service domains forwarded from the VNet with the AWS zones.
+    pub aws_service_zones: Vec<String>,
     /// The Azure forwarder host the user already runs, if any (else one in a new subnet).
     pub azure_forwarder_ip: Option<Ipv4Addr>,
     /// Free /28s for the Azure DNS side: [0] receives queries (inbound endpoint or forwarder),
@@ -339,6 +341,7 @@ pub(crate) fn check(config: Config) -> Result<Checked, Problems> {
         tunnels,
         dns_mode,
         aws_forwarder,
+        aws_service_zones: aws_service_zones(&config.dns, &a.region),
         azure_forwarder_ip,
         azure_dns_subnets,
         tags: config.tags.clone(),
