@@ -16,7 +16,7 @@ pub struct Stray {
     /// The role its tag names.
     pub role: String,
     /// `vpn_connection`, `customer_gateway`, `vpn_gateway`, `resolver_rule`,
-    /// `resolver_endpoint` or `security_group` (the plan's kind names).
+    /// `resolver_endpoint`, `security_group` or `forwarder_instance` (the plan's kind names).
     pub kind: &'static str,
     /// Its id.
     pub id: String,
@@ -131,6 +131,9 @@ impl Aws {
                 } else {
                     Drift::Update(changes)
                 })
+            }
+            Spec::ForwarderInstance { .. } => {
+                self.forwarder_host_drift(plan, resource, outputs).await
             }
             _ => Ok(if self.observe(plan, resource, outputs).await? {
                 Drift::Same
@@ -262,6 +265,7 @@ impl Aws {
                 });
             }
         }
+        strays.extend(self.forwarder_host_strays(plan).await?);
         strays.extend(self.dns_strays(plan).await?);
         Ok(strays)
     }
@@ -277,6 +281,7 @@ impl Aws {
             "resolver_rule" | "resolver_endpoint" | "security_group" => {
                 return self.delete_dns_stray(plan, stray).await;
             }
+            "forwarder_instance" => return self.terminate(role, id).await,
             "vpn_connection" => {
                 self.ec2
                     .delete_vpn_connection()

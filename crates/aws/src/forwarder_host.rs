@@ -9,14 +9,14 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, HttpTokensState, InstanceMetadataEndpointState,
-    InstanceMetadataOptionsRequest, InstanceType, ResourceType, VolumeType,
+    InstanceMetadataOptionsRequest, InstanceType, ResourceType, Tag, TagSpecification, VolumeType,
 };
 use base64::Engine as _;
-use dxvpn_plan::Plan;
 use dxvpn_plan::model::{Resource, Spec};
+use dxvpn_plan::{Drift, FieldChange, Plan};
 
 use crate::lookup::{filter, of_deployment, tagged_for_vpc};
-use crate::{Aws, AwsError, Outputs, api};
+use crate::{Aws, AwsError, Outputs, Stray, api};
 
 /// The root volume, as the original module sizes it.
 const ROOT_VOLUME_GIB: i32 = 8;
@@ -48,6 +48,29 @@ fn client_token(plan: &Plan, role: &str, user_data: &str) -> String {
     format!("dxvpn-{:016x}-{started}", h.finish())
 }
 
+/// The instance's tags and the digest of its user data (`dxvpn_plan::forwarder_host::CONFIG_TAG`).
+fn with_config_tag(spec: TagSpecification, user_data: &str) -> TagSpecification {
+    let mut tags = spec.tags().to_vec();
+    tags.push(
+        Tag::builder()
+            .key(dxvpn_plan::forwarder_host::CONFIG_TAG)
+            .value(dxvpn_plan::forwarder_host::config_digest(user_data))
+            .build(),
+    );
+    TagSpecification::builder()
+        .set_resource_type(spec.resource_type().cloned())
+        .set_tags(Some(tags))
+        .build()
+}
+
+/// The host's outputs: its id and address.
+fn record(role: &str, host: &ForwarderHostState, outputs: &mut Outputs) {
+    outputs.set(role, "id", &host.id);
+    if let Some(ip) = &host.private_ip {
+        outputs.set(role, "private_ip", ip);
+    }
+}
+
 /// What DescribeInstances says of a forwarder host.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ForwarderHostState {
@@ -57,6 +80,10 @@ pub struct ForwarderHostState {
     pub state: String,
     /// Its private address.
     pub private_ip: Option<String>,
+    /// Its instance type.
+    pub instance_type: String,
+    /// The digest of the user data it was launched with (its `dxvpn:config` tag).
+    pub config: String,
 }
 
 impl Aws {
@@ -90,6 +117,17 @@ impl Aws {
                         .map(|n| n.as_str().to_owned())
                         .unwrap_or_default(),
                     private_ip: i.private_ip_address().map(str::to_owned),
+                    instance_type: i
+                        .instance_type()
+                        .map(|t| t.as_str().to_owned())
+                        .unwrap_or_default(),
+                    config: i
+                        .tags()
+                        .iter()
+                        .find(|t| t.key() == Some(dxvpn_plan::forwarder_host::CONFIG_TAG))
+                        .and_then(|t| t.value())
+                        .unwrap_or_default()
+                        .to_owned(),
                 })
             })
             .min_by(|a, b| a.id.cmp(&b.id)))
@@ -139,10 +177,7 @@ impl Aws {
         let Some(host) = self.find_forwarder_host(plan, role).await? else {
             return Ok(false);
         };
-        outputs.set(role, "id", &host.id);
-        if let Some(ip) = &host.private_ip {
-            outputs.set(role, "private_ip", ip);
-        }
+        record(role, &host, outputs);
         Ok(true)
     }
 
@@ -198,7 +233,10 @@ impl Aws {
                     )
                     .build(),
             )
-            .tag_specifications(Self::tag_spec(resource, ResourceType::Instance))
+            .tag_specifications(with_config_tag(
+                Self::tag_spec(resource, ResourceType::Instance),
+                &user_data,
+            ))
             .tag_specifications(Self::tag_spec(resource, ResourceType::Volume))
             .client_token(client_token(plan, role, &user_data))
             .send()
@@ -246,13 +284,18 @@ impl Aws {
         let found =
             crate::lookup::until_found(self.unsettled(), || self.find_forwarder_host(plan, role))
                 .await?;
-        let Some(host) = found else {
-            return Ok(());
-        };
-        tracing::info!(%role, id = %host.id, "terminating the forwarder host");
+        match found {
+            Some(host) => self.terminate(role, &host.id).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Terminates instance `id` and waits until it is terminated.
+    pub(crate) async fn terminate(&self, role: &str, id: &str) -> Result<(), AwsError> {
+        tracing::info!(%role, %id, "terminating the forwarder host");
         self.ec2
             .terminate_instances()
-            .instance_ids(&host.id)
+            .instance_ids(id)
             .send()
             .await
             .map(drop)
@@ -260,11 +303,102 @@ impl Aws {
             .or_else(crate::gone_is_done)?;
         self.wait(role, "terminated", || async {
             Ok(matches!(
-                self.instance_state(role, &host.id).await?.as_deref(),
+                self.instance_state(role, id).await?.as_deref(),
                 Some("terminated") | None
             ))
         })
         .await
+    }
+}
+
+impl Aws {
+    /// How the host differs from the plan. An instance runs its user data at its first boot
+    /// only, and its type changes only while it is stopped: either difference is a new host.
+    pub(crate) async fn forwarder_host_drift(
+        &self,
+        plan: &Plan,
+        resource: &Resource,
+        outputs: &mut Outputs,
+    ) -> Result<Drift, AwsError> {
+        let role = resource.role.as_str();
+        let Spec::ForwarderInstance {
+            instance_type,
+            setup,
+            ..
+        } = &resource.spec
+        else {
+            return Ok(Drift::Same);
+        };
+        let Some(host) = self.find_forwarder_host(plan, role).await? else {
+            return Ok(Drift::Missing);
+        };
+        record(role, &host, outputs);
+        let planned = dxvpn_plan::forwarder_host::config_digest(
+            &dxvpn_plan::forwarder_host::user_data(&plan.name, setup),
+        );
+        Ok(if host.instance_type != *instance_type {
+            Drift::Replace {
+                field: FieldChange::new("instance_type", &host.instance_type, instance_type),
+                rule: "an instance's type changes only while it is stopped; dxvpn launches a new forwarder host instead".into(),
+            }
+        } else if host.config != planned {
+            Drift::Replace {
+                field: FieldChange::new("user_data", &host.config, &planned),
+                rule: "an instance runs its user data at its first boot only: the new forwarder configuration needs a new host (as the original module's user_data_replace_on_change)".into(),
+            }
+        } else {
+            Drift::Same
+        })
+    }
+
+    /// This deployment's forwarder hosts in this VPC that the plan does not keep: one whose
+    /// role the plan has no created host for, or a second of one role (the lowest id stays).
+    pub(crate) async fn forwarder_host_strays(&self, plan: &Plan) -> Result<Vec<Stray>, AwsError> {
+        let out = self
+            .ec2
+            .describe_instances()
+            .filters(of_deployment(plan))
+            .filters(tagged_for_vpc(plan))
+            .filters(filter("instance-state-name", &HOLDING))
+            .send()
+            .await
+            .map_err(api("aws.dns_forwarder", "DescribeInstances"))?;
+        let mut found: Vec<(String, String)> = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter_map(|i| {
+                let role = i
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some("dxvpn:role"))
+                    .and_then(|t| t.value())?;
+                Some((role.to_owned(), i.instance_id()?.to_owned()))
+            })
+            .collect();
+        found.sort();
+        let planned = |role: &str| {
+            plan.resource(role)
+                .is_some_and(|r| matches!(r.spec, Spec::ForwarderInstance { .. }))
+        };
+        let mut strays = Vec::new();
+        for (n, (role, id)) in found.iter().enumerate() {
+            let first_of_role = found.iter().position(|(r, _)| r == role) == Some(n);
+            let reason = if !planned(role) {
+                format!("{role} is no longer a forwarder host dxvpn creates")
+            } else if !first_of_role {
+                format!("a second {role} of this deployment (two runs raced); the other one stays")
+            } else {
+                continue;
+            };
+            strays.push(Stray {
+                role: role.clone(),
+                kind: "forwarder_instance",
+                id: id.clone(),
+                reason,
+            });
+        }
+        Ok(strays)
     }
 }
 

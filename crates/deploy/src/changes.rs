@@ -82,7 +82,8 @@ impl Doomed {
     fn order(&self) -> u8 {
         match self {
             Doomed::Aws(s) => match s.kind {
-                "vpn_connection" | "resolver_rule" => 0,
+                // A forwarder host holds the DNS security group until it is terminated.
+                "vpn_connection" | "resolver_rule" | "forwarder_instance" => 0,
                 "customer_gateway" | "resolver_endpoint" => 2,
                 _ => 3,
             },

@@ -340,3 +340,59 @@ async fn a_new_amazon_side_asn_replaces_the_gateway_and_the_connection_on_it() {
     assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
     assert_eq!(aws_live(&aws, "vpn_connections"), 0);
 }
+
+/// The forwarder host runs its user data at first boot only: a new instance type or a new
+/// forwarder configuration is a replace, done with `--allow-replace`, and a host the plan no
+/// longer creates (the user now gives `dns.aws_forwarder_ip`) is a delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_forwarder_host_is_replaced_and_one_no_longer_planned_is_deleted() {
+    let (aws, azure) = twins().await;
+    let text = config("development", &aws, &azure);
+    let before = plan(&text);
+    let deployer = Deployer::connect(&before).await.unwrap();
+    let up = deployer.up(before.clone()).await;
+    assert!(up.ok(), "{:?}", up.failures().collect::<Vec<_>>());
+    let role = "aws.dns_forwarder";
+    assert_eq!(
+        kind_of(&deployer.diff(&before).await.unwrap(), role),
+        ChangeKind::Unchanged
+    );
+
+    let zones = "private_dns_zones = [\"azure.internal\"]";
+    assert!(text.contains(zones), "{text}");
+    let more_zones = plan(&text.replace(
+        zones,
+        "private_dns_zones = [\"azure.internal\", \"corp.example\"]",
+    ));
+    let diff = deployer.diff(&more_zones).await.unwrap();
+    let host = diff.iter().find(|c| c.role == role).unwrap();
+    assert_eq!(host.change, ChangeKind::Replace, "{diff:#?}");
+    assert_eq!(host.fields[0].path, "user_data");
+
+    let bigger = plan(&text.replace(
+        "[dns]\n",
+        "[dns]\naws_forwarder_instance_type = \"t3.small\"\n",
+    ));
+    let diff = deployer.diff(&bigger).await.unwrap();
+    let host = diff.iter().find(|c| c.role == role).unwrap();
+    assert_eq!(host.change, ChangeKind::Replace, "{diff:#?}");
+    assert_eq!(
+        (host.fields[0].path.as_str(), host.fields[0].to.as_str()),
+        ("instance_type", "t3.small")
+    );
+    let replaced = allow_replace(&deployer, &bigger, &diff).await;
+    let id = |o: &dxvpn_plan::Outputs| o.get(role, "id").map(str::to_owned);
+    assert_ne!(id(&replaced.outputs), id(&up.outputs), "a new host");
+    assert_eq!(aws_live(&aws, "instances"), 1, "the old one is terminated");
+    let converged = deployer.diff(&bigger).await.unwrap();
+    assert!(!any_writes(&converged), "{:?}", writing(&converged));
+
+    // The user's own host now: dxvpn's goes.
+    let yours = plan(&text.replace("[dns]\n", "[dns]\naws_forwarder_ip = \"10.0.1.10\"\n"));
+    let diff = deployer.diff(&yours).await.unwrap();
+    assert_eq!(deletes(&diff), [role], "{diff:#?}");
+
+    let down = deployer.down(bigger).await;
+    assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
+    assert_eq!(aws_live(&aws, "instances"), 0);
+}

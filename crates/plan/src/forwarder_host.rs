@@ -157,6 +157,17 @@ pub fn user_data(deployment: &str, setup: &ForwarderSetup) -> String {
     format!("#cloud-config\n{yaml}")
 }
 
+/// The tag that carries [`config_digest`] of the user data a host was launched with.
+pub const CONFIG_TAG: &str = "dxvpn:config";
+
+/// A short digest of user data: an instance runs its user data at its first boot only, so a
+/// host whose digest differs from the plan's runs another configuration and is replaced.
+pub fn config_digest(user_data: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(user_data.as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
 /// The user data `up` sends to the forwarder host it creates on `side`; `None` when the plan
 /// has none there (no forwarder mode, no zones to answer, or the host is the user's own).
 pub fn planned_user_data(plan: &crate::Plan, side: crate::Cloud) -> Option<String> {
