@@ -39,6 +39,9 @@ pub enum Probe {
         record: RecordKind,
         /// Addresses the answer must contain (empty: any answer passes).
         expect: Vec<IpAddr>,
+        /// Asked over TCP only (else UDP, with TCP when the answer is truncated).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        over_tcp: bool,
     },
     /// A TCP connection to `target`.
     Tcp {
@@ -147,8 +150,9 @@ pub async fn run_probe(probe: &Probe, options: &ProbeOptions) -> CheckResult {
             name,
             server,
             record,
+            over_tcp,
             ..
-        } => lookup(name, *server, *record, options.timeout).await,
+        } => lookup(name, *server, *record, *over_tcp, options.timeout).await,
         Probe::Tcp { target } => connect(*target, options.timeout).await,
     };
     let millis = started.elapsed().as_secs_f64() * 1000.0;
@@ -176,12 +180,13 @@ pub fn describe(probe: &Probe) -> String {
             name,
             server,
             record,
+            over_tcp,
             ..
         } => {
             let kind = match record {
                 RecordKind::A => String::new(),
                 other => format!(" {other:?}").to_uppercase(),
-            };
+            } + if *over_tcp { " (TCP)" } else { "" };
             match server {
                 Some(s) if s.port() == 53 => format!("{name}{kind} @{}", s.ip()),
                 Some(s) => format!("{name}{kind} @{s}"),
@@ -345,6 +350,7 @@ async fn lookup(
     name: &str,
     server: Option<SocketAddr>,
     record: RecordKind,
+    over_tcp: bool,
     timeout: Duration,
 ) -> Outcome {
     let builder = match server {
@@ -354,7 +360,7 @@ async fn lookup(
             let mut tcp = ConnectionConfig::tcp();
             tcp.port = addr.port();
             let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
-            ns.connections = vec![udp, tcp];
+            ns.connections = if over_tcp { vec![tcp] } else { vec![udp, tcp] };
             let config = ResolverConfig::from_parts(None, vec![], vec![ns]);
             Resolver::builder_with_config(config, TokioRuntimeProvider::default())
         }

@@ -38,6 +38,7 @@ pub fn probes_for_targets(
                 server: dns_server,
                 record: RecordKind::A,
                 expect: t.address.map(IpAddr::V4).into_iter().collect(),
+                over_tcp: false,
             });
         }
         if let Some(ip) = t.address {
@@ -80,12 +81,32 @@ pub fn probes_for_forwarder_hosts(plan: &Plan, from: Cloud) -> Vec<Probe> {
                     server: Some(server),
                     record: RecordKind::A,
                     expect: t.address.map(IpAddr::V4).into_iter().collect(),
+                    over_tcp: false,
                 });
             }
         }
-        if !probes.is_empty() {
-            probes.push(Probe::Tcp { target: server });
-        }
+        // The same names over TCP: a forwarder must answer both (large answers, and clients
+        // that only use TCP).
+        let over_tcp: Vec<Probe> = probes
+            .iter()
+            .filter_map(|p| match p {
+                Probe::Dns {
+                    name,
+                    server: Some(s),
+                    record,
+                    expect,
+                    ..
+                } if *s == server => Some(Probe::Dns {
+                    name: name.clone(),
+                    server: Some(*s),
+                    record: *record,
+                    expect: expect.clone(),
+                    over_tcp: true,
+                }),
+                _ => None,
+            })
+            .collect();
+        probes.extend(over_tcp);
     }
     probes
 }
@@ -113,6 +134,7 @@ pub fn parse_target(text: &str, dns_server: Option<SocketAddr>) -> Result<Probe,
             server: dns_server,
             record: RecordKind::A,
             expect: Vec::new(),
+            over_tcp: false,
         })
     } else {
         Err(format!(
@@ -146,7 +168,8 @@ mod tests {
                 name: "vm1.azure.internal".into(),
                 server,
                 record: RecordKind::A,
-                expect: vec![]
+                expect: vec![],
+                over_tcp: false,
             })
         );
         for bad in [

@@ -103,6 +103,7 @@ fn lookup(outcome: Outcome) -> CheckResult {
             server: Some(SocketAddr::from(([10, 1, 0, 2], 53))),
             record: RecordKind::A,
             expect: vec![IpAddr::from(HOST)],
+            over_tcp: false,
         },
         outcome,
     )
@@ -264,6 +265,7 @@ fn a_forwarder_host_that_fails_its_own_lookup_is_named_as_the_cause() {
                 server: Some(server),
                 record: RecordKind::A,
                 expect: vec![],
+                over_tcp: false,
             },
             outcome,
         )

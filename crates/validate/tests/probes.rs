@@ -47,6 +47,7 @@ fn dns(name: &str, server: SocketAddr, expect: &[&str]) -> Probe {
         server: Some(server),
         record: RecordKind::A,
         expect: expect.iter().map(|e| e.parse().unwrap()).collect(),
+        over_tcp: false,
     }
 }
 
@@ -111,6 +112,23 @@ async fn dns_outcomes_are_told_apart() {
     )
     .await;
     assert_eq!(result.outcome, Some(Outcome::TimedOut), "{result:?}");
+
+    // Over TCP: the forwarder answers there too; a UDP-only server does not (negative control).
+    let tcp = |server: SocketAddr| Probe::Dns {
+        name: "vm1.lab.test".into(),
+        server: Some(server),
+        record: RecordKind::A,
+        expect: vec!["10.9.9.9".parse().unwrap()],
+        over_tcp: true,
+    };
+    let result = run_probe(&tcp(at), &options()).await;
+    assert_eq!(result.verdict, Verdict::Pass, "{result:?}");
+    assert!(result.target.contains("(TCP)"), "{}", result.target);
+    let udp_only = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp_addr = udp_only.local_addr().unwrap();
+    let result = run_probe(&tcp(udp_addr), &options()).await;
+    assert_eq!(result.verdict, Verdict::Fail, "{result:?}");
+    drop(udp_only);
     server.stop().await;
 }
 
