@@ -30,6 +30,33 @@ fn config(use_case: &str, aws: &AwsTwin, azure: &AzureTwin) -> String {
     )
 }
 
+/// Development on fresh twins, taken up. Bind every field: a twin dropped is a twin stopped.
+struct Deployed {
+    aws: AwsTwin,
+    azure: AzureTwin,
+    text: String,
+    before: Arc<Plan>,
+    deployer: Deployer,
+    up: Report,
+}
+
+async fn deployed_development() -> Deployed {
+    let (aws, azure) = twins().await;
+    let text = config("development", &aws, &azure);
+    let before = plan(&text);
+    let deployer = Deployer::connect(&before).await.unwrap();
+    let up = deployer.up(before.clone()).await;
+    assert!(up.ok(), "{:?}", up.failures().collect::<Vec<_>>());
+    Deployed {
+        aws,
+        azure,
+        text,
+        before,
+        deployer,
+        up,
+    }
+}
+
 fn plan(config: &str) -> Arc<Plan> {
     Arc::new(dxvpn_plan::plan_from_toml(config).unwrap())
 }
@@ -52,12 +79,14 @@ fn writing(changes: &[Change]) -> Vec<(&str, ChangeKind)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_inside_cidr_is_an_update_in_place_that_keeps_the_connection_and_its_addresses() {
-    let (aws, azure) = twins().await;
-    let text = config("development", &aws, &azure);
-    let before = plan(&text);
-    let deployer = Deployer::connect(&before).await.unwrap();
-    let up = deployer.up(before.clone()).await;
-    assert!(up.ok(), "{:?}", up.failures().collect::<Vec<_>>());
+    let Deployed {
+        aws,
+        azure: _azure,
+        text,
+        before,
+        deployer,
+        up,
+    } = deployed_development().await;
     let converged = deployer.diff(&before).await.unwrap();
     assert!(
         !any_writes(&converged),
@@ -295,12 +324,14 @@ async fn two_racing_ups_then_one_more_and_a_down_leave_nothing() {
 /// the DAG, prune) leaves a new VGW and a converged deployment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_amazon_side_asn_replaces_the_gateway_and_the_connection_on_it() {
-    let (aws, azure) = twins().await;
-    let text = config("development", &aws, &azure);
-    let before = plan(&text);
-    let deployer = Deployer::connect(&before).await.unwrap();
-    let up = deployer.up(before.clone()).await;
-    assert!(up.ok(), "{:?}", up.failures().collect::<Vec<_>>());
+    let Deployed {
+        aws,
+        azure: _azure,
+        text,
+        before,
+        deployer,
+        up,
+    } = deployed_development().await;
     let old_asn = before
         .resource("aws.vpn_gateway")
         .map(|r| format!("{:?}", r.spec))
@@ -346,12 +377,14 @@ async fn a_new_amazon_side_asn_replaces_the_gateway_and_the_connection_on_it() {
 /// longer creates (the user now gives `dns.aws_forwarder_ip`) is a delete.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_forwarder_host_is_replaced_and_one_no_longer_planned_is_deleted() {
-    let (aws, azure) = twins().await;
-    let text = config("development", &aws, &azure);
-    let before = plan(&text);
-    let deployer = Deployer::connect(&before).await.unwrap();
-    let up = deployer.up(before.clone()).await;
-    assert!(up.ok(), "{:?}", up.failures().collect::<Vec<_>>());
+    let Deployed {
+        aws,
+        azure: _azure,
+        text,
+        before,
+        deployer,
+        up,
+    } = deployed_development().await;
     let role = "aws.dns_forwarder";
     assert_eq!(
         kind_of(&deployer.diff(&before).await.unwrap(), role),
