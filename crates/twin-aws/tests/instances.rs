@@ -176,3 +176,44 @@ async fn a_repeated_token_returns_the_first_launch_and_a_changed_request_is_refu
     assert_eq!(inventory["instances"].as_array().unwrap().len(), 1);
     twin.stop().await;
 }
+
+/// GetParameter, raw over HTTP as awsJson1_1 (no SSM SDK in the workspace): the public
+/// parameter names the image RunInstances launches for `resolve:ssm:`; an unknown one is
+/// `ParameterNotFound`.
+#[tokio::test]
+async fn the_public_parameter_names_the_image_a_resolve_ssm_launch_uses() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let twin = dxvpn_test_support::aws_twin(0.0).await;
+    let endpoint = twin.endpoint.trim_start_matches("http://").to_owned();
+    let get = async |name: &str| {
+        let mut stream = tokio::net::TcpStream::connect(&endpoint).await.unwrap();
+        let body = format!("{{\"Name\":\"{name}\"}}");
+        let request = format!(
+            "POST / HTTP/1.0\r\nX-Amz-Target: AmazonSSM.GetParameter\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        (
+            head.lines().next().unwrap_or_default().to_owned(),
+            serde_json::from_str::<serde_json::Value>(body).unwrap(),
+        )
+    };
+    let name = AL2023.trim_start_matches("resolve:ssm:");
+    let (status, found) = get(name).await;
+    assert!(status.contains("200"), "{status}");
+    let ami = found["Parameter"]["Value"].as_str().unwrap().to_owned();
+    assert_eq!(found["Parameter"]["DataType"], "aws:ec2:image");
+
+    let ec2 = dxvpn_test_support::ec2_client(&twin.endpoint);
+    let sg = group(&ec2, &twin).await;
+    let out = launch(&ec2, &twin, &sg, "10.0.1.123").send().await.unwrap();
+    assert_eq!(out.instances()[0].image_id(), Some(ami.as_str()));
+
+    let (status, missing) = get("/aws/service/no-such-parameter").await;
+    assert!(status.contains("400"), "{status}");
+    assert_eq!(missing["__type"], "ParameterNotFound");
+    twin.stop().await;
+}
