@@ -202,9 +202,16 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 FormatArg::Forwarder => {
                     let Some(text) = dxvpn_plan::forwarder_host::planned_user_data(&plan, side)
                     else {
+                        let fix = match side {
+                            dxvpn_plan::Cloud::Aws => {
+                                "`up` creates one in forwarder mode (development) when Azure has zones to answer and dns.aws_forwarder_ip is not given"
+                            }
+                            dxvpn_plan::Cloud::Azure => {
+                                "dxvpn does not create the Azure forwarder host yet: run one and give dns.azure_forwarder_ip (docs/dns.md)"
+                            }
+                        };
                         eprintln!(
-                            "error: --format forwarder: the plan creates no forwarder host on the {} side (it does in forwarder mode, with the other cloud's zones to answer, when dns.{}_forwarder_ip is not given)",
-                            side.as_str(),
+                            "error: --format forwarder: the plan creates no forwarder host on the {} side\n  fix: {fix}",
                             side.as_str()
                         );
                         return Ok(ExitCode::from(2));

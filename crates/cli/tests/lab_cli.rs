@@ -115,6 +115,66 @@ fn a_bad_topology_file_is_bad_input_and_builds_nothing() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `render --format forwarder` prints the user data `up` sends; the lab reads it as cloud-init
+/// does, and unbound's own checker accepts the file it starts (a broken copy is refused, the
+/// negative control). A plan with no host on that side is bad input with a fix.
+#[test]
+fn the_rendered_forwarder_host_runs_a_file_unbound_accepts() {
+    let out = dxvpn()
+        .args([
+            "render",
+            "-c",
+            "examples/development.toml",
+            "--side",
+            "aws",
+            "--format",
+            "forwarder",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let programs = dxvpn_lab::cloud_init::programs(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    let (path, conf) = &programs[0].files[0];
+    assert!(programs[0].argv.contains(path), "{:?}", programs[0]);
+    let check = |text: &str| {
+        let file =
+            std::env::temp_dir().join(format!("dxvpn-forwarder-{}.conf", std::process::id()));
+        std::fs::write(&file, text).unwrap();
+        let ok = std::process::Command::new("unbound-checkconf")
+            .arg(&file)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        std::fs::remove_file(&file).unwrap();
+        ok
+    };
+    assert!(check(conf), "{conf}");
+    assert!(
+        !check(&conf.replace("forward-addr: ", "forward-addr: x")),
+        "a broken copy"
+    );
+
+    let none = dxvpn()
+        .args([
+            "render",
+            "-c",
+            "examples/high_availability.toml",
+            "--side",
+            "aws",
+            "--format",
+            "forwarder",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("fix:"));
+}
+
 #[test]
 fn rendered_configs_are_accepted_by_strongswan_and_bird() {
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -184,8 +184,9 @@ impl std::fmt::Debug for Deployer {
     }
 }
 
-/// Whether dxvpn writes resources of this kind. A forwarder host (the development DNS path) is
-/// described, not created: the user runs `dxvpn dns-forwarder` on a small VM or container.
+/// Whether dxvpn writes resources of this kind. A forwarder host the user runs (an address
+/// given in `dns.*_forwarder_ip`, or the Azure one dxvpn does not create yet) is described,
+/// not created; the AWS host `up` creates is a `ForwarderInstance`.
 fn handled(resource: &Resource) -> bool {
     !matches!(resource.spec, Spec::DnsForwarder { .. })
 }

@@ -328,7 +328,7 @@ pub enum Spec {
     },
     /// Association of a rule with the VPC.
     ResolverRuleAssociation { vpc_id: String, rule: String },
-    /// A small forwarder host (development DNS path).
+    /// A forwarder host the user runs (development DNS path): referenced, never created.
     DnsForwarder {
         ip: Ipv4Addr,
         subnet: String,

@@ -8,7 +8,8 @@ use std::net::Ipv4Addr;
 use dxvpn_cidr::Ipv4Net;
 use dxvpn_tunnel::psk::PresharedKey;
 
-/// The AWS twin's side: the VPC, its host's route table, and every available VPN connection.
+/// The AWS twin's side: the VPC, its host's route table, every available VPN connection, and
+/// the running instances with their user data.
 #[derive(Debug, Clone, Default)]
 pub struct AwsView {
     /// The VPC's range.
