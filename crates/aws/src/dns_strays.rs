@@ -90,11 +90,7 @@ impl Aws {
             .await
             .map_err(api("aws.dns_security_group", "DescribeSecurityGroups"))?;
         for group in groups.security_groups() {
-            let role = group
-                .tags()
-                .iter()
-                .find(|t| t.key() == Some("dxvpn:role"))
-                .and_then(|t| t.value());
+            let role = crate::lookup::tag_value(group.tags(), "dxvpn:role");
             if let (Some(role), Some(id)) = (role, group.group_id())
                 && let Some(s) = stray(role, "security_group")
             {

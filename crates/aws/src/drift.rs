@@ -4,7 +4,7 @@
 use dxvpn_plan::model::{Resource, Spec};
 use dxvpn_plan::{Drift, FieldChange, Plan};
 
-use crate::lookup::{live, of_deployment, tagged_for_vpc};
+use crate::lookup::{live, of_deployment, tag_value, tagged_for_vpc};
 use crate::tunnels::{pair, record, tunnel_changes};
 use crate::{Aws, AwsError, Outputs, api, gone_is_done};
 
@@ -151,11 +151,7 @@ impl Aws {
     pub async fn strays(&self, plan: &Plan) -> Result<Vec<Stray>, AwsError> {
         let filters = || vec![of_deployment(plan), tagged_for_vpc(plan), live()];
         let role_of = |tags: &[aws_sdk_ec2::types::Tag]| {
-            tags.iter()
-                .find(|t| t.key() == Some("dxvpn:role"))
-                .and_then(|t| t.value())
-                .unwrap_or_default()
-                .to_owned()
+            tag_value(tags, "dxvpn:role").unwrap_or_default().to_owned()
         };
         let vgws = self
             .ec2

@@ -13,11 +13,15 @@ use aws_sdk_ec2::types::{
 };
 use base64::Engine as _;
 use dxvpn_plan::model::{Resource, Spec};
-use dxvpn_plan::{Drift, FieldChange, Plan};
+use dxvpn_plan::{Cloud, Drift, FieldChange, Plan};
 
-use crate::lookup::{filter, of_deployment, tagged_for_vpc};
+use crate::lookup::{filter, of_deployment, tag_value, tagged_for_vpc};
 use crate::{Aws, AwsError, Outputs, Stray, api};
 
+/// The plan's kind name of a forwarder host (its strays' and its state reads' kind).
+const KIND: &str = "forwarder_instance";
+/// Its role in the plan.
+const ROLE: &str = "aws.dns_forwarder";
 /// The root volume, as the original module sizes it.
 const ROOT_VOLUME_GIB: i32 = 8;
 /// Amazon Linux 2023's root device.
@@ -87,29 +91,29 @@ pub struct ForwarderHostState {
 }
 
 impl Aws {
-    /// This deployment's forwarder host that holds its address, if any (the lowest id of
-    /// several, as every lookup here).
-    pub(crate) async fn find_forwarder_host(
+    /// This deployment's forwarder hosts in this VPC that hold their address (not on their way
+    /// out), with their role, sorted by role and id; only `role`'s when it is given.
+    async fn forwarder_hosts(
         &self,
         plan: &Plan,
-        role: &str,
-    ) -> Result<Option<ForwarderHostState>, AwsError> {
+        role: Option<&str>,
+    ) -> Result<Vec<(String, ForwarderHostState)>, AwsError> {
         let out = self
             .ec2
             .describe_instances()
             .filters(of_deployment(plan))
-            .filters(filter("tag:dxvpn:role", &[role]))
+            .set_filters(role.map(|r| vec![filter("tag:dxvpn:role", &[r])]))
             .filters(tagged_for_vpc(plan))
             .filters(filter("instance-state-name", &HOLDING))
             .send()
             .await
-            .map_err(api(role, "DescribeInstances"))?;
-        Ok(out
+            .map_err(api(role.unwrap_or(ROLE), "DescribeInstances"))?;
+        let mut hosts: Vec<(String, ForwarderHostState)> = out
             .reservations()
             .iter()
             .flat_map(|r| r.instances())
             .filter_map(|i| {
-                Some(ForwarderHostState {
+                let host = ForwarderHostState {
                     id: i.instance_id()?.to_owned(),
                     state: i
                         .state()
@@ -121,16 +125,26 @@ impl Aws {
                         .instance_type()
                         .map(|t| t.as_str().to_owned())
                         .unwrap_or_default(),
-                    config: i
-                        .tags()
-                        .iter()
-                        .find(|t| t.key() == Some(dxvpn_plan::forwarder_host::CONFIG_TAG))
-                        .and_then(|t| t.value())
+                    config: tag_value(i.tags(), dxvpn_plan::forwarder_host::CONFIG_TAG)
                         .unwrap_or_default()
                         .to_owned(),
-                })
+                };
+                Some((tag_value(i.tags(), "dxvpn:role")?.to_owned(), host))
             })
-            .min_by(|a, b| a.id.cmp(&b.id)))
+            .collect();
+        hosts.sort_by(|a, b| (&a.0, &a.1.id).cmp(&(&b.0, &b.1.id)));
+        Ok(hosts)
+    }
+
+    /// This deployment's forwarder host of `role` that holds its address, if any (the lowest
+    /// id of several, as every lookup here).
+    pub(crate) async fn find_forwarder_host(
+        &self,
+        plan: &Plan,
+        role: &str,
+    ) -> Result<Option<ForwarderHostState>, AwsError> {
+        let hosts = self.forwarder_hosts(plan, Some(role)).await?;
+        Ok(hosts.into_iter().next().map(|(_, host)| host))
     }
 
     /// The forwarder host `up` created for this plan, if the plan has one and it exists.
@@ -138,34 +152,10 @@ impl Aws {
         &self,
         plan: &Plan,
     ) -> Result<Option<ForwarderHostState>, AwsError> {
-        let Some(r) = plan
-            .resources
-            .iter()
-            .find(|r| matches!(r.spec, Spec::ForwarderInstance { .. }))
-        else {
-            return Ok(None);
-        };
-        self.find_forwarder_host(plan, &r.role).await
-    }
-
-    /// The state of instance `id`: `None` while reads have not caught up with its launch, or
-    /// once it is gone from them.
-    async fn instance_state(&self, role: &str, id: &str) -> Result<Option<String>, AwsError> {
-        let out = self.ec2.describe_instances().instance_ids(id).send().await;
-        let out = match out.map_err(api(role, "DescribeInstances")) {
-            Ok(out) => out,
-            Err(AwsError::Api { code, .. }) if crate::is_gone(&code) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        Ok(out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find_map(|i| {
-                i.state()
-                    .and_then(|s| s.name())
-                    .map(|n| n.as_str().to_owned())
-            }))
+        match plan.forwarder_instance(Cloud::Aws) {
+            Some(r) => self.find_forwarder_host(plan, &r.role).await,
+            None => Ok(None),
+        }
     }
 
     pub(crate) async fn observe_forwarder_host(
@@ -258,7 +248,7 @@ impl Aws {
     ) -> Result<(), AwsError> {
         let id = outputs.need(role, role, "id")?;
         self.wait(role, "running", || async {
-            match self.instance_state(role, &id).await?.as_deref() {
+            match self.state_of(role, KIND, &id).await?.as_deref() {
                 Some("running") => Ok(true),
                 Some("pending") | None => Ok(false),
                 Some(other) => Err(AwsError::Api {
@@ -275,21 +265,6 @@ impl Aws {
             .map(drop)
     }
 
-    /// Terminates the host and waits until it is terminated.
-    pub(crate) async fn delete_forwarder_host(
-        &self,
-        plan: &Plan,
-        role: &str,
-    ) -> Result<(), AwsError> {
-        let found =
-            crate::lookup::until_found(self.unsettled(), || self.find_forwarder_host(plan, role))
-                .await?;
-        match found {
-            Some(host) => self.terminate(role, &host.id).await,
-            None => Ok(()),
-        }
-    }
-
     /// Terminates instance `id` and waits until it is terminated.
     pub(crate) async fn terminate(&self, role: &str, id: &str) -> Result<(), AwsError> {
         tracing::info!(%role, %id, "terminating the forwarder host");
@@ -303,7 +278,7 @@ impl Aws {
             .or_else(crate::gone_is_done)?;
         self.wait(role, "terminated", || async {
             Ok(matches!(
-                self.instance_state(role, id).await?.as_deref(),
+                self.state_of(role, KIND, id).await?.as_deref(),
                 Some("terminated") | None
             ))
         })
@@ -354,35 +329,13 @@ impl Aws {
     /// This deployment's forwarder hosts in this VPC that the plan does not keep: one whose
     /// role the plan has no created host for, or a second of one role (the lowest id stays).
     pub(crate) async fn forwarder_host_strays(&self, plan: &Plan) -> Result<Vec<Stray>, AwsError> {
-        let out = self
-            .ec2
-            .describe_instances()
-            .filters(of_deployment(plan))
-            .filters(tagged_for_vpc(plan))
-            .filters(filter("instance-state-name", &HOLDING))
-            .send()
-            .await
-            .map_err(api("aws.dns_forwarder", "DescribeInstances"))?;
-        let mut found: Vec<(String, String)> = out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .filter_map(|i| {
-                let role = i
-                    .tags()
-                    .iter()
-                    .find(|t| t.key() == Some("dxvpn:role"))
-                    .and_then(|t| t.value())?;
-                Some((role.to_owned(), i.instance_id()?.to_owned()))
-            })
-            .collect();
-        found.sort();
+        let found = self.forwarder_hosts(plan, None).await?;
         let planned = |role: &str| {
             plan.resource(role)
                 .is_some_and(|r| matches!(r.spec, Spec::ForwarderInstance { .. }))
         };
         let mut strays = Vec::new();
-        for (n, (role, id)) in found.iter().enumerate() {
+        for (n, (role, host)) in found.iter().enumerate() {
             let first_of_role = found.iter().position(|(r, _)| r == role) == Some(n);
             let reason = if !planned(role) {
                 format!("{role} is no longer a forwarder host dxvpn creates")
@@ -393,8 +346,8 @@ impl Aws {
             };
             strays.push(Stray {
                 role: role.clone(),
-                kind: "forwarder_instance",
-                id: id.clone(),
+                kind: KIND,
+                id: host.id.clone(),
                 reason,
             });
         }

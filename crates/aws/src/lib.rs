@@ -586,7 +586,11 @@ impl Aws {
                         .await?;
                 }
             }
-            Spec::ForwarderInstance { .. } => self.delete_forwarder_host(plan, role).await?,
+            Spec::ForwarderInstance { .. } => {
+                if let Some(id) = self.find_settled(plan, role, &resource.spec).await? {
+                    self.terminate(role, &id).await?;
+                }
+            }
             _ => self.delete_dns(plan, resource).await?,
         }
         outputs.forget(role);

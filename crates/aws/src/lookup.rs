@@ -51,6 +51,13 @@ pub(crate) fn filter(name: &str, values: &[&str]) -> Filter {
         .build()
 }
 
+/// The value of tag `key` among `tags`.
+pub(crate) fn tag_value<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+}
+
 /// What carries this deployment's `dxvpn:deployment` tag.
 pub(crate) fn of_deployment(plan: &Plan) -> Filter {
     filter("tag:dxvpn:deployment", &[&plan.name])
@@ -139,6 +146,10 @@ impl Aws {
                 .find_vpn(plan, role, None)
                 .await?
                 .and_then(|v| v.vpn_connection_id().map(str::to_owned))),
+            Spec::ForwarderInstance { .. } => Ok(self
+                .find_forwarder_host(plan, role)
+                .await?
+                .map(|host| host.id)),
             _ => Ok(None),
         }
     }

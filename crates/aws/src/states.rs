@@ -66,6 +66,20 @@ impl Aws {
                     .and_then(|v| v.state())
                     .map(|s| s.as_str().to_owned())
             }
+            "forwarder_instance" => {
+                let out = self
+                    .ec2
+                    .describe_instances()
+                    .instance_ids(id)
+                    .send()
+                    .await
+                    .map_err(api(role, "DescribeInstances"))?;
+                out.reservations()
+                    .iter()
+                    .flat_map(|r| r.instances())
+                    .find_map(|i| i.state().and_then(|s| s.name()))
+                    .map(|n| n.as_str().to_owned())
+            }
             _ => None,
         })
     }

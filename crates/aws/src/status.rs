@@ -47,11 +47,7 @@ impl Aws {
             .map_err(api("aws.vpn_connection", "DescribeVpnConnections"))?;
         let mut states = Vec::new();
         for vpn in out.vpn_connections() {
-            let role = vpn
-                .tags()
-                .iter()
-                .find(|t| t.key() == Some("dxvpn:role"))
-                .and_then(|t| t.value())
+            let role = crate::lookup::tag_value(vpn.tags(), "dxvpn:role")
                 .unwrap_or_default()
                 .to_owned();
             // One the plan no longer has is `diff`'s to report (a delete), not a tunnel of it.

@@ -120,18 +120,21 @@ fn a_bad_topology_file_is_bad_input_and_builds_nothing() {
 /// negative control). A plan with no host on that side is bad input with a fix.
 #[test]
 fn the_rendered_forwarder_host_runs_a_file_unbound_accepts() {
-    let out = dxvpn()
-        .args([
-            "render",
-            "-c",
-            "examples/development.toml",
-            "--side",
-            "aws",
-            "--format",
-            "forwarder",
-        ])
-        .output()
-        .unwrap();
+    let render = |example: &str| {
+        dxvpn()
+            .args([
+                "render",
+                "-c",
+                example,
+                "--side",
+                "aws",
+                "--format",
+                "forwarder",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = render("examples/development.toml");
     assert!(
         out.status.success(),
         "{}",
@@ -159,18 +162,7 @@ fn the_rendered_forwarder_host_runs_a_file_unbound_accepts() {
         "a broken copy"
     );
 
-    let none = dxvpn()
-        .args([
-            "render",
-            "-c",
-            "examples/high_availability.toml",
-            "--side",
-            "aws",
-            "--format",
-            "forwarder",
-        ])
-        .output()
-        .unwrap();
+    let none = render("examples/high_availability.toml");
     assert_eq!(none.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&none.stderr).contains("fix:"));
 }

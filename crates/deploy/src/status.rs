@@ -4,8 +4,8 @@ use dxvpn_aws::{ForwarderHostState, PropagationState};
 use serde::Serialize;
 
 use crate::{CloudError, Deployer};
-use dxvpn_plan::Plan;
 use dxvpn_plan::model::Spec;
+use dxvpn_plan::{Cloud, Plan};
 
 /// The deployment as both clouds report it.
 #[derive(Debug, Clone, Serialize)]
@@ -89,9 +89,8 @@ impl Deployer {
         );
         let host = host?;
         let forwarder_host = plan
-            .resources
-            .iter()
-            .find_map(|r| match &r.spec {
+            .forwarder_instance(Cloud::Aws)
+            .and_then(|r| match &r.spec {
                 Spec::ForwarderInstance { ip, .. } => Some(ip.to_string()),
                 _ => None,
             })

@@ -15,7 +15,7 @@ use crate::model::{
     Action, Cloud, Deferred, DnsForwarding, DnsPlan, EndpointDirection, ForwarderSetup,
     GatewayInstance, Plan, PskSource, Resource, Spec,
 };
-use crate::validate::Checked;
+use crate::validate::{Checked, CreatedHost};
 
 /// Collects resources with their tags and names.
 struct Builder<'a> {
@@ -284,6 +284,30 @@ pub(crate) fn build(checked: Checked) -> Plan {
     }
 }
 
+/// What the AWS forwarder host answers: the Azure zones go to Azure's receiver (when AWS asks
+/// Azure at all), every other name to the VPC resolver, for the VPC and the VNet only.
+fn aws_forwarder_setup(
+    c: &Checked,
+    host: &CreatedHost,
+    azure_receiver: Option<Ipv4Addr>,
+) -> ForwarderSetup {
+    let forwards = match azure_receiver {
+        Some(target) => c
+            .azure
+            .private_dns_zones
+            .iter()
+            .map(|zone| (zone.clone(), vec![target]))
+            .collect(),
+        None => Vec::new(),
+    };
+    ForwarderSetup {
+        program: host.program,
+        forwards,
+        upstream: c.aws.vpc_resolver_ip,
+        allow: vec![c.aws.vpc_cidr, c.azure.vnet_cidr],
+    }
+}
+
 /// DNS in both directions. Each direction has a sender (an outbound endpoint with rules) in the
 /// asking cloud and a receiver (inbound endpoint or forwarder host) in the answering cloud.
 fn build_dns(b: &mut Builder<'_>) -> DnsPlan {
@@ -474,20 +498,7 @@ fn build_dns(b: &mut Builder<'_>) -> DnsPlan {
                     subnet_id,
                     instance_type: host.instance_type.clone(),
                     image: host.image.clone(),
-                    setup: ForwarderSetup {
-                        program: host.program,
-                        forwards: azure_receiver
-                            .map(|target| {
-                                c.azure
-                                    .private_dns_zones
-                                    .iter()
-                                    .map(|zone| (zone.clone(), vec![target]))
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
-                        upstream: c.aws.vpc_resolver_ip,
-                        allow: vec![c.aws.vpc_cidr, c.azure.vnet_cidr],
-                    },
+                    setup: aws_forwarder_setup(c, host, azure_receiver),
                 },
                 None => Spec::DnsForwarder {
                     ip,

@@ -33,10 +33,23 @@ pub const CONFIG_PATH: &str = "/etc/dxvpn/forwarder.conf";
 /// The systemd unit that runs the forwarder.
 pub const UNIT_NAME: &str = "dxvpn-forwarder.service";
 
-/// The distribution package and the binary it installs.
-fn program(p: ForwarderProgram) -> (&'static str, &'static str) {
+/// A forwarder program as the host installs and runs it.
+struct Program {
+    /// The distribution package.
+    package: &'static str,
+    /// The binary the unit runs, in the foreground with dxvpn's file.
+    run: &'static str,
+    /// The package's own checker of that file.
+    check: &'static str,
+}
+
+fn program(p: ForwarderProgram) -> Program {
     match p {
-        ForwarderProgram::Unbound => ("unbound", "/usr/sbin/unbound"),
+        ForwarderProgram::Unbound => Program {
+            package: "unbound",
+            run: "/usr/sbin/unbound -d -p -c",
+            check: "/usr/sbin/unbound-checkconf",
+        },
     }
 }
 
@@ -53,11 +66,26 @@ pub fn forwarder_conf(deployment: &str, setup: &ForwarderSetup) -> String {
 fn unbound_conf(deployment: &str, setup: &ForwarderSetup) -> String {
     let mut out = format!(
         "# dxvpn forwarder host of deployment {deployment}: the other cloud's zones go to its\n\
-         # receivers, every other name to this cloud's resolver.\n\
-         server:\n  interface: 0.0.0.0\n  port: 53\n  do-ip4: yes\n  do-ip6: no\n  do-udp: yes\n  do-tcp: yes\n\
-         \x20 do-daemonize: no\n  username: \"unbound\"\n  chroot: \"\"\n  directory: \"/\"\n\
-         \x20 use-syslog: no\n  logfile: \"\"\n  verbosity: 1\n  module-config: \"iterator\"\n"
+         # receivers, every other name to this cloud's resolver.\nserver:\n"
     );
+    for setting in [
+        "interface: 0.0.0.0",
+        "port: 53",
+        "do-ip4: yes",
+        "do-ip6: no",
+        "do-udp: yes",
+        "do-tcp: yes",
+        "do-daemonize: no",
+        "username: \"unbound\"",
+        "chroot: \"\"",
+        "directory: \"/\"",
+        "use-syslog: no",
+        "logfile: \"\"",
+        "verbosity: 1",
+        "module-config: \"iterator\"",
+    ] {
+        let _ = writeln!(out, "  {setting}");
+    }
     for net in &setup.allow {
         let _ = writeln!(out, "  access-control: {net} allow");
     }
@@ -89,10 +117,10 @@ fn unbound_conf(deployment: &str, setup: &ForwarderSetup) -> String {
 
 /// The systemd unit: the program in the foreground with dxvpn's file, restarted if it dies.
 fn unit(setup: &ForwarderSetup) -> String {
-    let (_, binary) = program(setup.program);
+    let run = program(setup.program).run;
     format!(
         "[Unit]\nDescription=dxvpn DNS forwarder\nWants=network-online.target\nAfter=network-online.target\n\n\
-         [Service]\nExecStart={binary} -d -p -c {CONFIG_PATH}\nRestart=on-failure\nRestartSec=2s\n\n\
+         [Service]\nExecStart={run} {CONFIG_PATH}\nRestart=on-failure\nRestartSec=2s\n\n\
          [Install]\nWantedBy=multi-user.target\n"
     )
 }
@@ -116,15 +144,7 @@ struct WriteFile {
 /// the configuration, start the unit. cloud-init writes files before it installs packages, and
 /// the package's own default configuration is left alone.
 pub fn user_data(deployment: &str, setup: &ForwarderSetup) -> String {
-    let (package, _) = program(setup.program);
-    let check = match setup.program {
-        ForwarderProgram::Unbound => {
-            vec![
-                "/usr/sbin/unbound-checkconf".to_owned(),
-                CONFIG_PATH.to_owned(),
-            ]
-        }
-    };
+    let Program { package, check, .. } = program(setup.program);
     let config = CloudConfig {
         packages: vec![package],
         write_files: vec![
@@ -142,7 +162,7 @@ pub fn user_data(deployment: &str, setup: &ForwarderSetup) -> String {
             },
         ],
         runcmd: vec![
-            check,
+            vec![check.to_owned(), CONFIG_PATH.to_owned()],
             vec!["systemctl".into(), "daemon-reload".into()],
             vec![
                 "systemctl".into(),
@@ -171,15 +191,10 @@ pub fn config_digest(user_data: &str) -> String {
 /// The user data `up` sends to the forwarder host it creates on `side`; `None` when the plan
 /// has none there (no forwarder mode, no zones to answer, or the host is the user's own).
 pub fn planned_user_data(plan: &crate::Plan, side: crate::Cloud) -> Option<String> {
-    plan.resources
-        .iter()
-        .filter(|r| r.cloud == side)
-        .find_map(|r| match &r.spec {
-            crate::model::Spec::ForwarderInstance { setup, .. } => {
-                Some(user_data(&plan.name, setup))
-            }
-            _ => None,
-        })
+    match &plan.forwarder_instance(side)?.spec {
+        crate::model::Spec::ForwarderInstance { setup, .. } => Some(user_data(&plan.name, setup)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

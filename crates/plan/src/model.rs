@@ -48,6 +48,13 @@ impl Plan {
         self.resources.iter().find(|r| r.role == role)
     }
 
+    /// The forwarder host dxvpn creates in `cloud` (a [`Spec::ForwarderInstance`]), if any.
+    pub fn forwarder_instance(&self, cloud: Cloud) -> Option<&Resource> {
+        self.resources
+            .iter()
+            .find(|r| r.cloud == cloud && matches!(r.spec, Spec::ForwarderInstance { .. }))
+    }
+
     /// The tunnels of the VPN connection `connection_role` (`aws.vpn_connection.N`).
     pub fn tunnels_of<'a>(&'a self, connection_role: &'a str) -> impl Iterator<Item = &'a Tunnel> {
         self.tunnels
@@ -210,6 +217,14 @@ impl Cloud {
         match self {
             Cloud::Aws => "aws",
             Cloud::Azure => "azure",
+        }
+    }
+
+    /// The cloud across the tunnels.
+    pub fn other(self) -> Cloud {
+        match self {
+            Cloud::Aws => Cloud::Azure,
+            Cloud::Azure => Cloud::Aws,
         }
     }
 }

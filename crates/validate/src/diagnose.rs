@@ -77,16 +77,14 @@ fn other_host_answered(results: &[CheckResult], ip: IpAddr) -> Option<IpAddr> {
     })
 }
 
-/// A check of the other cloud's forwarder host itself (a lookup it was asked, or its TCP 53).
-fn is_forwarder_probe(plan: &Plan, from: Option<Cloud>, r: &CheckResult) -> bool {
-    let Some(from) = from else {
-        return false;
-    };
-    let other = match from {
-        Cloud::Aws => Cloud::Azure,
-        Cloud::Azure => Cloud::Aws,
-    };
-    let hosts = crate::targets::forwarder_hosts(plan, other);
+/// The other cloud's forwarder hosts, seen from `from` (none from this machine).
+fn far_forwarder_hosts(plan: &Plan, from: Option<Cloud>) -> Vec<std::net::Ipv4Addr> {
+    from.map(|f| crate::targets::forwarder_hosts(plan, f.other()))
+        .unwrap_or_default()
+}
+
+/// A check of one of `hosts` itself (a lookup it was asked, or a TCP connection to its 53).
+fn is_forwarder_probe(hosts: &[std::net::Ipv4Addr], r: &CheckResult) -> bool {
     let at = |addr: &std::net::SocketAddr| {
         addr.port() == 53 && matches!(addr.ip(), IpAddr::V4(ip) if hosts.contains(&ip))
     };
@@ -98,19 +96,6 @@ fn is_forwarder_probe(plan: &Plan, from: Option<Cloud>, r: &CheckResult) -> bool
         Some(Probe::Tcp { target }) => at(target),
         _ => false,
     }
-}
-
-/// What the forwarder host's own checks saw, one line each.
-fn forwarder_host_failures(
-    plan: &Plan,
-    from: Option<Cloud>,
-    failed: &[&CheckResult],
-) -> Vec<String> {
-    failed
-        .iter()
-        .filter(|r| is_forwarder_probe(plan, from, r))
-        .map(|r| format!("{} {}", r.target, r.evidence))
-        .collect()
 }
 
 fn push(
@@ -284,7 +269,12 @@ pub fn diagnose(
     let path_explained = all_down || !off.is_empty() || !missing_other.is_empty();
 
     // A forwarder host asked directly: its own finding, which explains the lookups behind it.
-    let forwarder_failures = forwarder_host_failures(plan, from, &failed);
+    let forwarders = far_forwarder_hosts(plan, from);
+    let forwarder_failures: Vec<String> = failed
+        .iter()
+        .filter(|r| is_forwarder_probe(&forwarders, r))
+        .map(|r| format!("{} {}", r.target, r.evidence))
+        .collect();
     if !forwarder_failures.is_empty() && missing_dns.is_empty() && !path_explained {
         push(
             &mut findings,
@@ -303,7 +293,7 @@ pub fn diagnose(
     if missing_dns.is_empty() {
         for r in dns_failures
             .iter()
-            .filter(|r| !(behind_forwarder || is_forwarder_probe(plan, from, r)))
+            .filter(|r| !(behind_forwarder || is_forwarder_probe(&forwarders, r)))
         {
             let Some((_, outcome)) = outcome_of(r) else {
                 continue;
@@ -346,7 +336,10 @@ pub fn diagnose(
 
     // The far host: filters when the path is sound.
     if !path_explained {
-        for r in failed.iter().filter(|r| !is_forwarder_probe(plan, from, r)) {
+        for r in failed
+            .iter()
+            .filter(|r| !is_forwarder_probe(&forwarders, r))
+        {
             let Some((probe, outcome)) = outcome_of(r) else {
                 continue;
             };

@@ -67,46 +67,24 @@ pub fn forwarder_hosts(plan: &Plan, cloud: Cloud) -> Vec<std::net::Ipv4Addr> {
 /// directly, and its TCP 53: a forwarder host that is silent or answers wrong is then named as
 /// such, apart from the resolvers and rules in front of it.
 pub fn probes_for_forwarder_hosts(plan: &Plan, from: Cloud) -> Vec<Probe> {
-    let other = match from {
-        Cloud::Aws => Cloud::Azure,
-        Cloud::Azure => Cloud::Aws,
-    };
+    let other = from.other();
     let mut probes = Vec::new();
     for host in forwarder_hosts(plan, other) {
-        let server = SocketAddr::from((host, 53));
-        for t in plan.validate_targets.iter().filter(|t| t.cloud == other) {
-            if let Some(name) = &t.name {
-                probes.push(Probe::Dns {
-                    name: name.clone(),
-                    server: Some(server),
-                    record: RecordKind::A,
-                    expect: t.address.map(IpAddr::V4).into_iter().collect(),
-                    over_tcp: false,
-                });
+        // Over UDP, then the same names over TCP: a forwarder must answer both (large
+        // answers, and clients that only use TCP).
+        for over_tcp in [false, true] {
+            for t in plan.validate_targets.iter().filter(|t| t.cloud == other) {
+                if let Some(name) = &t.name {
+                    probes.push(Probe::Dns {
+                        name: name.clone(),
+                        server: Some(SocketAddr::from((host, 53))),
+                        record: RecordKind::A,
+                        expect: t.address.map(IpAddr::V4).into_iter().collect(),
+                        over_tcp,
+                    });
+                }
             }
         }
-        // The same names over TCP: a forwarder must answer both (large answers, and clients
-        // that only use TCP).
-        let over_tcp: Vec<Probe> = probes
-            .iter()
-            .filter_map(|p| match p {
-                Probe::Dns {
-                    name,
-                    server: Some(s),
-                    record,
-                    expect,
-                    ..
-                } if *s == server => Some(Probe::Dns {
-                    name: name.clone(),
-                    server: Some(*s),
-                    record: *record,
-                    expect: expect.clone(),
-                    over_tcp: true,
-                }),
-                _ => None,
-            })
-            .collect();
-        probes.extend(over_tcp);
     }
     probes
 }

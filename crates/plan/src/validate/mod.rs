@@ -24,8 +24,9 @@ mod forwarder;
 
 pub use fields::is_dns_name;
 use fields::*;
-pub(crate) use forwarder::DEFAULT_INSTANCE_TYPE;
-pub(crate) use forwarder::{AwsForwarder, aws_service_zones, check_aws_forwarder};
+pub(crate) use forwarder::{
+    AwsForwarder, CreatedHost, DEFAULT_INSTANCE_TYPE, aws_service_zones, check_aws_forwarder,
+};
 
 /// Tags dxvpn sets itself on every resource: `dxvpn:deployment`, `dxvpn:role`, and on AWS
 /// `dxvpn:vpc` and `Name`.

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
-use super::{Ec2, Ec2Error, Params, Xml, err, now_iso, select, tag_field};
+use super::{Ec2, Ec2Error, Params, Xml, err, now_iso, required, select, tag_field};
 
-/// "pending" to "running": tens of seconds for a small Linux instance (field notes).
+/// "pending" to "running" and "shutting-down" to "terminated" ("Amazon EC2 instance state
+/// changes", EC2 user guide). EC2 documents no duration for either; these are guesses at the
+/// usual tens of seconds of a small Linux instance, scaled like every other duration.
 const BOOT: Duration = Duration::from_secs(30);
-/// "shutting-down" to "terminated".
 const SHUTDOWN: Duration = Duration::from_secs(40);
 /// "Terminated instances remain visible after termination (for approximately one hour)"
 /// (EC2 user guide, "Terminate Amazon EC2 instances").
@@ -72,15 +73,6 @@ impl Instance {
     }
 }
 
-fn required<'a>(p: &'a Params, name: &str) -> Result<&'a str, Ec2Error> {
-    p.get(name).ok_or_else(|| {
-        err(
-            "MissingParameter",
-            format!("The request must contain the parameter {name}"),
-        )
-    })
-}
-
 impl Ec2 {
     pub(super) fn run_instances(&mut self, p: &Params) -> Result<Xml, Ec2Error> {
         for count in ["MinCount", "MaxCount"] {
@@ -117,6 +109,7 @@ impl Ec2 {
                 format!("The image id '[{image_id}]' does not exist"),
             ));
         }
+        // "Default: m1.small" (EC2 API reference, RunInstances InstanceType).
         let instance_type = p.get("InstanceType").unwrap_or("m1.small").to_owned();
         let subnet_id = required(p, "SubnetId")?.to_owned();
         let (vpc_id, cidr) = self

@@ -556,6 +556,16 @@ impl crate::resolver::Network for Ec2 {
     }
 }
 
+/// A parameter the action cannot do without: `MissingParameter` otherwise.
+fn required<'a>(p: &'a Params, name: &str) -> Result<&'a str, Ec2Error> {
+    p.get(name).ok_or_else(|| {
+        err(
+            "MissingParameter",
+            format!("The request must contain the parameter {name}"),
+        )
+    })
+}
+
 /// `<return>true</return>` for actions without output.
 fn ok_return() -> Xml {
     let mut x = Xml::new();

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{Ec2, Ec2Error, Params, Xml, err, ok_return, select, tag_field};
+use super::{Ec2, Ec2Error, Params, Xml, err, ok_return, required, select, tag_field};
 
 /// One ingress permission: protocol, port range, source CIDRs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,16 +35,6 @@ impl SecurityGroup {
     fn propagated(&self) -> bool {
         Instant::now() >= self.propagated_at
     }
-}
-
-/// A parameter the action cannot do without.
-fn required(p: &Params, name: &str) -> Result<String, Ec2Error> {
-    p.get(name).map(str::to_owned).ok_or_else(|| {
-        err(
-            "MissingParameter",
-            format!("The request must contain the parameter {name}"),
-        )
-    })
 }
 
 fn permissions(p: &Params) -> Result<Vec<Permission>, Ec2Error> {
@@ -95,8 +85,8 @@ fn permissions(p: &Params) -> Result<Vec<Permission>, Ec2Error> {
 
 impl Ec2 {
     pub(super) fn create_security_group(&mut self, p: &Params) -> Result<Xml, Ec2Error> {
-        let name = required(p, "GroupName")?;
-        let description = required(p, "GroupDescription")?;
+        let name = required(p, "GroupName")?.to_owned();
+        let description = required(p, "GroupDescription")?.to_owned();
         let vpc_id = p
             .get("VpcId")
             .ok_or_else(|| err("VPCIdNotSpecified", "No default VPC for this user"))?
@@ -173,7 +163,7 @@ impl Ec2 {
     }
 
     pub(super) fn authorize_ingress(&mut self, p: &Params) -> Result<Xml, Ec2Error> {
-        let id = required(p, "GroupId")?;
+        let id = required(p, "GroupId")?.to_owned();
         let wanted = permissions(p)?;
         let group = self
             .security_groups
@@ -211,7 +201,7 @@ impl Ec2 {
     }
 
     pub(super) fn delete_security_group(&mut self, p: &Params) -> Result<Xml, Ec2Error> {
-        let id = required(p, "GroupId")?;
+        let id = required(p, "GroupId")?.to_owned();
         // "You can't delete a security group that is associated with an instance" (EC2 API
         // reference, DeleteSecurityGroup): DependencyViolation until it is terminated.
         if let Some(instance) = self.instance_using_group(&id) {
