@@ -160,9 +160,12 @@ impl Ec2 {
                 String::from_utf8_lossy(&bytes).into_owned()
             }
         };
+        // Without HttpTokens, an image whose ImdsSupport is v2.0 gets "required" (EC2 API
+        // reference, InstanceMetadataOptionsRequest); every image the twin serves is Amazon Linux
+        // 2023, whose AMIs are registered with ImdsSupport v2.0 (AL2023 user guide, "IMDSv2").
         let http_tokens = p
             .get("MetadataOptions.HttpTokens")
-            .unwrap_or("optional")
+            .unwrap_or("required")
             .to_owned();
         if !matches!(http_tokens.as_str(), "optional" | "required") {
             return Err(err(
