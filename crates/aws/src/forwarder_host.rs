@@ -39,16 +39,17 @@ pub(crate) fn image_id(image: &str) -> String {
     }
 }
 
-/// A RunInstances idempotency token: the same for every retry of one run's create (so a lost
-/// answer never makes a second instance), new for each run (`run_started`), because EC2 answers
-/// a token it has seen with the original instance, even a terminated one.
-fn client_token(plan: &Plan, role: &str, user_data: &str, run_started: SystemTime) -> String {
+/// A RunInstances idempotency token, new for each run because EC2 answers a token it has seen
+/// with the original instance, even a terminated one. It carries the second of the call, so a
+/// retry a second later sends another one: the guard against a duplicate is the look by tags
+/// before every retry (`Aws::ensure`), the token only covers the SDK's own resend.
+fn client_token(plan: &Plan, role: &str, user_data: &str) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (&plan.name, &plan.aws.vpc_id, role, user_data).hash(&mut h);
-    let started = run_started
+    let started = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
-        .as_millis();
+        .as_secs();
     format!("dxvpn-{:016x}-{started}", h.finish())
 }
 
@@ -228,7 +229,7 @@ impl Aws {
                 &user_data,
             ))
             .tag_specifications(Self::tag_spec(resource, ResourceType::Volume))
-            .client_token(client_token(plan, role, &user_data, self.run_started))
+            .client_token(client_token(plan, role, &user_data))
             .send()
             .await
             .map_err(api(role, "RunInstances"))?;
@@ -366,18 +367,5 @@ mod tests {
             "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
         );
         assert_eq!(image_id("ami-0123456789abcdef0"), "ami-0123456789abcdef0");
-    }
-
-    /// Every retry within a run sends the same token, whenever it is sent; another run does not.
-    #[test]
-    fn the_token_is_the_runs_not_the_calls() {
-        let plan =
-            dxvpn_plan::plan_from_toml(include_str!("../../../examples/development.toml")).unwrap();
-        let run = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let first = client_token(&plan, ROLE, "data", run);
-        std::thread::sleep(Duration::from_millis(5));
-        assert_eq!(first, client_token(&plan, ROLE, "data", run));
-        let next_run = run + Duration::from_secs(60);
-        assert_ne!(first, client_token(&plan, ROLE, "data", next_run));
     }
 }

@@ -32,7 +32,7 @@ mod states;
 mod status;
 mod tunnels;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::config::retry::RetryConfig;
@@ -150,9 +150,6 @@ pub struct Aws {
     resolver: aws_sdk_route53resolver::Client,
     /// When this run began: reads may not show yet what an earlier run wrote just before.
     started: Instant,
-    /// The same moment on the wall clock: what tells this run's idempotency tokens from an
-    /// earlier run's.
-    run_started: SystemTime,
     /// Whether `ensure` leaves a VPN connection's tunnel changes to the caller (see
     /// [`Aws::leaving_tunnel_updates_to_the_caller`]).
     caller_updates_tunnels: bool,
@@ -190,7 +187,6 @@ impl Aws {
         let config = loader.load().await;
         Aws {
             started: Instant::now(),
-            run_started: SystemTime::now(),
             ec2: Client::new(&config),
             resolver: aws_sdk_route53resolver::Client::from_conf(
                 aws_sdk_route53resolver::config::Builder::from(&config)
@@ -207,7 +203,6 @@ impl Aws {
             ec2,
             resolver,
             started: Instant::now(),
-            run_started: SystemTime::now(),
             caller_updates_tunnels: false,
         }
     }
