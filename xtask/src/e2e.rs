@@ -361,17 +361,21 @@ fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
         || text(&out),
     );
     if use_case == "development" {
-        // The lab's config names no AWS forwarder: `up` launched one, the lab runs its cloud-init.
+        // The lab's config names no forwarder: `up` created both hosts (an EC2 instance and an
+        // Azure VM), and the lab runs their cloud-init; `validate` below resolves through them.
         tally.check(
-            "status: the forwarder host up launched is running",
-            status.contains("\"forwarder_host\"") && status.contains("\"state\": \"running\""),
+            "status: the forwarder hosts up created are running",
+            status.contains("\"forwarder_host\"")
+                && status.contains("\"state\": \"running\"")
+                && status.contains("\"azure_forwarder_host\"")
+                && status.contains("\"power_state\": \"running\""),
             || status.clone(),
         );
-        // Also the negative control of the search after `down`: it finds the running one.
+        // Also the negative control of the search after `down`: it finds the running ones.
         tally.check(
-            "the lab runs the forwarder host's unbound, as its user data says",
-            !lab_forwarders().is_empty(),
-            || "no unbound started by the lab".into(),
+            "the lab runs both forwarder hosts' unbound, as their cloud-init says",
+            lab_forwarders().len() == 2,
+            || format!("unbound started by the lab: {:?}", lab_forwarders()),
         );
     }
     diff_story(tally, dxvpn, c, &text_config, &keys)?;
@@ -412,8 +416,10 @@ fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
     let status = String::from_utf8_lossy(&out.stdout).into_owned();
     if use_case == "development" {
         tally.check(
-            "after down, the forwarder host is gone and no forwarder runs in the lab",
-            status.contains("\"instance\": null") && lab_forwarders().is_empty(),
+            "after down, the forwarder hosts are gone and no forwarder runs in the lab",
+            status.contains("\"instance\": null")
+                && status.contains("\"vm\": null")
+                && lab_forwarders().is_empty(),
             || format!("{status}\nstill running: {:?}", lab_forwarders()),
         );
     }

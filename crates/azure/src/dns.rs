@@ -31,15 +31,29 @@ fn delegation_name(plan: &Plan) -> String {
     format!("dxvpn-{}", plan.name)
 }
 
-/// Whether `found` is a subnet this deployment delegated.
-pub(crate) fn delegated_by(plan: &Plan, found: &Value) -> bool {
+/// Whether `found` is a subnet this deployment made: delegated under its delegation name, or
+/// (the forwarder VM's subnet, which no delegation may hold) behind its security group: the
+/// plan's, or one of `our_groups` (names of groups tagged as this deployment's).
+pub(crate) fn marked_subnet(plan: &Plan, found: &Value, our_groups: &[String]) -> bool {
     let wanted = delegation_name(plan);
-    found
+    let delegated = found
         .pointer("/properties/delegations")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .any(|d| d.get("name").and_then(Value::as_str) == Some(wanted.as_str()))
+        .any(|d| d.get("name").and_then(Value::as_str) == Some(wanted.as_str()));
+    let guarded = found
+        .pointer("/properties/networkSecurityGroup/id")
+        .and_then(Value::as_str)
+        .and_then(|id| id.rsplit('/').next())
+        .is_some_and(|nsg| {
+            our_groups.iter().any(|g| g.eq_ignore_ascii_case(nsg))
+                || plan.resources.iter().any(|r| {
+                    matches!(r.spec, Spec::NetworkSecurityGroup { .. })
+                        && r.name.eq_ignore_ascii_case(nsg)
+                })
+        });
+    delegated || guarded
 }
 
 fn vnet_id(plan: &Plan, ids: &Ids) -> String {
@@ -58,15 +72,24 @@ pub(crate) fn body(
     let tags = &resource.tags;
     let metadata = json!({ "dxvpn:deployment": plan.name, "dxvpn:role": role });
     Ok(match &resource.spec {
-        Spec::Subnet { cidr, delegation } => json!({
-            "properties": {
-                "addressPrefix": cidr.to_string(),
-                "delegations": [{
+        Spec::Subnet {
+            cidr,
+            delegation,
+            security_group,
+        } => {
+            let mut properties = json!({ "addressPrefix": cidr.to_string() });
+            if !delegation.is_empty() {
+                properties["delegations"] = json!([{
                     "name": delegation_name(plan),
                     "properties": { "serviceName": delegation },
-                }],
-            },
-        }),
+                }]);
+            }
+            if let Some(group) = security_group {
+                properties["networkSecurityGroup"] =
+                    json!({ "id": outputs.need(role, group, "id")? });
+            }
+            json!({ "properties": properties })
+        }
         Spec::DnsResolver { .. } => json!({
             "location": location, "tags": tags,
             "properties": { "virtualNetwork": { "id": vnet_id(plan, ids) } },

@@ -81,6 +81,15 @@ impl Azure {
         {
             props.remove("sharedKey");
         }
+        if kind == Kind::VirtualMachine {
+            if let Some((path, from, to)) = crate::forwarder_vm::replaced_because(&wanted, &found) {
+                return Ok(Drift::Replace {
+                    field: FieldChange::new(path, from, to),
+                    rule: "a VM runs its custom data (cloud-init) at its first boot only, and its image is set when it is created: a new VM".to_owned(),
+                });
+            }
+            wanted = crate::forwarder_vm::comparable(wanted);
+        }
         let mut updates = Vec::new();
         for (path, from, to) in body::differences(&wanted, &found) {
             if let Some(rule) = immutable(kind, &path) {

@@ -16,6 +16,11 @@ pub(crate) enum Kind {
     Ruleset,
     ForwardingRule,
     VnetLink,
+    SecurityGroup,
+    /// The forwarder VM's interface: no plan resource of its own, written with the VM.
+    NetworkInterface,
+    /// Microsoft.Compute, written as JSON (`forwarder_vm`).
+    VirtualMachine,
 }
 
 impl Kind {
@@ -32,6 +37,8 @@ impl Kind {
             Spec::DnsForwardingRuleset { .. } => Some(Kind::Ruleset),
             Spec::DnsForwardingRule { .. } => Some(Kind::ForwardingRule),
             Spec::DnsVnetLink { .. } => Some(Kind::VnetLink),
+            Spec::NetworkSecurityGroup { .. } => Some(Kind::SecurityGroup),
+            Spec::ForwarderInstance { .. } => Some(Kind::VirtualMachine),
             _ => None,
         }
     }
@@ -49,14 +56,23 @@ impl Kind {
             Kind::Ruleset => "dnsForwardingRulesets",
             Kind::ForwardingRule => "dnsForwardingRulesets/forwardingRules",
             Kind::VnetLink => "dnsForwardingRulesets/virtualNetworkLinks",
+            Kind::SecurityGroup => "networkSecurityGroups",
+            Kind::NetworkInterface => "networkInterfaces",
+            Kind::VirtualMachine => "virtualMachines",
         }
     }
 
-    /// Whether the typed client is azure_mgmt_network's gateway family (`get(rg, name, sub)`).
+    /// Whether the typed client is azure_mgmt_network's gateway family (`get(rg, name, sub)`):
+    /// the gateways' types, and the security group and network interface.
     pub(crate) fn is_gateway_family(self) -> bool {
         matches!(
             self,
-            Kind::PublicIp | Kind::Gateway | Kind::LocalGateway | Kind::Connection
+            Kind::PublicIp
+                | Kind::Gateway
+                | Kind::LocalGateway
+                | Kind::Connection
+                | Kind::SecurityGroup
+                | Kind::NetworkInterface
         )
     }
 }
@@ -90,7 +106,19 @@ macro_rules! per_kind {
                 let $client = $self.network.virtual_network_gateway_connections_client();
                 $call
             }
-            _ => unreachable!("DNS kinds go through the dns module"),
+            Kind::SecurityGroup => {
+                #[allow(dead_code)]
+                type $model = models::NetworkSecurityGroup;
+                let $client = $self.network.network_security_groups_client();
+                $call
+            }
+            Kind::NetworkInterface => {
+                #[allow(dead_code)]
+                type $model = models::NetworkInterface;
+                let $client = $self.network.network_interfaces_client();
+                $call
+            }
+            _ => unreachable!("DNS kinds go through the dns module, VMs through forwarder_vm"),
         }
     };
 }

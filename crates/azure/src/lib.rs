@@ -33,6 +33,7 @@ mod dns;
 mod drift;
 mod error;
 mod existing_gateway;
+mod forwarder_vm;
 mod lro;
 mod raw;
 mod shared_key;
@@ -45,6 +46,7 @@ pub use error::AzureError;
 use error::{answered, api, is_not_found};
 use kind::Kind;
 
+pub use forwarder_vm::ForwarderVmState;
 pub use status::{BgpPeerState, ConnectionState};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -223,7 +225,12 @@ impl Azure {
     ) -> Result<Option<Value>, AzureError> {
         let sub = self.subscription.as_str();
         let operation = format!("GET {}", kind.type_path());
-        let result = if kind.is_gateway_family() {
+        let result = if kind == Kind::VirtualMachine {
+            match self.compute_call(azure_core::Method::Get, name, None).await {
+                Ok(response) => json_body(response).await,
+                Err(e) => Err(e),
+            }
+        } else if kind.is_gateway_family() {
             per_kind!(
                 self,
                 kind,
@@ -260,7 +267,10 @@ impl Azure {
             transient: false,
         };
         self.report(role, "writing");
-        let response = if kind.is_gateway_family() {
+        let response = if kind == Kind::VirtualMachine {
+            self.compute_call(azure_core::Method::Put, name, Some(&body))
+                .await
+        } else if kind.is_gateway_family() {
             per_kind!(self, kind, |client, Model| client
                 .create_or_update(
                     rg,
@@ -336,7 +346,7 @@ impl Azure {
             .pointer("/tags/dxvpn:deployment")
             .or_else(|| found.pointer("/properties/metadata/dxvpn:deployment"))
             .and_then(Value::as_str);
-        if tag == Some(plan.name.as_str()) || dns::delegated_by(plan, found) {
+        if tag == Some(plan.name.as_str()) || dns::marked_subnet(plan, found, &[]) {
             return Ok(());
         }
         Err(AzureError::NotOurs {
@@ -368,6 +378,13 @@ impl Azure {
         {
             // The AWS tunnel it points at: which one that is, when both inside CIDRs change.
             outputs.set(role, "gateway_ip_address", ip);
+        }
+        if kind == Kind::VirtualMachine
+            && let Some(nic) = found
+                .pointer("/properties/networkProfile/networkInterfaces/0/id")
+                .and_then(Value::as_str)
+        {
+            outputs.set(role, "nic_id", nic);
         }
         if kind == Kind::Gateway {
             // Connections name the gateway's ipConfigurations as the gateway spells them.
@@ -469,6 +486,11 @@ impl Azure {
                     &key,
                 )
             }
+            Kind::SecurityGroup => forwarder_vm::security_group(plan, resource),
+            Kind::VirtualMachine => {
+                let nic_id = outputs.need(&resource.role, &resource.role, "nic_id")?;
+                forwarder_vm::vm(plan, resource, &nic_id)
+            }
             _ => dns::body(plan, resource, &self.ids, outputs)?,
         })
     }
@@ -551,6 +573,9 @@ impl Azure {
         {
             Self::owned(plan, resource, found)?;
         }
+        if kind == Kind::VirtualMachine {
+            self.ensure_nic(plan, resource, outputs).await?;
+        }
         let wanted = self.wanted(plan, resource, kind, found.as_ref(), outputs)?;
         let state = found
             .as_ref()
@@ -567,7 +592,10 @@ impl Azure {
                 .map(str::to_owned),
             _ => None,
         };
-        let mut compared = wanted.clone();
+        let mut compared = match kind {
+            Kind::VirtualMachine => forwarder_vm::comparable(wanted.clone()),
+            _ => wanted.clone(),
+        };
         if wanted_key.is_some()
             && let Some(props) = compared
                 .get_mut("properties")
@@ -704,6 +732,9 @@ impl Azure {
         }
         Self::owned(plan, resource, &found)?;
         self.delete_named(kind, at, role).await?;
+        if kind == Kind::VirtualMachine {
+            self.delete_nic(&resource.name, role).await?;
+        }
         outputs.forget(role);
         Ok(())
     }
@@ -719,7 +750,10 @@ impl Azure {
         let operation = format!("DELETE {}", kind.type_path());
         let sub = self.subscription.as_str();
         self.report(role, "deleting");
-        let response = if kind.is_gateway_family() {
+        let response = if kind == Kind::VirtualMachine {
+            self.compute_call(azure_core::Method::Delete, name, None)
+                .await
+        } else if kind.is_gateway_family() {
             per_kind!(self, kind, |client, _Model| client
                 .delete(rg, name, sub)
                 .send()

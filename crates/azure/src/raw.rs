@@ -24,22 +24,36 @@ pub(crate) async fn json_body(response: azure_core::Response) -> azure_core::Res
 impl Azure {
     /// PUTs `body` as it is to the resource `id` (a Microsoft.Network one): the write half of a
     /// read-modify-write of a resource dxvpn does not own, so that every member it read, known
-    /// to the typed models or not, goes back unchanged. Answers as the SDK's calls do: an
-    /// unsuccessful status is an HTTP error with ARM's code.
+    /// to the typed models or not, goes back unchanged.
     pub(crate) async fn put_json(
         &self,
         id: &str,
         body: &Value,
     ) -> azure_core::Result<azure_core::Response> {
+        self.raw_call(Method::Put, id, NETWORK_API_VERSION, Some(body))
+            .await
+    }
+
+    /// Sends `method` to the resource `id` at `api_version`, with `body` as JSON. Answers as
+    /// the SDK's calls do: an unsuccessful status is an HTTP error with ARM's code.
+    pub(crate) async fn raw_call(
+        &self,
+        method: Method,
+        id: &str,
+        api_version: &str,
+        body: Option<&Value>,
+    ) -> azure_core::Result<azure_core::Response> {
         let mut url = self.endpoint.clone();
         url.set_path(id);
         url.query_pairs_mut()
-            .append_pair("api-version", NETWORK_API_VERSION);
-        let mut request = self.poller.authorized(url, Method::Put).await?;
-        request.insert_header(azure_core::headers::CONTENT_TYPE, "application/json");
-        let bytes = serde_json::to_vec(body)
-            .map_err(|e| azure_core::Error::new(ErrorKind::DataConversion, e))?;
-        request.set_body(bytes);
+            .append_pair("api-version", api_version);
+        let mut request = self.poller.authorized(url, method).await?;
+        if let Some(body) = body {
+            request.insert_header(azure_core::headers::CONTENT_TYPE, "application/json");
+            let bytes = serde_json::to_vec(body)
+                .map_err(|e| azure_core::Error::new(ErrorKind::DataConversion, e))?;
+            request.set_body(bytes);
+        }
         let response = self.poller.http.execute_request(&request).await?;
         let status = response.status();
         if status.is_success() {

@@ -1,20 +1,22 @@
 //! This deployment's Azure resources that the plan does not have (a shrunk config, managed DNS
 //! moved to forwarders, a zone dropped): found by listing the resource group's connections,
-//! local network gateways, public IPs, DNS resolvers and rulesets, the endpoints, forwarding
-//! rules and links under them, and the VNet's subnets, and keeping those marked as this
-//! deployment's (its tags; a forwarding rule's or link's metadata; a subnet's delegation name,
-//! as subnets have no tags) whose names the plan does not give.
+//! local network gateways, public IPs, DNS resolvers and rulesets, forwarder VMs with their
+//! interfaces and security groups, the endpoints, forwarding rules and links under them, and
+//! the VNet's subnets, and keeping those marked as this deployment's (its tags; a forwarding
+//! rule's or link's metadata; a subnet's delegation name or security group, as subnets have no
+//! tags) whose names the plan does not give.
 
 use std::time::Duration;
 
 use azure_core::Method;
 use serde_json::Value;
 
-use crate::dns::delegated_by;
+use crate::dns::marked_subnet;
 use crate::error::{api, is_not_found};
+use crate::forwarder_vm::{COMPUTE_API_VERSION, nic_name};
 use crate::kind::Kind;
 use crate::raw::{DNS_API_VERSION, NETWORK_API_VERSION, json_body};
-use crate::{Azure, AzureError, Plan, RESOURCE_ATTEMPTS};
+use crate::{Azure, AzureError, Cloud, Plan, RESOURCE_ATTEMPTS};
 
 /// An Azure resource of this deployment that the plan no longer has.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +33,20 @@ pub struct AzureStray {
 }
 
 impl AzureStray {
+    /// The delete that lets `up` create `resource` anew, when Azure cannot change it in place
+    /// and dxvpn replaces it (a forwarder VM whose configuration or image changed).
+    pub fn replaced(resource: &dxvpn_plan::model::Resource, reason: &str) -> Option<Self> {
+        (resource.cloud == dxvpn_plan::Cloud::Azure
+            && Kind::of(&resource.spec) == Some(Kind::VirtualMachine))
+        .then(|| AzureStray {
+            role: resource.role.clone(),
+            name: resource.name.clone(),
+            reason: reason.to_owned(),
+            kind: Kind::VirtualMachine,
+            parent: String::new(),
+        })
+    }
+
     /// A public IP goes only after the gateway has let go of it (its `up` or its `down`);
     /// everything else goes first.
     pub fn after_the_gateway(&self) -> bool {
@@ -40,27 +56,35 @@ impl AzureStray {
     /// Where it goes in the order of deletes, lowest first: a resource before the one it
     /// holds. 1: connections (then, listed after them, local network gateways), forwarding
     /// rules and VNet links; 2: rulesets (a ruleset names its outbound endpoint); 3: endpoints;
-    /// 4: resolvers; 5: subnets; 6: public IPs.
+    /// 4: resolvers; 5: subnets; 6: public IPs and security groups. A forwarder VM (1) goes
+    /// before its interface (2), which holds an address in a subnet.
     pub fn rank(&self) -> u8 {
         match self.kind {
-            Kind::Connection | Kind::LocalGateway | Kind::ForwardingRule | Kind::VnetLink => 1,
-            Kind::Ruleset => 2,
+            Kind::Connection
+            | Kind::LocalGateway
+            | Kind::ForwardingRule
+            | Kind::VnetLink
+            | Kind::VirtualMachine => 1,
+            Kind::Ruleset | Kind::NetworkInterface => 2,
             Kind::InboundEndpoint | Kind::OutboundEndpoint => 3,
             Kind::DnsResolver => 4,
             Kind::Subnet => 5,
-            Kind::PublicIp | Kind::Gateway => 6,
+            Kind::PublicIp | Kind::Gateway | Kind::SecurityGroup => 6,
         }
     }
 }
 
 /// The kinds listed in the resource group, dependents first: a connection holds its local
 /// network gateway.
-const LISTED: [Kind; 5] = [
+const LISTED: [Kind; 8] = [
+    Kind::VirtualMachine,
+    Kind::NetworkInterface,
     Kind::Connection,
     Kind::LocalGateway,
     Kind::PublicIp,
     Kind::DnsResolver,
     Kind::Ruleset,
+    Kind::SecurityGroup,
 ];
 
 /// A member of a listed item, by JSON pointer; keys with a `/` are escaped.
@@ -80,6 +104,7 @@ impl Azure {
         let mut strays = Vec::new();
         let mut resolvers = Vec::new();
         let mut rulesets = Vec::new();
+        let mut groups = Vec::new();
         for kind in LISTED {
             for item in self.list(kind, "").await? {
                 if member(&item, "/tags", "dxvpn:deployment").as_deref() != Some(&plan.name) {
@@ -89,6 +114,7 @@ impl Azure {
                 match kind {
                     Kind::DnsResolver => resolvers.push(name.to_owned()),
                     Kind::Ruleset => rulesets.push(name.to_owned()),
+                    Kind::SecurityGroup => groups.push(name.to_owned()),
                     _ => {}
                 }
                 let role = member(&item, "/tags", "dxvpn:role");
@@ -116,7 +142,7 @@ impl Azure {
         }
         let vnet = plan.azure.vnet_name.as_str();
         for item in self.list(Kind::Subnet, vnet).await? {
-            if !delegated_by(plan, &item) {
+            if !marked_subnet(plan, &item, &groups) {
                 continue;
             }
             let name = item.get("name").and_then(Value::as_str).unwrap_or_default();
@@ -139,10 +165,15 @@ impl Azure {
         name: &str,
         role: Option<String>,
     ) {
-        let planned = plan
-            .resources
-            .iter()
-            .any(|r| Kind::of(&r.spec) == Some(kind) && r.name.eq_ignore_ascii_case(name));
+        let azure = plan.resources.iter().filter(|r| r.cloud == Cloud::Azure);
+        let planned = azure.into_iter().any(|r| match kind {
+            // An interface is the planned VM's.
+            Kind::NetworkInterface => {
+                Kind::of(&r.spec) == Some(Kind::VirtualMachine)
+                    && nic_name(r).eq_ignore_ascii_case(name)
+            }
+            _ => Kind::of(&r.spec) == Some(kind) && r.name.eq_ignore_ascii_case(name),
+        });
         if planned {
             return;
         }
@@ -164,12 +195,16 @@ impl Azure {
             match self
                 .delete_named(stray.kind, (&rg, &stray.parent, &stray.name), &stray.role)
                 .await
+                .map(|()| stray.kind == Kind::VirtualMachine)
             {
+                // Its interface goes with it (`deleteOption: Delete`), or here if it stayed.
+                Ok(true) => return self.delete_nic(&stray.name, &stray.role).await,
+                Ok(false) => return Ok(()),
                 Err(e) if e.is_transient() && tries < RESOURCE_ATTEMPTS => {
                     tokio::time::sleep(Duration::from_millis(250 << tries)).await;
                     tries += 1;
                 }
-                done => return done,
+                Err(e) => return Err(e),
             }
         }
     }
@@ -184,9 +219,13 @@ impl Azure {
             Some((parent_type, child)) => format!("{parent_type}/{parent}/{child}"),
             None => kind.type_path().to_owned(),
         };
+        let provider = match kind {
+            Kind::VirtualMachine => "Microsoft.Compute",
+            _ => "Microsoft.Network",
+        };
         let mut url = self.endpoint.clone();
         url.set_path(&format!(
-            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/{path}",
+            "/subscriptions/{}/resourceGroups/{}/providers/{provider}/{path}",
             self.subscription, self.resource_group,
         ));
         let version = match kind {
@@ -196,6 +235,7 @@ impl Azure {
             | Kind::Ruleset
             | Kind::ForwardingRule
             | Kind::VnetLink => DNS_API_VERSION,
+            Kind::VirtualMachine => COMPUTE_API_VERSION,
             _ => NETWORK_API_VERSION,
         };
         url.query_pairs_mut().append_pair("api-version", version);

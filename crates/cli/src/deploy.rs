@@ -441,12 +441,29 @@ fn print_status(status: &Status) -> anyhow::Result<()> {
         match &host.instance {
             Some(i) => writeln!(
                 out,
-                "forwarder host {} ({}): {} (whether it answers DNS: `dxvpn validate --from azure`)",
+                "AWS forwarder host {} ({}): {} (whether it answers DNS: `dxvpn validate --from azure`)",
                 host.ip, i.id, i.state
             )?,
             None => writeln!(
                 out,
-                "forwarder host {}: MISSING (`dxvpn up` launches it)",
+                "AWS forwarder host {}: MISSING (`dxvpn up` launches it)",
+                host.ip
+            )?,
+        }
+    }
+    if let Some(host) = &status.azure_forwarder_host {
+        match &host.vm {
+            Some(vm) => writeln!(
+                out,
+                "Azure forwarder VM {} ({}): {}, {} (whether it answers DNS: `dxvpn validate --from aws`)",
+                host.ip,
+                vm.name,
+                vm.provisioning_state,
+                vm.power_state.as_deref().unwrap_or("no power state")
+            )?,
+            None => writeln!(
+                out,
+                "Azure forwarder VM {}: MISSING (`dxvpn up` creates it)",
                 host.ip
             )?,
         }

@@ -207,7 +207,7 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
                                 "`up` creates one in forwarder mode (development) when Azure has zones to answer and dns.aws_forwarder_ip is not given"
                             }
                             dxvpn_plan::Cloud::Azure => {
-                                "dxvpn does not create the Azure forwarder host yet: run one and give dns.azure_forwarder_ip (docs/dns.md)"
+                                "`up` creates one in forwarder mode (development) when AWS has zones to answer and dns.azure_forwarder_ip is not given"
                             }
                         };
                         eprintln!(

@@ -120,29 +120,38 @@ fn a_bad_topology_file_is_bad_input_and_builds_nothing() {
 /// negative control). A plan with no host on that side is bad input with a fix.
 #[test]
 fn the_rendered_forwarder_host_runs_a_file_unbound_accepts() {
-    let render = |example: &str| {
+    let render = |example: &str, side: &str| {
         dxvpn()
             .args([
                 "render",
                 "-c",
                 example,
                 "--side",
-                "aws",
+                side,
                 "--format",
                 "forwarder",
             ])
             .output()
             .unwrap()
     };
-    let out = render("examples/development.toml");
+    let rendered = |side: &str| {
+        let out = render("examples/development.toml", side);
+        assert!(
+            out.status.success(),
+            "{side}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let programs =
+            dxvpn_lab::cloud_init::programs(&String::from_utf8_lossy(&out.stdout)).unwrap();
+        let (path, conf) = programs[0].files[0].clone();
+        assert!(programs[0].argv.contains(&path), "{:?}", programs[0]);
+        conf
+    };
+    let (conf, azure_conf) = (rendered("aws"), rendered("azure"));
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        azure_conf.contains("forward-addr: 168.63.129.16"),
+        "{azure_conf}"
     );
-    let programs = dxvpn_lab::cloud_init::programs(&String::from_utf8_lossy(&out.stdout)).unwrap();
-    let (path, conf) = &programs[0].files[0];
-    assert!(programs[0].argv.contains(path), "{:?}", programs[0]);
     let check = |text: &str| {
         let file =
             std::env::temp_dir().join(format!("dxvpn-forwarder-{}.conf", std::process::id()));
@@ -156,13 +165,14 @@ fn the_rendered_forwarder_host_runs_a_file_unbound_accepts() {
         std::fs::remove_file(&file).unwrap();
         ok
     };
-    assert!(check(conf), "{conf}");
+    assert!(check(&conf), "{conf}");
+    assert!(check(&azure_conf), "{azure_conf}");
     assert!(
         !check(&conf.replace("forward-addr: ", "forward-addr: x")),
         "a broken copy"
     );
 
-    let none = render("examples/high_availability.toml");
+    let none = render("examples/high_availability.toml", "azure");
     assert_eq!(none.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&none.stderr).contains("fix:"));
 }

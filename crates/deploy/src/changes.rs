@@ -211,6 +211,13 @@ impl Deployer {
                     reason: change.reason.clone().unwrap_or_default(),
                 }));
             }
+            // So does an Azure forwarder VM: its custom data and image are write-once.
+            if change.change == ChangeKind::Replace
+                && let Some(stray) =
+                    dxvpn_azure::AzureStray::replaced(r, change.reason.as_deref().unwrap_or(""))
+            {
+                change.stray = Some(Doomed::Azure(stray));
+            }
             changes.push(change);
         }
         changes.extend(self.aws.strays(plan).await?.into_iter().map(Change::delete));

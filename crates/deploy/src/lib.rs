@@ -33,7 +33,7 @@ use dxvpn_azure::Azure;
 use dxvpn_plan::model::{Resource, Spec};
 use dxvpn_plan::{Cloud, Outputs, Plan};
 use serde::Serialize;
-pub use status::{ForwarderHostHealth, Status, TunnelHealth};
+pub use status::{AzureForwarderHealth, ForwarderHostHealth, Status, TunnelHealth};
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -185,8 +185,8 @@ impl std::fmt::Debug for Deployer {
 }
 
 /// Whether dxvpn writes resources of this kind. A forwarder host the user runs (an address
-/// given in `dns.*_forwarder_ip`, or the Azure one dxvpn does not create yet) is described,
-/// not created; the AWS host `up` creates is a `ForwarderInstance`.
+/// given in `dns.*_forwarder_ip`) is described, not created; the hosts `up` creates are
+/// `ForwarderInstance`s.
 fn handled(resource: &Resource) -> bool {
     !matches!(resource.spec, Spec::DnsForwarder { .. })
 }

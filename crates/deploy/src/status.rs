@@ -1,6 +1,7 @@
 //! One view of a deployment's health from both clouds' own reports (`dxvpn status`).
 
 use dxvpn_aws::{ForwarderHostState, PropagationState};
+use dxvpn_azure::ForwarderVmState;
 use serde::Serialize;
 
 use crate::{CloudError, Deployer};
@@ -14,11 +15,23 @@ pub struct Status {
     pub tunnels: Vec<TunnelHealth>,
     /// Per route table of the plan: does it learn the VGW's routes.
     pub route_propagation: Vec<PropagationState>,
-    /// The forwarder host `up` created (development DNS), when the plan has one: `None` when
-    /// it is missing. Whether it answers DNS is `dxvpn validate`'s to say: only a host inside
-    /// the networks can ask it.
+    /// The AWS forwarder host `up` created (development DNS), when the plan has one; its
+    /// `instance` is `None` when it is missing. Whether it answers DNS is `dxvpn validate`'s to
+    /// say: only a host inside the networks can ask it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forwarder_host: Option<ForwarderHostHealth>,
+    /// The Azure forwarder VM `up` created, when the plan has one, likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub azure_forwarder_host: Option<AzureForwarderHealth>,
+}
+
+/// The Azure forwarder VM, as Azure reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AzureForwarderHealth {
+    /// Its planned address.
+    pub ip: String,
+    /// The VM's provisioning and power state, if it exists.
+    pub vm: Option<ForwarderVmState>,
 }
 
 /// The forwarder host, as EC2 describes it.
@@ -46,6 +59,10 @@ impl Status {
                 .forwarder_host
                 .as_ref()
                 .is_none_or(ForwarderHostHealth::running)
+            && self
+                .azure_forwarder_host
+                .as_ref()
+                .is_none_or(|h| h.vm.as_ref().is_some_and(ForwarderVmState::running))
     }
 }
 
@@ -80,21 +97,25 @@ pub struct TunnelHealth {
 impl Deployer {
     /// Reads both clouds' reports for every planned tunnel.
     pub async fn status(&self, plan: &Plan) -> Result<Status, CloudError> {
-        let (aws, connections, peers, propagation, host) = tokio::join!(
+        let (aws, connections, peers, propagation, host, vm) = tokio::join!(
             self.aws.tunnel_states(plan),
             self.azure.connection_states(plan),
             self.azure.bgp_peer_states(plan),
             self.aws.propagation_states(plan),
             self.aws.forwarder_host(plan),
+            self.azure.forwarder_vm(plan),
         );
-        let host = host?;
-        let forwarder_host = plan
-            .forwarder_instance(Cloud::Aws)
-            .and_then(|r| match &r.spec {
+        let planned_ip = |cloud| {
+            plan.forwarder_instance(cloud).and_then(|r| match &r.spec {
                 Spec::ForwarderInstance { ip, .. } => Some(ip.to_string()),
                 _ => None,
             })
-            .map(|ip| ForwarderHostHealth { ip, instance: host });
+        };
+        let (host, vm) = (host?, vm?);
+        let forwarder_host =
+            planned_ip(Cloud::Aws).map(|ip| ForwarderHostHealth { ip, instance: host });
+        let azure_forwarder_host =
+            planned_ip(Cloud::Azure).map(|ip| AzureForwarderHealth { ip, vm });
         let aws = aws?;
         let connections = connections?;
         let peers = peers?;
@@ -142,6 +163,7 @@ impl Deployer {
             tunnels,
             route_propagation,
             forwarder_host,
+            azure_forwarder_host,
         })
     }
 }

@@ -248,9 +248,10 @@ async fn a_config_shrunk_to_development_deletes_exactly_the_second_connection() 
         .collect();
     assert_eq!(directions, ["OUTBOUND"], "only the outbound endpoint stays");
     assert_eq!(azure_count(&azure, "dnsResolvers/inboundEndpoints"), 0);
+    // The outbound endpoint's subnet, and the forwarder VM's.
     assert_eq!(
         azure_count(&azure, "virtualNetworks/subnets"),
-        1 + seed_subnets(&azure)
+        2 + seed_subnets(&azure)
     );
     // The negative control: the HA config now has its second connection to create.
     let grow = deployer.diff(&ha).await.unwrap();
@@ -402,9 +403,8 @@ async fn a_changed_forwarder_host_is_replaced_and_one_no_longer_planned_is_delet
     assert_eq!(host.change, ChangeKind::Replace, "{diff:#?}");
     assert_eq!(host.fields[0].path, "user_data");
 
-    let bigger = plan(&text.replace(
-        "[dns]\n",
-        "[dns]\naws_forwarder_instance_type = \"t3.small\"\n",
+    let bigger = plan(&format!(
+        "{text}\n[dns]\naws_forwarder_instance_type = \"t3.small\"\n"
     ));
     let diff = deployer.diff(&bigger).await.unwrap();
     let host = diff.iter().find(|c| c.role == role).unwrap();
@@ -421,11 +421,64 @@ async fn a_changed_forwarder_host_is_replaced_and_one_no_longer_planned_is_delet
     assert!(!any_writes(&converged), "{:?}", writing(&converged));
 
     // The user's own host now: dxvpn's goes.
-    let yours = plan(&text.replace("[dns]\n", "[dns]\naws_forwarder_ip = \"10.0.1.10\"\n"));
+    let yours = plan(&format!(
+        "{text}\n[dns]\naws_forwarder_ip = \"10.0.1.10\"\n"
+    ));
     let diff = deployer.diff(&yours).await.unwrap();
     assert_eq!(deletes(&diff), [role], "{diff:#?}");
 
     let down = deployer.down(bigger).await;
     assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
     assert_eq!(aws_live(&aws, "instances"), 0);
+}
+
+/// The Azure forwarder VM: another AWS zone is another cloud-init, which a VM runs once, so it
+/// is replaced (deleted first, then created); a new size is a resize in place.
+#[tokio::test]
+async fn a_changed_azure_forwarder_vm_is_replaced_and_a_new_size_is_an_update() {
+    let Deployed {
+        aws: _aws,
+        azure,
+        text,
+        before,
+        deployer,
+        up: _,
+    } = deployed_development().await;
+    let role = "azure.dns_forwarder";
+    assert_eq!(
+        kind_of(&deployer.diff(&before).await.unwrap(), role),
+        ChangeKind::Unchanged
+    );
+    let zones = "private_dns_zones = [\"aws.internal\"]";
+    assert!(text.contains(zones), "{text}");
+    let more_zones = plan(&text.replace(
+        zones,
+        "private_dns_zones = [\"aws.internal\", \"corp.example\"]",
+    ));
+    let diff = deployer.diff(&more_zones).await.unwrap();
+    let vm = diff.iter().find(|c| c.role == role).unwrap();
+    assert_eq!(vm.change, ChangeKind::Replace, "{diff:#?}");
+    assert!(vm.fields[0].path.contains("dxvpn:config"), "{vm:?}");
+    allow_replace(&deployer, &more_zones, &diff).await;
+    // Custom data cannot change (the twin refuses it, as ARM does): this is a new VM.
+    let vms = azure.lab_view().vms;
+    assert_eq!(vms.len(), 1, "{vms:?}");
+    assert!(
+        vms[0].user_data.contains("corp.example"),
+        "the new VM runs the new config"
+    );
+    assert!(!any_writes(&deployer.diff(&more_zones).await.unwrap()));
+
+    let bigger = plan(&format!(
+        "{}\n[dns]\nazure_forwarder_vm_size = \"Standard_B1s\"\n",
+        text.replace(
+            zones,
+            "private_dns_zones = [\"aws.internal\", \"corp.example\"]"
+        )
+    ));
+    let diff = deployer.diff(&bigger).await.unwrap();
+    assert_eq!(kind_of(&diff, role), ChangeKind::Update, "{diff:#?}");
+    let down = deployer.down(bigger).await;
+    assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
+    assert!(azure.lab_view().vms.is_empty());
 }

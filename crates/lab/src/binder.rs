@@ -25,7 +25,7 @@ use dxvpn_netlab::resolvers::{
 use dxvpn_netlab::{DataPlane, DataPlaneStatus, Side};
 use dxvpn_twin_aws::{AwsTwin, TunnelTelemetry};
 use dxvpn_twin_azure::{AzureTwin, Telemetry};
-use dxvpn_twin_kit::views::{AwsInstanceView, DnsRules};
+use dxvpn_twin_kit::views::{DnsRules, VmView};
 
 use crate::cloud_init;
 use crate::config::lab_config;
@@ -195,7 +195,8 @@ async fn bind(
     let mut refused: BTreeSet<String> = BTreeSet::new();
     loop {
         let aws_view = aws.lab_view();
-        let wanted = topology(&aws_view, &azure.lab_view());
+        let azure_view = azure.lab_view();
+        let wanted = topology(&aws_view, &azure_view);
         let current = plane.as_ref().map(|(_, b)| b.fingerprint);
         let wanted_print = wanted.as_ref().map(|b| b.fingerprint);
         if current != wanted_print {
@@ -268,7 +269,11 @@ async fn bind(
             }
         }
         if let Some((p, _)) = plane.as_mut() {
-            run_instances(p, &aws_view.instances, &mut refused).await;
+            let machines = [
+                (Side::Aws, aws_view.instances.as_slice()),
+                (Side::Azure, azure_view.vms.as_slice()),
+            ];
+            run_instances(p, &machines, &mut refused).await;
         }
         let status = match &plane {
             Some((p, bound)) => Some((p.status().await, bound)),
@@ -298,26 +303,33 @@ async fn bind(
     state.lock().unwrap_or_else(|p| p.into_inner()).prefix = None;
 }
 
-/// Runs what each running instance's cloud-init starts, in its own namespace at its address,
-/// and stops the instances that are no longer running.
+/// Runs what each running EC2 instance's and Azure VM's cloud-init starts, in its own
+/// namespace at its address in its side's network, and stops the ones no longer running.
 async fn run_instances(
     plane: &mut DataPlane,
-    instances: &[AwsInstanceView],
+    machines: &[(Side, &[VmView])],
     refused: &mut BTreeSet<String>,
 ) {
     for name in plane.instance_names() {
-        if !instances.iter().any(|i| i.id == name) {
+        if !machines
+            .iter()
+            .any(|(_, list)| list.iter().any(|i| i.id == name))
+        {
             plane.stop_instance(&name).await;
         }
     }
-    for i in instances {
+    let mut all: Vec<(Side, &VmView)> = Vec::new();
+    for (side, list) in machines {
+        all.extend(list.iter().map(|i| (*side, i)));
+    }
+    for (side, i) in all {
         if refused.contains(&i.id) {
             continue;
         }
         let started = match cloud_init::programs(&i.user_data) {
             Ok(programs) => match programs.first() {
                 Some(program) => plane
-                    .start_instance(Side::Aws, &i.id, i.private_ip, program)
+                    .start_instance(side, &i.id, i.private_ip, program)
                     .await
                     .map_err(|e| e.to_string()),
                 None => Err("its user data starts no program".to_owned()),

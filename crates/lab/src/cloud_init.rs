@@ -118,6 +118,7 @@ mod tests {
             forwards: vec![],
             upstream: "10.0.0.2".parse().unwrap(),
             allow: vec!["10.0.0.0/16".parse().unwrap()],
+            listen: "10.0.1.123".parse().unwrap(),
         };
         let text = dxvpn_plan::forwarder_host::user_data("dx", &setup);
         let programs = programs(&text).unwrap();

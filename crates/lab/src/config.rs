@@ -43,15 +43,8 @@ pub fn lab_config(
         .filter(|s| !s.name.eq_ignore_ascii_case("GatewaySubnet"))
         .map(|s| s.cidr)
         .collect();
-    // Development uses forwarder hosts: `up` creates the AWS one (an instance the lab runs);
-    // the VNet host still plays the Azure one.
-    let forwarder_hosts = match used.first() {
-        Some(vnet) if use_case == "development" => {
-            format!("\n[dns]\nazure_forwarder_ip = \"{}\"\n", host_ip(*vnet))
-        }
-        _ => String::new(),
-    };
-    // `dxvpn validate` reaches each host from the other cloud: ping, its name, and TCP 53 (the
+    // Development uses forwarder hosts, and `up` creates both (an EC2 instance and an Azure
+    // VM), which the lab runs as the clouds would: no `dns.*_forwarder_ip` here.    // `dxvpn validate` reaches each host from the other cloud: ping, its name, and TCP 53 (the
     // host's own DNS listener, standing for a service on a VM).
     let targets: String = [
         ("aws", aws.subnet_cidrs.first(), LAB_AWS_ZONE),
@@ -78,7 +71,7 @@ pub fn lab_config(
          [azure]\nsubscription_id = \"{sub}\"\nresource_group = \"{rg}\"\n\
          location = \"{location}\"\nvnet_name = \"{vnet}\"\nvnet_cidr = \"{vnet_cidr}\"\n\
          gateway_subnet_cidr = \"{gateway_subnet}\"\nused_subnet_cidrs = [{used}]\n\
-         private_dns_zones = [\"{azure_zone}\"]\nendpoint = \"{azure_endpoint}\"\n{dns}{targets}",
+         private_dns_zones = [\"{azure_zone}\"]\nendpoint = \"{azure_endpoint}\"\n{targets}",
         region = aws.region,
         vpc = a.vpc_id,
         vpc_cidr = aws.vpc_cidr,
@@ -95,6 +88,5 @@ pub fn lab_config(
         azure_endpoint = azure_twin.endpoint,
         aws_zone = LAB_AWS_ZONE,
         azure_zone = LAB_AZURE_ZONE,
-        dns = forwarder_hosts,
     )
 }

@@ -195,6 +195,7 @@ mod tests {
                 psk: None,
                 custom_bgp: Vec::new(),
             }],
+            vms: Vec::new(),
         };
         (aws, azure)
     }

@@ -2,9 +2,9 @@
 //! host namespace, applying exactly what the twin's DNS resources say.
 //!
 //! The AWS side answers on the VPC resolver (VPC base + 2), the Azure side on 168.63.129.16;
-//! both also answer on their host's own address, which can stand for a forwarder VM of the
-//! development path (the lab's config points `dns.azure_forwarder_ip` at the VNet host's; the
-//! AWS forwarder host is an instance of its own, `dataplane/instances.rs`). Each provisioned
+//! both also answer on their host's own address (a service of that host, for `validate`'s TCP
+//! targets; the development path's forwarder hosts are VMs of their own that `up` creates,
+//! `dataplane/instances.rs`). Each provisioned
 //! inbound endpoint's address is added to the host's loopback and routed to it by the side's
 //! router, so queries from the other cloud reach it over the tunnels; an endpoint that does not
 //! exist does not answer. A zone is forwarded only while its rule is applied (Route 53: a

@@ -305,7 +305,39 @@ fn aws_forwarder_setup(
         forwards,
         upstream: c.aws.vpc_resolver_ip,
         allow: vec![c.aws.vpc_cidr, c.azure.vnet_cidr],
+        listen: c.aws_forwarder.ip,
     }
+}
+
+/// What the Azure forwarder host `up` creates at `ip` runs: the AWS zones (and AWS's service
+/// domains) to the AWS forwarder host, every other name to Azure's resolver.
+fn azure_forwarder_setup(c: &Checked, host: &CreatedHost, ip: Ipv4Addr) -> ForwarderSetup {
+    let forwards = aws_zones_and_services(c)
+        .into_iter()
+        .map(|zone| (zone, vec![c.aws_forwarder.ip]))
+        .collect();
+    ForwarderSetup {
+        program: host.program,
+        forwards,
+        upstream: c.azure.azure_resolver_ip,
+        allow: vec![c.aws.vpc_cidr, c.azure.vnet_cidr],
+        listen: ip,
+    }
+}
+
+/// The names the VNet forwards to AWS: the AWS zones, and AWS's own service domains that no
+/// zone of the user's already names (none at all when there are no AWS zones).
+fn aws_zones_and_services(c: &Checked) -> Vec<String> {
+    let mut zones = c.aws.private_dns_zones.clone();
+    if zones.is_empty() {
+        return zones;
+    }
+    for zone in &c.aws_service_zones {
+        if !zones.contains(zone) {
+            zones.push(zone.clone());
+        }
+    }
+    zones
 }
 
 /// DNS in both directions. Each direction has a sender (an outbound endpoint with rules) in the
@@ -370,6 +402,7 @@ fn build_dns(b: &mut Builder<'_>) -> DnsPlan {
                 Spec::Subnet {
                     cidr: receive_subnet,
                     delegation: "Microsoft.Network/dnsResolvers".into(),
+                    security_group: None,
                 },
             );
             b.add(
@@ -398,26 +431,42 @@ fn build_dns(b: &mut Builder<'_>) -> DnsPlan {
             );
             ("azure.dns_forwarder", ip)
         } else {
+            // A VM dxvpn creates: its own subnet (undelegated: a NIC may not join a delegated
+            // one) behind a network security group that lets only DNS in.
             let ip = nth_host(receive_subnet, 4).unwrap_or(receive_subnet.network());
+            b.add(
+                Cloud::Azure,
+                "azure.dns_forwarder_nsg",
+                "nsg-dns-forwarder",
+                &["azure.vnet"],
+                Spec::NetworkSecurityGroup {
+                    ingress_cidrs: vec![c.aws.vpc_cidr, c.azure.vnet_cidr],
+                    port: 53,
+                },
+            );
             b.add(
                 Cloud::Azure,
                 "azure.dns_subnet.forwarder",
                 "snet-dns-forwarder",
-                &["azure.vnet"],
+                &["azure.vnet", "azure.dns_forwarder_nsg"],
                 Spec::Subnet {
                     cidr: receive_subnet,
-                    delegation: "Microsoft.ContainerInstance/containerGroups".into(),
+                    delegation: String::new(),
+                    security_group: Some("azure.dns_forwarder_nsg".into()),
                 },
             );
+            let host = &c.azure_forwarder_host;
             b.add(
                 Cloud::Azure,
                 "azure.dns_forwarder",
                 "dns-forwarder",
                 &["azure.dns_subnet.forwarder"],
-                Spec::DnsForwarder {
+                Spec::ForwarderInstance {
                     ip,
-                    subnet: "azure.dns_subnet.forwarder".into(),
-                    upstream: c.azure.azure_resolver_ip,
+                    subnet_id: "azure.dns_subnet.forwarder".into(),
+                    instance_type: host.instance_type.clone(),
+                    image: host.image.clone(),
+                    setup: azure_forwarder_setup(c, host, ip),
                 },
             );
             ("azure.dns_forwarder", ip)
@@ -523,6 +572,7 @@ fn build_dns(b: &mut Builder<'_>) -> DnsPlan {
             Spec::Subnet {
                 cidr: send_subnet,
                 delegation: "Microsoft.Network/dnsResolvers".into(),
+                security_group: None,
             },
         );
         b.add(
@@ -543,13 +593,7 @@ fn build_dns(b: &mut Builder<'_>) -> DnsPlan {
                 outbound_endpoint: "azure.dns_outbound_endpoint".into(),
             },
         );
-        // AWS's own service domains go the same way, unless a zone of the user's covers one.
-        let mut zones = c.aws.private_dns_zones.clone();
-        for zone in &c.aws_service_zones {
-            if !zones.contains(zone) {
-                zones.push(zone.clone());
-            }
-        }
+        let zones = aws_zones_and_services(c);
         for zone in &zones {
             let mut deps = vec!["azure.dns_forwarding_ruleset"];
             if managed {

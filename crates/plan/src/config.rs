@@ -139,8 +139,8 @@ pub struct DnsConfig {
     /// creates one at host .123 of the first private subnet, its 10th host in a smaller one).
     #[serde(default)]
     pub aws_forwarder_ip: Option<String>,
-    /// Forwarder mode: address of a forwarder host you already run in the VNet (default: dxvpn
-    /// plans one in a new /28 subnet for an Azure container).
+    /// Forwarder mode: address of a forwarder host you already run in the VNet (default: `up`
+    /// creates a VM at the 4th host of a new /28 subnet, with its network security group).
     #[serde(default)]
     pub azure_forwarder_ip: Option<String>,
     /// Forwarder mode, when `aws_forwarder_ip` is not given: the EC2 instance type of the
@@ -151,6 +151,14 @@ pub struct DnsConfig {
     /// newest one (default Amazon Linux 2023 for x86_64) or an AMI id (`ami-...`).
     #[serde(default)]
     pub aws_forwarder_image: Option<String>,
+    /// Forwarder mode, when `azure_forwarder_ip` is not given: the VM size of the forwarder host
+    /// `up` creates in the VNet (default `Standard_B1ls`, the smallest Linux size).
+    #[serde(default)]
+    pub azure_forwarder_vm_size: Option<String>,
+    /// Forwarder mode: the marketplace image of that VM as a URN `publisher:offer:sku:version`
+    /// (default `Canonical:ubuntu-24_04-lts:server:latest`).
+    #[serde(default)]
+    pub azure_forwarder_image: Option<String>,
     /// Forwarder mode: the program the hosts dxvpn creates run (default `unbound`).
     #[serde(default)]
     pub forwarder_program: Option<ForwarderProgram>,

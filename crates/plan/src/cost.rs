@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Action, Resource, Spec};
+use crate::model::{Action, Cloud, Resource, Spec};
 use crate::problem::Problems;
 use crate::validate::Checked;
 
@@ -124,12 +124,9 @@ pub(crate) fn estimate(checked: &Checked, resources: &[Resource]) -> CostEstimat
                 "aws_resolver_endpoint_ip".to_owned(),
                 subnet_ids.len().max(2) as u32,
             ),
-            Spec::DnsForwarder { .. } if r.role.starts_with("aws.") => {
-                ("aws_forwarder_instance".to_owned(), 1)
-            }
-            Spec::DnsForwarder { .. } => ("azure_forwarder_container".to_owned(), 1),
-            // The priced default; another type is priced only when the price file names it.
-            Spec::ForwarderInstance { instance_type, .. } => {
+            // The priced defaults; another type or size is priced only when the price file
+            // names it.
+            Spec::ForwarderInstance { instance_type, .. } if r.cloud == Cloud::Aws => {
                 *counts.entry("aws_forwarder_volume".to_owned()).or_default() += 1;
                 if instance_type == crate::validate::DEFAULT_INSTANCE_TYPE {
                     ("aws_forwarder_instance".to_owned(), 1)
@@ -138,6 +135,14 @@ pub(crate) fn estimate(checked: &Checked, resources: &[Resource]) -> CostEstimat
                         format!("aws_instance_{}", instance_type.replace('.', "_")),
                         1,
                     )
+                }
+            }
+            Spec::ForwarderInstance { instance_type, .. } => {
+                *counts.entry("azure_forwarder_disk".to_owned()).or_default() += 1;
+                if instance_type == crate::validate::DEFAULT_VM_SIZE {
+                    ("azure_forwarder_vm".to_owned(), 1)
+                } else {
+                    (format!("azure_vm_{}", instance_type.to_lowercase()), 1)
                 }
             }
             Spec::VirtualNetworkGateway { sku, .. } => {

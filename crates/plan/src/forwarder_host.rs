@@ -14,6 +14,7 @@
 //!     forwards: vec![("azure.internal".into(), vec!["10.1.0.4".parse().unwrap()])],
 //!     upstream: "10.0.0.2".parse().unwrap(),
 //!     allow: vec!["10.0.0.0/16".parse().unwrap(), "10.1.0.0/16".parse().unwrap()],
+//!     listen: "10.0.1.123".parse().unwrap(),
 //! };
 //! let text = dxvpn_plan::forwarder_host::user_data("dx-dev", &setup);
 //! assert!(text.starts_with("#cloud-config\n"));
@@ -68,8 +69,11 @@ fn unbound_conf(deployment: &str, setup: &ForwarderSetup) -> String {
         "# dxvpn forwarder host of deployment {deployment}: the other cloud's zones go to its\n\
          # receivers, every other name to this cloud's resolver.\nserver:\n"
     );
+    // Its own address only (bound before the interface has it: ip-freebind), so that the
+    // image's stub resolver on 127.0.0.53:53 and the package's own unit never collide with it.
+    let _ = writeln!(out, "  interface: {}", setup.listen);
     for setting in [
-        "interface: 0.0.0.0",
+        "ip-freebind: yes",
         "port: 53",
         "do-ip4: yes",
         "do-ip6: no",
@@ -207,6 +211,7 @@ mod tests {
             forwards: vec![("azure.internal".into(), vec!["10.1.0.4".parse().unwrap()])],
             upstream: "10.0.0.2".parse().unwrap(),
             allow: vec!["10.0.0.0/16".parse().unwrap()],
+            listen: "10.0.1.123".parse().unwrap(),
         }
     }
 

@@ -99,6 +99,9 @@ pub fn mermaid(plan: &Plan) -> String {
             }
             Spec::DnsOutboundEndpoint { .. } => "DNS resolver<br/>outbound endpoint".to_owned(),
             Spec::DnsForwarder { ip, .. } => format!("DNS forwarder<br/>{ip}"),
+            Spec::ForwarderInstance {
+                ip, instance_type, ..
+            } => format!("DNS forwarder VM<br/>{instance_type} {ip}"),
             _ => continue,
         };
         let _ = writeln!(out, "    {}[\"{label}\"]", node(&r.role));

@@ -325,6 +325,12 @@ pub enum Spec {
         tunnels: Vec<String>,
         static_routes_only: bool,
     },
+    /// Azure network security group letting DNS (`port`, UDP and TCP) in from both networks,
+    /// on the subnet of the forwarder host dxvpn creates.
+    NetworkSecurityGroup {
+        ingress_cidrs: Vec<Ipv4Net>,
+        port: u16,
+    },
     /// Security group letting DNS in from both networks.
     SecurityGroup {
         vpc_id: String,
@@ -349,14 +355,17 @@ pub enum Spec {
         subnet: String,
         upstream: Ipv4Addr,
     },
-    /// A forwarder host dxvpn runs (development, AWS side): an EC2 instance at a fixed address
-    /// whose cloud-init installs the forwarder program and writes its rendered configuration
-    /// (`crate::forwarder_host`).
+    /// A forwarder host dxvpn runs (development): at a fixed address, its cloud-init installs
+    /// the forwarder program and writes its rendered configuration (`crate::forwarder_host`).
+    /// In AWS an EC2 instance; in Azure a VM with its network interface.
     ForwarderInstance {
         ip: Ipv4Addr,
+        /// AWS: the subnet's id; Azure: the role of the subnet dxvpn creates for it.
         subnet_id: String,
+        /// An EC2 instance type, or an Azure VM size.
         instance_type: String,
-        /// The public SSM parameter naming the image (or an AMI id).
+        /// AWS: the public SSM parameter naming the image (or an AMI id); Azure: the image's
+        /// URN `publisher:offer:sku:version`.
         image: String,
         setup: ForwarderSetup,
     },
@@ -392,7 +401,13 @@ pub enum Spec {
         shared_key: Deferred<PskSource>,
     },
     /// A subnet dxvpn adds to the VNet.
-    Subnet { cidr: Ipv4Net, delegation: String },
+    Subnet {
+        cidr: Ipv4Net,
+        /// The service it is delegated to; empty for none (a VM's subnet).
+        delegation: String,
+        /// The role of the network security group on it, if any.
+        security_group: Option<String>,
+    },
     /// DNS private resolver in the VNet.
     DnsResolver { vnet: String },
     /// Resolver inbound endpoint with a static address.
@@ -423,6 +438,9 @@ pub struct ForwarderSetup {
     pub forwards: Vec<(String, Vec<Ipv4Addr>)>,
     /// The local cloud's resolver, for every other name.
     pub upstream: Ipv4Addr,
+    /// The host's own address, the only one the forwarder listens on: the image's own stub
+    /// resolver (systemd-resolved on 127.0.0.53) holds port 53 on loopback.
+    pub listen: Ipv4Addr,
     /// Networks whose queries are answered (the VPC and the VNet).
     pub allow: Vec<Ipv4Net>,
 }
@@ -449,6 +467,7 @@ impl Spec {
             Spec::CustomerGateway { .. } => "customer_gateway",
             Spec::VpnConnection { .. } => "vpn_connection",
             Spec::SecurityGroup { .. } => "security_group",
+            Spec::NetworkSecurityGroup { .. } => "network_security_group",
             Spec::ResolverEndpoint { .. } => "resolver_endpoint",
             Spec::ResolverRule { .. } => "resolver_rule",
             Spec::ResolverRuleAssociation { .. } => "resolver_rule_association",

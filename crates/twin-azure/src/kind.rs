@@ -17,6 +17,10 @@ pub(crate) enum Kind {
     Ruleset,
     ForwardingRule,
     VnetLink,
+    SecurityGroup,
+    NetworkInterface,
+    /// Microsoft.Compute's, the only type of another provider.
+    VirtualMachine,
 }
 
 /// API version of Microsoft.Network's networking resources.
@@ -50,6 +54,17 @@ const NETWORK_API_VERSIONS: [&str; 18] = [
     "2026-03-01",
 ];
 
+/// Microsoft.Compute's stable api-versions for virtual machines from 2023 on (azure-rest-api-specs,
+/// specification/compute/resource-manager/Microsoft.Compute/ComputeRP/stable).
+const COMPUTE_API_VERSIONS: [&str; 6] = [
+    "2023-03-01",
+    "2023-07-01",
+    "2023-09-01",
+    "2024-03-01",
+    "2024-07-01",
+    "2024-11-01",
+];
+
 /// Microsoft.Network/dnsResolvers' api-versions (azure-rest-api-specs,
 /// specification/dnsresolver/resource-manager/Microsoft.Network).
 const DNS_API_VERSIONS: [&str; 4] = [
@@ -59,7 +74,10 @@ const DNS_API_VERSIONS: [&str; 4] = [
     "2025-05-01",
 ];
 
-const ALL: [Kind; 12] = [
+const ALL: [Kind; 15] = [
+    Kind::SecurityGroup,
+    Kind::NetworkInterface,
+    Kind::VirtualMachine,
     Kind::PublicIp,
     Kind::VirtualNetwork,
     Kind::Subnet,
@@ -90,18 +108,30 @@ impl Kind {
             Kind::Ruleset => "dnsForwardingRulesets",
             Kind::ForwardingRule => "dnsForwardingRulesets/forwardingRules",
             Kind::VnetLink => "dnsForwardingRulesets/virtualNetworkLinks",
+            Kind::SecurityGroup => "networkSecurityGroups",
+            Kind::NetworkInterface => "networkInterfaces",
+            Kind::VirtualMachine => "virtualMachines",
+        }
+    }
+
+    /// The resource provider: `Microsoft.Network`, or `Microsoft.Compute` for VMs.
+    pub(crate) fn provider(self) -> &'static str {
+        match self {
+            Kind::VirtualMachine => "Microsoft.Compute",
+            _ => "Microsoft.Network",
         }
     }
 
     /// The full type string ARM reports, e.g. `Microsoft.Network/virtualNetworks/subnets`.
     pub(crate) fn type_name(self) -> String {
-        format!("Microsoft.Network/{}", self.type_path())
+        format!("{}/{}", self.provider(), self.type_path())
     }
 
-    /// The kind whose type path is `path` (case-insensitive).
-    pub(crate) fn from_type_path(path: &str) -> Option<Kind> {
-        ALL.into_iter()
-            .find(|k| k.type_path().eq_ignore_ascii_case(path))
+    /// The kind whose provider and type path are these (case-insensitive).
+    pub(crate) fn from_type_path(provider: &str, path: &str) -> Option<Kind> {
+        ALL.into_iter().find(|k| {
+            k.provider().eq_ignore_ascii_case(provider) && k.type_path().eq_ignore_ascii_case(path)
+        })
     }
 
     /// The last segment of the type, used to name calls (`PUT virtualNetworkGateways`).
@@ -130,6 +160,8 @@ impl Kind {
     pub(crate) fn api_versions(self) -> &'static [&'static str] {
         if self.is_dns() {
             &DNS_API_VERSIONS
+        } else if self == Kind::VirtualMachine {
+            &COMPUTE_API_VERSIONS
         } else {
             &NETWORK_API_VERSIONS
         }
@@ -158,6 +190,9 @@ impl Kind {
             Kind::InboundEndpoint | Kind::OutboundEndpoint => 240,
             Kind::Ruleset | Kind::VnetLink => 60,
             Kind::ForwardingRule => 0,
+            Kind::SecurityGroup | Kind::NetworkInterface => 10,
+            // A guess: a small Linux VM from a marketplace image takes a minute or two.
+            Kind::VirtualMachine => 90,
         };
         Duration::from_secs(secs)
     }
@@ -174,7 +209,7 @@ impl Kind {
     pub(crate) fn delete_time(self) -> Duration {
         let secs = match self {
             Kind::Gateway => 20 * 60,
-            Kind::Connection | Kind::LocalGateway | Kind::VnetLink => 60,
+            Kind::Connection | Kind::LocalGateway | Kind::VnetLink | Kind::VirtualMachine => 60,
             Kind::InboundEndpoint | Kind::OutboundEndpoint => 180,
             Kind::ForwardingRule => 0,
             _ => 30,

@@ -245,7 +245,8 @@ enum Target {
     Operation { id: String, result: bool },
 }
 
-const ACTIONS: [&str; 4] = [
+const ACTIONS: [&str; 5] = [
+    "instanceview",
     "getbgppeerstatus",
     "getlearnedroutes",
     "getadvertisedroutes",
@@ -285,12 +286,15 @@ fn parse_path(path: &str, rg: &str) -> Result<Target, ArmError> {
             message: format!("Resource group '{}' could not be found.", segments[3]),
         });
     }
-    if !segments[5].eq_ignore_ascii_case("Microsoft.Network") {
+    if !["Microsoft.Network", "Microsoft.Compute"]
+        .iter()
+        .any(|p| segments[5].eq_ignore_ascii_case(p))
+    {
         return Err(ArmError {
             status: 400,
             code: "NoRegisteredProviderFound".into(),
             message: format!(
-                "The twin serves Microsoft.Network only, not '{}'.",
+                "The twin serves Microsoft.Network and Microsoft.Compute only, not '{}'.",
                 segments[5]
             ),
         });
@@ -305,7 +309,7 @@ fn parse_path(path: &str, rg: &str) -> Result<Target, ArmError> {
         }
     }
     let types: Vec<&str> = rest.iter().step_by(2).copied().collect();
-    let kind = Kind::from_type_path(&types.join("/")).ok_or_else(unknown)?;
+    let kind = Kind::from_type_path(segments[5], &types.join("/")).ok_or_else(unknown)?;
     Ok(Target::Resource(ArmPath {
         id: format!("/{}", segments[..6 + rest.len()].join("/")),
         kind,
@@ -606,6 +610,9 @@ fn handle(
             arm.learned_routes(&path.id).map(ok)
         }
         ("GET", Some(a)) if a.eq_ignore_ascii_case("sharedkey") => arm.shared_key(&path.id).map(ok),
+        ("GET", Some(a)) if a.eq_ignore_ascii_case("instanceView") => {
+            arm.instance_view(&path.id).map(ok)
+        }
         ("PUT", Some(a)) if a.eq_ignore_ascii_case("sharedkey") => {
             let accepted = arm.set_shared_key(&path.id, &json_body()?)?;
             Ok(accepted_response(accepted, arm, base, false, false))

@@ -21,17 +21,17 @@ pub struct AwsView {
     /// Available VPN connections on an attached VGW.
     pub vpns: Vec<AwsVpnView>,
     /// Running instances of the VPC, with the user data their cloud-init runs.
-    pub instances: Vec<AwsInstanceView>,
+    pub instances: Vec<VmView>,
 }
 
-/// One running EC2 instance.
+/// One running virtual machine: an EC2 instance or an Azure VM.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AwsInstanceView {
-    /// `i-...`.
+pub struct VmView {
+    /// `i-...`, or the Azure VM's id in lower case.
     pub id: String,
     /// Its private address.
     pub private_ip: Ipv4Addr,
-    /// The user data it was launched with, decoded.
+    /// The user data (EC2) or custom data (Azure) it was created with, decoded.
     pub user_data: String,
 }
 
@@ -75,6 +75,8 @@ pub struct AzureView {
     pub gateway: Option<AzureGatewayView>,
     /// Provisioned connections of that gateway.
     pub connections: Vec<AzureConnectionView>,
+    /// Provisioned VMs, with the custom data their cloud-init runs.
+    pub vms: Vec<VmView>,
 }
 
 /// The VPN gateway.

@@ -42,6 +42,7 @@ fn facts(up: &[bool], propagates: bool, missing: &[&str]) -> ControlFacts {
                 propagates,
             }],
             forwarder_host: None,
+            azure_forwarder_host: None,
         }),
         missing: Ok(missing
             .iter()

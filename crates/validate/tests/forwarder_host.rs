@@ -1,9 +1,9 @@
-//! The forwarder host `up` creates, on the whole lab as root: the AWS twin holds the instance,
-//! the lab runs what its cloud-init user data starts (unbound, in a namespace at the instance's
-//! address), and `validate` from the VNet resolves the VPC's names through it. Negative control:
-//! the same host launched with a rendered configuration that forwards to a wrong address makes
-//! `validate` fail with the forwarder-host finding, unbound itself giving the wrong answer.
-//! `down` terminates it, and the lab stops its program.
+//! The forwarder hosts `up` creates, on the whole lab as root: the AWS twin holds the instance
+//! and the Azure twin the VM, the lab runs what their cloud-init starts (unbound, in a namespace
+//! at the host's address), and `validate` from the other cloud resolves names through each.
+//! Negative controls: the same host created with a rendered configuration that forwards to a
+//! wrong address makes `validate` fail with the forwarder-host finding, unbound itself giving
+//! the wrong answer. `down` removes them, and the lab stops their programs.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
@@ -22,17 +22,21 @@ use dxvpn_validate::{ControlFacts, Report};
 
 const CONVERGE: Duration = Duration::from_secs(120);
 
-/// `dxvpn validate --from azure`, as the CLI runs it: probes inside the VNet host, both clouds
-/// read at the same time.
-async fn validate_from_azure(c: &Converged) -> Report {
-    let from = Some(Cloud::Azure);
+/// `dxvpn validate --from <cloud>`, as the CLI runs it: probes inside that cloud's host, both
+/// clouds read at the same time.
+async fn validate_from(c: &Converged, cloud: Cloud) -> Report {
+    let from = Some(cloud);
     let mut probes = probes_for_targets(
         &c.plan.validate_targets,
         from,
         default_dns_server(&c.plan, from),
     );
-    probes.extend(probes_for_forwarder_hosts(&c.plan, Cloud::Azure));
-    let ns = format!("{}-az-host", c.prefix);
+    probes.extend(probes_for_forwarder_hosts(&c.plan, cloud));
+    let host = match cloud {
+        Cloud::Aws => "aws-host",
+        Cloud::Azure => "az-host",
+    };
+    let ns = format!("{}-{host}", c.prefix);
     let results = dxvpn_netlab::run::run_in_namespace(&ns, move || async move {
         run_probes(&probes, &ProbeOptions::default()).await
     })
@@ -43,9 +47,13 @@ async fn validate_from_azure(c: &Converged) -> Report {
 }
 
 async fn until_report(c: &Converged, done: impl Fn(&Report) -> bool) -> Report {
+    until_report_from(c, Cloud::Azure, done).await
+}
+
+async fn until_report_from(c: &Converged, cloud: Cloud, done: impl Fn(&Report) -> bool) -> Report {
     let start = Instant::now();
     loop {
-        let report = validate_from_azure(c).await;
+        let report = validate_from(c, cloud).await;
         if done(&report) || start.elapsed() > CONVERGE {
             return report;
         }
@@ -171,5 +179,117 @@ async fn names_resolve_through_the_forwarder_host_up_created_and_not_through_a_w
         .await
         .unwrap_or_else(|s| s);
     assert!(state.prefix.is_none(), "the lab took its data plane down");
+    lab.stop().await;
+}
+
+/// Sends `method` to the Azure twin's `path` (api-version 2024-07-01, which both providers
+/// serve) with `body`; the status.
+async fn arm(
+    lab: &Lab,
+    method: azure_core::Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> u16 {
+    let url = azure_core::Url::parse(&format!(
+        "{}{path}?api-version=2024-07-01",
+        lab.azure.endpoint
+    ))
+    .unwrap();
+    let mut request = azure_core::Request::new(url, method);
+    request.insert_header("authorization", "Bearer lab-token");
+    if let Some(b) = body {
+        request.insert_header("content-type", "application/json");
+        request.set_body(serde_json::to_vec(b).unwrap());
+    }
+    let response = azure_core::new_http_client()
+        .execute_request(&request)
+        .await
+        .unwrap();
+    u16::from(response.status())
+}
+
+/// The Azure twin's live resources whose id holds `part`.
+fn azure_ids(lab: &Lab, part: &str) -> Vec<String> {
+    lab.azure
+        .live_ids()
+        .into_iter()
+        .filter(|id| id.contains(part))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_resolve_through_the_azure_forwarder_vm_up_created_and_not_through_a_wrong_one() {
+    let lab = Lab::start_on_loopback(0.0005).await.unwrap();
+    let c = dxvpn_test_support::converged(&lab, &lab.config("dx-fwdvm", "development")).await;
+    let host = forwarder_hosts(&c.plan, Cloud::Azure)[0];
+    assert_eq!(
+        lab.azure.lab_view().vms.len(),
+        1,
+        "up created the forwarder VM"
+    );
+    let status = c.deployer.status(&c.plan).await.unwrap();
+    let vm = status
+        .azure_forwarder_host
+        .as_ref()
+        .unwrap()
+        .vm
+        .as_ref()
+        .unwrap();
+    assert!(vm.running(), "{status:?}");
+
+    let pass = |r: &Report| r.verdict == dxvpn_validate::Verdict::Pass;
+    let report = until_report_from(&c, Cloud::Aws, pass).await;
+    assert!(pass(&report), "{:#?}", report.findings);
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|r| r.kind == "dns" && r.target.contains(&host.to_string())),
+        "validate asked the forwarder VM itself"
+    );
+
+    // The same VM, created again with a rendered configuration whose upstream is wrong. Custom
+    // data cannot change, so: delete it (its interface goes with it), then the interface and a
+    // VM as read, with the wrong custom data.
+    let vm_path = azure_ids(&lab, "/virtualmachines/").pop().unwrap();
+    let nic_path = azure_ids(&lab, "/networkinterfaces/").pop().unwrap();
+    let vm_body = dxvpn_test_support::azure_raw_get(&lab.azure, &vm_path).await;
+    let nic_body = dxvpn_test_support::azure_raw_get(&lab.azure, &nic_path).await;
+    let good = dxvpn_plan::forwarder_host::planned_user_data(&c.plan, Cloud::Azure).unwrap();
+    let wrong = good.replace("forward-addr: 168.63.129.16", "forward-addr: 192.0.2.53");
+    assert_ne!(good, wrong, "the upstream is in the rendered configuration");
+    assert_eq!(
+        arm(&lab, azure_core::Method::Delete, &vm_path, None).await,
+        202
+    );
+    let start = Instant::now();
+    while !azure_ids(&lab, "/networkinterfaces/").is_empty() {
+        assert!(start.elapsed() < CONVERGE, "the interface went with the VM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    dxvpn_test_support::azure_raw_put(&lab.azure, &nic_path, &nic_body).await;
+    let mut vm_body = vm_body;
+    vm_body["properties"]["osProfile"]["customData"] =
+        serde_json::json!(base64::engine::general_purpose::STANDARD.encode(&wrong));
+    dxvpn_test_support::azure_raw_put(&lab.azure, &vm_path, &vm_body).await;
+    let report = until_report_from(&c, Cloud::Aws, |r| {
+        finding_ids(r).contains(&"forwarder-host")
+    })
+    .await;
+    let finding = report.findings.iter().find(|f| f.id == "forwarder-host");
+    assert!(
+        finding.is_some_and(|f| f.message.contains(&host.to_string())),
+        "{:#?}",
+        report.findings
+    );
+
+    let down = c.deployer.down(c.plan.clone()).await;
+    assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
+    assert!(lab.azure.lab_view().vms.is_empty(), "down deleted the VM");
+    assert!(
+        azure_ids(&lab, "forwarder").is_empty(),
+        "{:?}",
+        azure_ids(&lab, "forwarder")
+    );
     lab.stop().await;
 }

@@ -1,5 +1,5 @@
-//! The AWS forwarder host of the development DNS path: the user's own (`dns.aws_forwarder_ip`
-//! given) or one that `up` creates (its address, instance type and image).
+//! The forwarder hosts of the development DNS path: the user's own (`dns.*_forwarder_ip`
+//! given) or ones that `up` creates (their address, instance type or VM size, and image).
 
 use std::net::Ipv4Addr;
 
@@ -16,6 +16,11 @@ pub(crate) const AL2023_X86_64_PARAMETER: &str =
     "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
 /// The original module's instance type: burstable, the cheapest priced in `data/prices.toml`.
 pub(crate) const DEFAULT_INSTANCE_TYPE: &str = "t3.micro";
+/// The smallest Linux VM size Azure sells (1 vCPU, 0.5 GiB), plenty for a forwarder.
+pub(crate) const DEFAULT_VM_SIZE: &str = "Standard_B1ls";
+/// Ubuntu 24.04 LTS, Canonical's marketplace image (`az vm image list --publisher Canonical`):
+/// cloud-init included, unbound in its own archive.
+pub(crate) const DEFAULT_AZURE_IMAGE: &str = "Canonical:ubuntu-24_04-lts:server:latest";
 /// The original module puts its forwarder at host .123 of the first private subnet.
 const HOST_NUMBER: u32 = 123;
 /// A subnet too small for .123 gets its 10th host.
@@ -70,6 +75,64 @@ pub(crate) fn check_aws_forwarder(
         ip: ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
         created: None,
     }
+}
+
+/// The Azure forwarder host that `up` creates when `dns.azure_forwarder_ip` is not given.
+pub(crate) fn check_azure_forwarder_host(p: &mut Problems, dns: &DnsConfig) -> CreatedHost {
+    CreatedHost {
+        instance_type: check_vm_size(p, dns.azure_forwarder_vm_size.as_deref()),
+        image: check_urn(p, dns.azure_forwarder_image.as_deref()),
+        program: dns.forwarder_program.unwrap_or_default(),
+    }
+}
+
+/// Azure VM sizes are `Standard_` or `Basic_` and a name of letters, digits and underscores
+/// (`Standard_B1ls`, `Standard_D2s_v5`).
+fn check_vm_size(p: &mut Problems, given: Option<&str>) -> String {
+    let Some(text) = given else {
+        return DEFAULT_VM_SIZE.to_owned();
+    };
+    let well_formed = ["Standard_", "Basic_"].iter().any(|prefix| {
+        text.strip_prefix(prefix).is_some_and(|rest| {
+            !rest.is_empty()
+                && rest.len() <= 64
+                && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+    });
+    if well_formed {
+        return text.to_owned();
+    }
+    p.add(
+        "dns.azure_forwarder_vm_size",
+        "vm-size",
+        format!("`{text}` is not an Azure VM size (Standard_...)"),
+        format!("use a size such as `{DEFAULT_VM_SIZE}` (az vm list-sizes), or leave it out"),
+    );
+    DEFAULT_VM_SIZE.to_owned()
+}
+
+/// A marketplace image URN: four non-empty parts, `publisher:offer:sku:version`.
+fn check_urn(p: &mut Problems, given: Option<&str>) -> String {
+    let Some(text) = given else {
+        return DEFAULT_AZURE_IMAGE.to_owned();
+    };
+    let parts: Vec<&str> = text.split(':').collect();
+    let part_ok = |s: &&str| {
+        !s.is_empty()
+            && s.len() <= 128
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    };
+    if parts.len() == 4 && parts.iter().all(part_ok) {
+        return text.to_owned();
+    }
+    p.add(
+        "dns.azure_forwarder_image",
+        "image-urn",
+        format!("`{text}` is not an image URN (publisher:offer:sku:version)"),
+        format!("give a URN such as `{DEFAULT_AZURE_IMAGE}` (az vm image list), or leave it out"),
+    );
+    DEFAULT_AZURE_IMAGE.to_owned()
 }
 
 /// EC2 instance types are `family.size` in lower case (`t3.micro`, `t4g.nano`, `c7gn.medium`).

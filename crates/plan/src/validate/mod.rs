@@ -25,7 +25,8 @@ mod forwarder;
 pub use fields::is_dns_name;
 use fields::*;
 pub(crate) use forwarder::{
-    AwsForwarder, CreatedHost, DEFAULT_INSTANCE_TYPE, aws_service_zones, check_aws_forwarder,
+    AwsForwarder, CreatedHost, DEFAULT_INSTANCE_TYPE, DEFAULT_VM_SIZE, aws_service_zones,
+    check_aws_forwarder, check_azure_forwarder_host,
 };
 
 /// Tags dxvpn sets itself on every resource: `dxvpn:deployment`, `dxvpn:role`, and on AWS
@@ -59,6 +60,8 @@ pub(crate) struct Checked {
     pub aws_service_zones: Vec<String>,
     /// The Azure forwarder host the user already runs, if any (else one in a new subnet).
     pub azure_forwarder_ip: Option<Ipv4Addr>,
+    /// The VM `up` creates when `azure_forwarder_ip` is not given.
+    pub azure_forwarder_host: CreatedHost,
     /// Free /28s for the Azure DNS side: [0] receives queries (inbound endpoint or forwarder),
     /// [1] sends them (outbound endpoint).
     pub azure_dns_subnets: Vec<Ipv4Net>,
@@ -237,6 +240,7 @@ pub(crate) fn check(config: Config) -> Result<Checked, Problems> {
         );
     }
     let aws_forwarder = check_aws_forwarder(&mut p, &config.dns, &subnet_cidrs);
+    let azure_forwarder_host = check_azure_forwarder_host(&mut p, &config.dns);
     let azure_forwarder_ip = config.dns.azure_forwarder_ip.as_deref().and_then(|text| {
         address_in(
             &mut p,
@@ -344,6 +348,7 @@ pub(crate) fn check(config: Config) -> Result<Checked, Problems> {
         aws_forwarder,
         aws_service_zones: aws_service_zones(&config.dns, &a.region),
         azure_forwarder_ip,
+        azure_forwarder_host,
         azure_dns_subnets,
         tags: config.tags.clone(),
         prices,

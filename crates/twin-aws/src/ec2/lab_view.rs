@@ -69,11 +69,11 @@ impl Ec2 {
         }
     }
 
-    fn running_instances(&self, vpc_id: &str) -> Vec<dxvpn_twin_kit::views::AwsInstanceView> {
+    fn running_instances(&self, vpc_id: &str) -> Vec<dxvpn_twin_kit::views::VmView> {
         self.instances
             .iter()
             .filter(|i| i.vpc_id == vpc_id && i.state().1 == "running")
-            .map(|i| dxvpn_twin_kit::views::AwsInstanceView {
+            .map(|i| dxvpn_twin_kit::views::VmView {
                 id: i.id.clone(),
                 private_ip: i.private_ip,
                 user_data: i.user_data.clone(),

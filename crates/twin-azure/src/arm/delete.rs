@@ -26,6 +26,9 @@ impl Arm {
         self.check_vnet_idle(id, kind)?;
         let failure = self.fail_next.take();
         let after = self.scaled(kind.delete_time());
+        if kind == Kind::VirtualMachine && failure.is_none() {
+            self.delete_with_vm(&record, after);
+        }
         if let Some(r) = self.records.get_mut(&key) {
             if let Some(f) = failure {
                 // The deletion fails: the resource stays, Failed.
@@ -110,6 +113,22 @@ impl Arm {
                 }
             }
             Kind::Subnet => self.check_subnet_free(&r.id)?,
+            Kind::NetworkInterface => {
+                if let Some(vm) = self.vm_of_nic(&r.id) {
+                    return Err(bad(
+                        "NicInUse",
+                        format!(
+                            "Network Interface {} is used by existing resource {vm}. In order to delete the network interface, it must be dissociated from the resource.",
+                            r.id
+                        ),
+                    ));
+                }
+            }
+            Kind::SecurityGroup => {
+                if let Some(user) = self.security_group_user(&r.id) {
+                    return Err(in_use("InUseNetworkSecurityGroupCannotBeDeleted", &user));
+                }
+            }
             Kind::VirtualNetwork => {
                 for s in self.children_of(&r.id, Kind::Subnet) {
                     self.check_subnet_free(&s.id)?;

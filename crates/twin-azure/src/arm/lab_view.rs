@@ -27,6 +27,7 @@ impl Arm {
                 .filter(|s| self.seed_ids.contains(&key_of(&s.id)))
                 .find_map(|s| ipv4(s.props().get("addressPrefix")));
         }
+        view.vms = self.running_vms();
         let Some(gateway) = self.all_live(Kind::Gateway).find(|g| g.serving()) else {
             return view;
         };

@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::kind::Kind;
 
+mod compute;
 mod connection;
 mod delete;
 mod dns_resolver;
@@ -459,6 +460,9 @@ impl Arm {
             Kind::Ruleset => self.check_ruleset(id, &body)?,
             Kind::ForwardingRule => Self::check_rule(&body)?,
             Kind::VnetLink => self.check_link(id, &body)?,
+            Kind::SecurityGroup => Self::check_security_group(&body)?,
+            Kind::NetworkInterface => self.check_nic(id, &body)?,
+            Kind::VirtualMachine => self.check_vm(id, &mut body)?,
         }
         strip_read_only(kind, &mut body);
         let created = existing.is_none();

@@ -25,6 +25,21 @@ impl Arm {
                         }
                     }
                 }
+                Kind::NetworkInterface if r.deleting.is_none() => {
+                    for c in r
+                        .props()
+                        .get("ipConfigurations")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        if let Some(s) = c.pointer("/properties/subnet/id").and_then(Value::as_str)
+                        {
+                            let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+                            users.push((key_of(s), format!("{}/ipConfigurations/{name}", r.id)));
+                        }
+                    }
+                }
                 Kind::InboundEndpoint => {
                     for c in r
                         .props()
@@ -208,6 +223,14 @@ impl Arm {
                     ),
                 ));
             }
+        }
+        if let Some(nsg) = props.get("networkSecurityGroup") {
+            self.referenced(
+                ref_id(Some(nsg)),
+                Kind::SecurityGroup,
+                id,
+                "networkSecurityGroup",
+            )?;
         }
         // A subnet in use keeps its range.
         if let Some(current) = self.live(id)

@@ -35,6 +35,13 @@ pub(super) fn strip_read_only(kind: Kind, body: &mut Map<String, Value>) {
             Kind::Subnet => {
                 p.remove("ipConfigurations");
             }
+            Kind::NetworkInterface => {
+                p.remove("virtualMachine");
+            }
+            Kind::VirtualMachine => {
+                p.remove("vmId");
+                p.remove("instanceView");
+            }
             Kind::DnsResolver => {
                 p.remove("dnsResolverState");
             }
@@ -152,6 +159,8 @@ impl Arm {
                 }
             }
             Kind::Gateway => self.render_gateway(r, &mut props),
+            Kind::VirtualMachine => compute::render_vm(r, &mut props),
+            Kind::NetworkInterface => compute::render_nic(r, self.vm_of_nic(&r.id), &mut props),
             Kind::Connection => {
                 // ARM answers a connection's gateways as references with their id only,
                 // whatever the PUT sent, though the spec marks their `properties` required
