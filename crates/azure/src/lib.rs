@@ -73,7 +73,7 @@ const ARM_ENDPOINT: &str = "https://management.azure.com";
 const ARM_SCOPE: &str = "https://management.azure.com/.default";
 
 /// How long to wait for Azure at most: a VPN gateway takes 30 to 60 minutes, and azurerm allows 90.
-const WAIT_LIMIT: Duration = Duration::from_secs(90 * 60);
+pub(crate) const WAIT_LIMIT: Duration = Duration::from_secs(90 * 60);
 
 type Progress = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
@@ -644,48 +644,6 @@ impl Azure {
             })?;
         self.record(role, kind, &found, outputs);
         Ok(())
-    }
-
-    /// Polls the resource itself until it is provisioned (no operation URL to follow).
-    async fn wait_provisioned(
-        &self,
-        kind: Kind,
-        at: (&str, &str, &str),
-        role: &str,
-    ) -> Result<(), AzureError> {
-        let started = Instant::now();
-        loop {
-            let found = self.read(kind, at, role).await?;
-            let state = found
-                .as_ref()
-                .and_then(|f| f.pointer("/properties/provisioningState"))
-                .and_then(Value::as_str)
-                .unwrap_or("gone")
-                .to_owned();
-            match state.as_str() {
-                "Succeeded" => return Ok(()),
-                "Failed" | "gone" => {
-                    return Err(AzureError::OperationFailed {
-                        role: role.to_owned(),
-                        operation: format!("PUT {}", kind.type_path()),
-                        code: state,
-                        message:
-                            "the resource did not provision; run `dxvpn up` again to rewrite it"
-                                .into(),
-                    });
-                }
-                _ => {}
-            }
-            if started.elapsed() > WAIT_LIMIT {
-                return Err(AzureError::Timeout {
-                    role: role.to_owned(),
-                    operation: format!("PUT {}", kind.type_path()),
-                    waited: started.elapsed(),
-                });
-            }
-            self.report(role, &format!("{state} ({}s)", started.elapsed().as_secs()));
-            tokio::time::sleep(self.poller.default_interval).await;
-        }
     }
 
     /// Deletes `resource` if this deployment made it, and waits until it is gone. Referenced

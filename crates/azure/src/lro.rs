@@ -9,6 +9,10 @@ use azure_core::error::ErrorKind;
 use azure_core::headers::{HeaderName, Headers};
 use azure_core::{HttpClient, Method, Request, Url};
 use serde::Deserialize;
+use serde_json::Value;
+
+use crate::kind::Kind;
+use crate::{AzureError, WAIT_LIMIT};
 
 /// Where ARM said to poll, and how soon.
 #[derive(Debug, Clone)]
@@ -221,6 +225,51 @@ fn refusal(status: u16, body: &[u8]) -> OperationError {
             code: format!("HTTP {status}"),
             message: "the operation's status could not be read".into(),
         })
+}
+
+/// Waiting on a resource that names no operation to follow.
+impl crate::Azure {
+    /// Polls the resource itself until it is provisioned (no operation URL to follow).
+    pub(crate) async fn wait_provisioned(
+        &self,
+        kind: Kind,
+        at: (&str, &str, &str),
+        role: &str,
+    ) -> Result<(), AzureError> {
+        let started = Instant::now();
+        loop {
+            let found = self.read(kind, at, role).await?;
+            let state = found
+                .as_ref()
+                .and_then(|f| f.pointer("/properties/provisioningState"))
+                .and_then(Value::as_str)
+                .unwrap_or("gone")
+                .to_owned();
+            match state.as_str() {
+                "Succeeded" => return Ok(()),
+                "Failed" | "gone" => {
+                    return Err(AzureError::OperationFailed {
+                        role: role.to_owned(),
+                        operation: format!("PUT {}", kind.type_path()),
+                        code: state,
+                        message:
+                            "the resource did not provision; run `dxvpn up` again to rewrite it"
+                                .into(),
+                    });
+                }
+                _ => {}
+            }
+            if started.elapsed() > WAIT_LIMIT {
+                return Err(AzureError::Timeout {
+                    role: role.to_owned(),
+                    operation: format!("PUT {}", kind.type_path()),
+                    waited: started.elapsed(),
+                });
+            }
+            self.report(role, &format!("{state} ({}s)", started.elapsed().as_secs()));
+            tokio::time::sleep(self.poller.default_interval).await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -165,8 +165,8 @@ impl Azure {
         name: &str,
         role: Option<String>,
     ) {
-        let azure = plan.resources.iter().filter(|r| r.cloud == Cloud::Azure);
-        let planned = azure.into_iter().any(|r| match kind {
+        let mut azure = plan.resources.iter().filter(|r| r.cloud == Cloud::Azure);
+        let planned = azure.any(|r| match kind {
             // An interface is the planned VM's.
             Kind::NetworkInterface => {
                 Kind::of(&r.spec) == Some(Kind::VirtualMachine)

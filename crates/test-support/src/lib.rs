@@ -172,37 +172,45 @@ pub fn resolver_client(endpoint: &str) -> aws_sdk_route53resolver::Client {
     )
 }
 
-/// GET `path` (`/subscriptions/...`) on the Azure twin as JSON, with no typed model between.
-pub async fn azure_raw_get(twin: &AzureTwin, path: &str) -> serde_json::Value {
+/// Sends `method` to `path` (`/subscriptions/...`) on the Azure twin with `body` as JSON, with
+/// no typed model between, at api-version 2024-03-01 (which Microsoft.Network and
+/// Microsoft.Compute both serve): the status and the JSON answered (null when none).
+pub async fn azure_raw(
+    twin: &AzureTwin,
+    method: azure_core::Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
     let url =
         azure_core::Url::parse(&format!("{}{path}?api-version=2024-03-01", twin.endpoint)).unwrap();
-    let mut request = azure_core::Request::new(url, azure_core::Method::Get);
+    let mut request = azure_core::Request::new(url, method);
     request.insert_header("authorization", "Bearer lab-token");
+    if let Some(body) = body {
+        request.insert_header("content-type", "application/json");
+        request.set_body(serde_json::to_vec(body).unwrap());
+    }
     let response = azure_core::new_http_client()
         .execute_request(&request)
         .await
         .unwrap();
-    serde_json::from_slice(&response.into_body().collect().await.unwrap()).unwrap()
+    let status = u16::from(response.status());
+    let bytes = response.into_body().collect().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
 }
 
-/// PUT `body` to `path` on the Azure twin as JSON, with no typed model between, and wait until
-/// the resource is provisioned again.
+/// GET `path` on the Azure twin as JSON ([`azure_raw`]).
+pub async fn azure_raw_get(twin: &AzureTwin, path: &str) -> serde_json::Value {
+    azure_raw(twin, azure_core::Method::Get, path, None).await.1
+}
+
+/// PUT `body` to `path` on the Azure twin as JSON ([`azure_raw`]), and wait until the resource
+/// is provisioned again.
 pub async fn azure_raw_put(twin: &AzureTwin, path: &str, body: &serde_json::Value) {
-    let url =
-        azure_core::Url::parse(&format!("{}{path}?api-version=2024-03-01", twin.endpoint)).unwrap();
-    let mut request = azure_core::Request::new(url, azure_core::Method::Put);
-    request.insert_header("authorization", "Bearer lab-token");
-    request.insert_header("content-type", "application/json");
-    request.set_body(serde_json::to_vec(body).unwrap());
-    let response = azure_core::new_http_client()
-        .execute_request(&request)
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "PUT {path}: {}",
-        response.status()
-    );
+    let (status, answer) = azure_raw(twin, azure_core::Method::Put, path, Some(body)).await;
+    assert!(status < 300, "PUT {path}: {status} {answer}");
     for _ in 0..200 {
         let state = azure_raw_get(twin, path).await["properties"]["provisioningState"].clone();
         if state == "Succeeded" {

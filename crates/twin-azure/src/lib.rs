@@ -1,8 +1,9 @@
 //! The Azure twin: an HTTP server speaking Azure Resource Manager for the subset dxvpn uses
 //! (Microsoft.Network 2024-03-01: public IPs, virtual networks and subnets, VPN gateways with
-//! `getBgpPeerStatus`/`getLearnedRoutes`, local network gateways, connections with `sharedkey`;
-//! the DNS private resolver at 2022-07-01), wire-compatible with azure_mgmt_network and
-//! azure_mgmt_dnsresolver 0.21 pointed at it with a static token.
+//! `getBgpPeerStatus`/`getLearnedRoutes`, local network gateways, connections with `sharedkey`,
+//! network security groups and interfaces; the DNS private resolver at 2022-07-01; Microsoft.Compute
+//! virtual machines with `instanceView` at 2024-07-01), wire-compatible with azure_mgmt_network
+//! and azure_mgmt_dnsresolver 0.21 pointed at it with a static token.
 //!
 //! It follows the ARM contract of cloud-apis.md sections 3-5: PUT answers 201/200 with
 //! `Azure-AsyncOperation` and `Retry-After: 0`, states move from `Updating` to `Succeeded` over
@@ -389,6 +390,9 @@ fn operation_headers(
     } else {
         ("operations", "operationResults", kind::NETWORK_API)
     };
+    // Azure names a Compute operation under Microsoft.Compute; a client follows the URL it is
+    // given ("Azure-AsyncOperation": poll this URL) and reads nothing from its shape, so one
+    // operations path serves every provider here.
     let prefix = format!(
         "{base}/subscriptions/{}/providers/Microsoft.Network/locations/{}",
         seeded.subscription_id, seeded.location

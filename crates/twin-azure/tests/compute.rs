@@ -11,34 +11,13 @@ use common::*;
 use dxvpn_test_support::azure_raw_put;
 use serde_json::{Value, json};
 
-/// Sends `method` to `path` with `body`; the status and the JSON answered (null when none).
 async fn call(
     lab: &Lab,
     method: azure_core::Method,
     path: &str,
     body: Option<&Value>,
 ) -> (u16, Value) {
-    let url = azure_core::Url::parse(&format!(
-        "{}{path}?api-version=2024-07-01",
-        lab.twin.endpoint
-    ))
-    .unwrap();
-    let mut request = azure_core::Request::new(url, method);
-    request.insert_header("authorization", "Bearer lab-token");
-    if let Some(b) = body {
-        request.insert_header("content-type", "application/json");
-        request.set_body(serde_json::to_vec(b).unwrap());
-    }
-    let response = azure_core::new_http_client()
-        .execute_request(&request)
-        .await
-        .unwrap();
-    let status = u16::from(response.status());
-    let bytes = response.into_body().collect().await.unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    dxvpn_test_support::azure_raw(&lab.twin, method, path, body).await
 }
 
 fn vm_id(lab: &Lab, name: &str) -> String {

@@ -182,32 +182,6 @@ async fn names_resolve_through_the_forwarder_host_up_created_and_not_through_a_w
     lab.stop().await;
 }
 
-/// Sends `method` to the Azure twin's `path` (api-version 2024-07-01, which both providers
-/// serve) with `body`; the status.
-async fn arm(
-    lab: &Lab,
-    method: azure_core::Method,
-    path: &str,
-    body: Option<&serde_json::Value>,
-) -> u16 {
-    let url = azure_core::Url::parse(&format!(
-        "{}{path}?api-version=2024-07-01",
-        lab.azure.endpoint
-    ))
-    .unwrap();
-    let mut request = azure_core::Request::new(url, method);
-    request.insert_header("authorization", "Bearer lab-token");
-    if let Some(b) = body {
-        request.insert_header("content-type", "application/json");
-        request.set_body(serde_json::to_vec(b).unwrap());
-    }
-    let response = azure_core::new_http_client()
-        .execute_request(&request)
-        .await
-        .unwrap();
-    u16::from(response.status())
-}
-
 /// The Azure twin's live resources whose id holds `part`.
 fn azure_ids(lab: &Lab, part: &str) -> Vec<String> {
     lab.azure
@@ -258,10 +232,9 @@ async fn names_resolve_through_the_azure_forwarder_vm_up_created_and_not_through
     let good = dxvpn_plan::forwarder_host::planned_user_data(&c.plan, Cloud::Azure).unwrap();
     let wrong = good.replace("forward-addr: 168.63.129.16", "forward-addr: 192.0.2.53");
     assert_ne!(good, wrong, "the upstream is in the rendered configuration");
-    assert_eq!(
-        arm(&lab, azure_core::Method::Delete, &vm_path, None).await,
-        202
-    );
+    let (deleting, _) =
+        dxvpn_test_support::azure_raw(&lab.azure, azure_core::Method::Delete, &vm_path, None).await;
+    assert_eq!(deleting, 202);
     let start = Instant::now();
     while !azure_ids(&lab, "/networkinterfaces/").is_empty() {
         assert!(start.elapsed() < CONVERGE, "the interface went with the VM");

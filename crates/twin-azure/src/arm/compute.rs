@@ -153,15 +153,26 @@ impl Arm {
                 ));
             }
         }
-        if let Some(nsg) = body.pointer("/properties/networkSecurityGroup") {
-            self.referenced(
-                ref_id(Some(nsg)),
-                Kind::SecurityGroup,
-                id,
-                "networkSecurityGroup",
-            )?;
+        self.check_group_reference(body.pointer("/properties/networkSecurityGroup"), id)
+    }
+
+    /// A security group a subnet or an interface names exists.
+    pub(super) fn check_group_reference(
+        &self,
+        group: Option<&Value>,
+        by: &str,
+    ) -> Result<(), ArmError> {
+        match group {
+            Some(g) => self
+                .referenced(
+                    ref_id(Some(g)),
+                    Kind::SecurityGroup,
+                    by,
+                    "networkSecurityGroup",
+                )
+                .map(|_| ()),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Who other than `except` holds private address `ip`: an interface or an inbound endpoint.

@@ -5,27 +5,13 @@
 use super::*;
 
 impl Arm {
-    /// Subnet ids referenced by live gateways and DNS endpoints: (subnet key, user id).
+    /// Subnet ids referenced by live gateways, network interfaces (until they are gone) and DNS
+    /// endpoints: (subnet key, user id).
     pub(super) fn subnet_users(&self) -> Vec<(String, String)> {
         let mut users = Vec::new();
         for r in self.records.values().filter(|r| r.phase() != Phase::Gone) {
             match r.kind {
-                Kind::Gateway => {
-                    for c in r
-                        .props()
-                        .get("ipConfigurations")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                    {
-                        if let Some(s) = c.pointer("/properties/subnet/id").and_then(Value::as_str)
-                        {
-                            let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
-                            users.push((key_of(s), format!("{}/ipConfigurations/{name}", r.id)));
-                        }
-                    }
-                }
-                Kind::NetworkInterface if r.deleting.is_none() => {
+                Kind::Gateway | Kind::NetworkInterface => {
                     for c in r
                         .props()
                         .get("ipConfigurations")
@@ -224,14 +210,7 @@ impl Arm {
                 ));
             }
         }
-        if let Some(nsg) = props.get("networkSecurityGroup") {
-            self.referenced(
-                ref_id(Some(nsg)),
-                Kind::SecurityGroup,
-                id,
-                "networkSecurityGroup",
-            )?;
-        }
+        self.check_group_reference(props.get("networkSecurityGroup"), id)?;
         // A subnet in use keeps its range.
         if let Some(current) = self.live(id)
             && subnet_prefix(current.props(), "subnet").ok() != Some(prefix)
