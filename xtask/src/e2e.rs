@@ -364,9 +364,10 @@ fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
         // The lab's config names no forwarder: `up` created both hosts (an EC2 instance and an
         // Azure VM), and the lab runs their cloud-init; `validate` below resolves through them.
         tally.check(
-            "status: the forwarder hosts up created are running",
+            "status: the forwarder hosts up created are running, the AWS one with its instance profile",
             status.contains("\"forwarder_host\"")
                 && status.contains("\"state\": \"running\"")
+                && status.contains(":instance-profile/dxvpn/")
                 && status.contains("\"azure_forwarder_host\"")
                 && status.contains("\"power_state\": \"running\""),
             || status.clone(),

@@ -16,7 +16,8 @@ pub struct Stray {
     /// The role its tag names.
     pub role: String,
     /// `vpn_connection`, `customer_gateway`, `vpn_gateway`, `resolver_rule`,
-    /// `resolver_endpoint`, `security_group` or `forwarder_instance` (the plan's kind names).
+    /// `resolver_endpoint`, `security_group`, `forwarder_instance` or `instance_profile` (the
+    /// plan's kind names).
     pub kind: &'static str,
     /// Its id.
     pub id: String,
@@ -134,6 +135,9 @@ impl Aws {
             }
             Spec::ForwarderInstance { .. } => {
                 self.forwarder_host_drift(plan, resource, outputs).await
+            }
+            Spec::InstanceProfile { .. } => {
+                self.instance_profile_drift(plan, resource, outputs).await
             }
             _ => Ok(if self.observe(plan, resource, outputs).await? {
                 Drift::Same
@@ -262,6 +266,7 @@ impl Aws {
             }
         }
         strays.extend(self.forwarder_host_strays(plan).await?);
+        strays.extend(self.instance_profile_strays(plan).await?);
         strays.extend(self.dns_strays(plan).await?);
         Ok(strays)
     }
@@ -278,6 +283,9 @@ impl Aws {
                 return self.delete_dns_stray(plan, stray).await;
             }
             "forwarder_instance" => return self.terminate(role, id).await,
+            crate::instance_profile::KIND => {
+                return self.delete_instance_profile(plan, role, id).await;
+            }
             "vpn_connection" => {
                 self.ec2
                     .delete_vpn_connection()

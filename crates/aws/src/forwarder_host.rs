@@ -8,8 +8,9 @@ use std::hash::{Hash, Hasher};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_ec2::types::{
-    BlockDeviceMapping, EbsBlockDevice, HttpTokensState, InstanceMetadataEndpointState,
-    InstanceMetadataOptionsRequest, InstanceType, ResourceType, Tag, TagSpecification, VolumeType,
+    BlockDeviceMapping, EbsBlockDevice, HttpTokensState, IamInstanceProfileSpecification,
+    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceType, ResourceType, Tag,
+    TagSpecification, VolumeType,
 };
 use base64::Engine as _;
 use dxvpn_plan::model::{Resource, Spec};
@@ -28,6 +29,21 @@ const ROOT_VOLUME_GIB: i32 = 8;
 const ROOT_DEVICE: &str = "/dev/xvda";
 /// States of an instance that holds its address (not on its way out).
 const HOLDING: [&str; 4] = ["pending", "running", "stopping", "stopped"];
+/// How long a launch waits for a new instance profile to reach EC2: "After you create an IAM
+/// role, it may take several seconds for the permissions to propagate. If your first attempt
+/// to launch an instance with a role fails, wait a few seconds before trying again" (EC2 user
+/// guide, "IAM roles for Amazon EC2"); terraform-provider-aws waits up to 2 minutes
+/// (hashicorp/terraform#2037 and its `iamPropagationTimeout`).
+const PROFILE_PROPAGATION: Duration = Duration::from_secs(120);
+/// Between two launches refused for an unknown profile.
+const PROFILE_RETRY: Duration = Duration::from_secs(2);
+
+/// EC2's answer to a profile it does not know yet: `InvalidParameterValue`, "Value (...) for
+/// parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name".
+fn profile_not_propagated(e: &AwsError) -> bool {
+    matches!(e, AwsError::Api { code, message, .. }
+        if code == "InvalidParameterValue" && message.contains("iamInstanceProfile"))
+}
 
 /// The instance's `ImageId`: an SSM parameter path becomes `resolve:ssm:<path>` ("Use a Systems
 /// Manager parameter instead of an AMI ID", EC2 user guide), an AMI id stays as it is.
@@ -89,6 +105,8 @@ pub struct ForwarderHostState {
     pub instance_type: String,
     /// The digest of the user data it was launched with (its `dxvpn:config` tag).
     pub config: String,
+    /// The ARN of its IAM instance profile, if it has one.
+    pub instance_profile: Option<String>,
 }
 
 impl Aws {
@@ -129,6 +147,10 @@ impl Aws {
                     config: tag_value(i.tags(), dxvpn_plan::forwarder_host::CONFIG_TAG)
                         .unwrap_or_default()
                         .to_owned(),
+                    instance_profile: i
+                        .iam_instance_profile()
+                        .and_then(|p| p.arn())
+                        .map(str::to_owned),
                 };
                 Some((tag_value(i.tags(), "dxvpn:role")?.to_owned(), host))
             })
@@ -185,6 +207,7 @@ impl Aws {
             subnet_id,
             instance_type,
             image,
+            instance_profile,
             setup,
         } = &resource.spec
         else {
@@ -193,7 +216,7 @@ impl Aws {
         let group = outputs.need(role, "aws.dns_security_group", "id")?;
         let user_data = dxvpn_plan::forwarder_host::user_data(&plan.name, setup);
         tracing::info!(%role, %ip, %instance_type, "launching the forwarder host");
-        let out = self
+        let launch = self
             .ec2
             .run_instances()
             .image_id(image_id(image))
@@ -203,6 +226,11 @@ impl Aws {
             .subnet_id(subnet_id)
             .private_ip_address(ip.to_string())
             .security_group_ids(&group)
+            .set_iam_instance_profile(instance_profile.as_ref().map(|name| {
+                IamInstanceProfileSpecification::builder()
+                    .name(name)
+                    .build()
+            }))
             .user_data(base64::engine::general_purpose::STANDARD.encode(&user_data))
             .metadata_options(
                 InstanceMetadataOptionsRequest::builder()
@@ -228,11 +256,24 @@ impl Aws {
                 Self::tag_spec(resource, ResourceType::Instance),
                 &user_data,
             ))
-            .tag_specifications(Self::tag_spec(resource, ResourceType::Volume))
-            .client_token(client_token(plan, role, &user_data))
-            .send()
-            .await
-            .map_err(api(role, "RunInstances"))?;
+            .tag_specifications(Self::tag_spec(resource, ResourceType::Volume));
+        // A launch EC2 refuses for a profile it does not know yet created nothing: try again.
+        let started = std::time::Instant::now();
+        let out = loop {
+            match launch
+                .clone()
+                .client_token(client_token(plan, role, &user_data))
+                .send()
+                .await
+                .map_err(api(role, "RunInstances"))
+            {
+                Err(e) if profile_not_propagated(&e) && started.elapsed() < PROFILE_PROPAGATION => {
+                    tracing::info!(%role, "EC2 does not know the new instance profile yet; trying again");
+                    tokio::time::sleep(PROFILE_RETRY).await;
+                }
+                other => break other?,
+            }
+        };
         Ok(out
             .instances()
             .first()
@@ -261,9 +302,106 @@ impl Aws {
             }
         })
         .await?;
+        let planned = match plan.resource(role).map(|r| &r.spec) {
+            Some(Spec::ForwarderInstance {
+                instance_profile, ..
+            }) => instance_profile.as_deref(),
+            _ => None,
+        };
+        if let Some(host) = self.find_forwarder_host(plan, role).await?
+            && !same_profile(host.instance_profile.as_deref(), planned)
+        {
+            self.set_profile(role, &host.id, planned).await?;
+        }
         self.observe_forwarder_host(plan, role, outputs)
             .await
             .map(drop)
+    }
+
+    /// Gives running instance `id` the planned profile in place (or takes its profile away):
+    /// associate, replace or disassociate, then wait until EC2 says it is done.
+    async fn set_profile(
+        &self,
+        role: &str,
+        id: &str,
+        planned: Option<&str>,
+    ) -> Result<(), AwsError> {
+        let current = self
+            .ec2
+            .describe_iam_instance_profile_associations()
+            .filters(filter("instance-id", &[id]))
+            .filters(filter("state", &["associating", "associated"]))
+            .send()
+            .await
+            .map_err(api(role, "DescribeIamInstanceProfileAssociations"))?
+            .iam_instance_profile_associations()
+            .first()
+            .and_then(|a| a.association_id())
+            .map(str::to_owned);
+        let spec = |name: &str| {
+            IamInstanceProfileSpecification::builder()
+                .name(name)
+                .build()
+        };
+        let started = std::time::Instant::now();
+        tracing::info!(%role, %id, profile = planned.unwrap_or("none"), "changing the forwarder host's instance profile in place");
+        loop {
+            let done = match (&current, planned) {
+                (None, Some(name)) => self
+                    .ec2
+                    .associate_iam_instance_profile()
+                    .instance_id(id)
+                    .iam_instance_profile(spec(name))
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(api(role, "AssociateIamInstanceProfile")),
+                (Some(association), Some(name)) => self
+                    .ec2
+                    .replace_iam_instance_profile_association()
+                    .association_id(association)
+                    .iam_instance_profile(spec(name))
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(api(role, "ReplaceIamInstanceProfileAssociation")),
+                (Some(association), None) => self
+                    .ec2
+                    .disassociate_iam_instance_profile()
+                    .association_id(association)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(api(role, "DisassociateIamInstanceProfile")),
+                (None, None) => Ok(()),
+            };
+            match done {
+                // A new profile EC2 does not know yet: as at launch, try again.
+                Err(e) if profile_not_propagated(&e) && started.elapsed() < PROFILE_PROPAGATION => {
+                    tokio::time::sleep(PROFILE_RETRY).await;
+                }
+                other => break other?,
+            }
+        }
+        self.wait(role, "instance profile changed", || async {
+            let states: Vec<String> = self
+                .ec2
+                .describe_iam_instance_profile_associations()
+                .filters(filter("instance-id", &[id]))
+                .send()
+                .await
+                .map_err(api(role, "DescribeIamInstanceProfileAssociations"))?
+                .iam_instance_profile_associations()
+                .iter()
+                .filter_map(|a| a.state().map(|s| s.as_str().to_owned()))
+                .collect();
+            let settling = states
+                .iter()
+                .any(|s| s == "associating" || s == "disassociating");
+            let holds = states.iter().any(|s| s == "associated");
+            Ok(!settling && holds == planned.is_some())
+        })
+        .await
     }
 
     /// Terminates instance `id` and waits until it is terminated.
@@ -299,6 +437,7 @@ impl Aws {
         let role = resource.role.as_str();
         let Spec::ForwarderInstance {
             instance_type,
+            instance_profile,
             setup,
             ..
         } = &resource.spec
@@ -322,6 +461,16 @@ impl Aws {
                 field: FieldChange::new("user_data", &host.config, &planned),
                 rule: "an instance runs its user data at its first boot only: the new forwarder configuration needs a new host (as the original module's user_data_replace_on_change)".into(),
             }
+        } else if !same_profile(
+            host.instance_profile.as_deref(),
+            instance_profile.as_deref(),
+        ) {
+            // EC2 associates, replaces and disassociates a running instance's profile in place.
+            Drift::Update(vec![FieldChange::new(
+                "instance_profile",
+                host.instance_profile.as_deref().unwrap_or("(none)"),
+                instance_profile.as_deref().unwrap_or("(none)"),
+            )])
         } else {
             Drift::Same
         })
@@ -356,6 +505,16 @@ impl Aws {
     }
 }
 
+/// Whether an instance's profile (its ARN, `arn:aws:iam::<account>:instance-profile/<path><name>`)
+/// is the planned one (by name).
+fn same_profile(arn: Option<&str>, planned: Option<&str>) -> bool {
+    match (arn, planned) {
+        (None, None) => true,
+        (Some(arn), Some(name)) => arn.rsplit('/').next() == Some(name),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,5 +526,15 @@ mod tests {
             "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
         );
         assert_eq!(image_id("ami-0123456789abcdef0"), "ami-0123456789abcdef0");
+    }
+
+    #[test]
+    fn a_profile_is_matched_by_the_last_part_of_its_arn() {
+        let arn = "arn:aws:iam::123456789012:instance-profile/dxvpn/dx-dns-forwarder-0abc";
+        assert!(same_profile(Some(arn), Some("dx-dns-forwarder-0abc")));
+        assert!(!same_profile(Some(arn), Some("other")));
+        assert!(!same_profile(Some(arn), None));
+        assert!(!same_profile(None, Some("dx-dns-forwarder-0abc")));
+        assert!(same_profile(None, None));
     }
 }

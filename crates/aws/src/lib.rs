@@ -1,4 +1,5 @@
-//! The AWS half of a dxvpn deployment, on aws-sdk-ec2 and aws-sdk-route53resolver.
+//! The AWS half of a dxvpn deployment, on aws-sdk-ec2, aws-sdk-route53resolver and (for the
+//! forwarder host's instance profile) aws-sdk-iam.
 //!
 //! For each AWS resource of a [`Plan`] this crate can `observe` it (find it by its
 //! `dxvpn:deployment` and `dxvpn:role` tags), `ensure` it (create it only if it is missing, then
@@ -27,6 +28,7 @@ mod dns;
 mod dns_strays;
 mod drift;
 mod forwarder_host;
+mod instance_profile;
 mod lookup;
 mod states;
 mod status;
@@ -138,9 +140,10 @@ pub(crate) fn gone_is_done(e: AwsError) -> Result<(), AwsError> {
     }
 }
 
-/// EC2's `*.NotFound` codes and Route 53 Resolver's `ResourceNotFoundException`.
+/// EC2's `*.NotFound` codes, Route 53 Resolver's `ResourceNotFoundException` and IAM's
+/// `NoSuchEntity`.
 pub(crate) fn is_gone(code: &str) -> bool {
-    code.ends_with(".NotFound") || code == "ResourceNotFoundException"
+    code.ends_with(".NotFound") || code == "ResourceNotFoundException" || code == "NoSuchEntity"
 }
 
 /// The AWS side of one deployment.
@@ -148,6 +151,7 @@ pub(crate) fn is_gone(code: &str) -> bool {
 pub struct Aws {
     ec2: Client,
     resolver: aws_sdk_route53resolver::Client,
+    iam: aws_sdk_iam::Client,
     /// When this run began: reads may not show yet what an earlier run wrote just before.
     started: Instant,
     /// Whether `ensure` leaves a VPN connection's tunnel changes to the caller (see
@@ -193,15 +197,21 @@ impl Aws {
                     .retry_classifier(dns::InternalErrorIsTransient)
                     .build(),
             ),
+            iam: aws_sdk_iam::Client::new(&config),
             caller_updates_tunnels: false,
         }
     }
 
     /// Uses existing clients (tests, or a caller with its own configuration).
-    pub fn from_clients(ec2: Client, resolver: aws_sdk_route53resolver::Client) -> Self {
+    pub fn from_clients(
+        ec2: Client,
+        resolver: aws_sdk_route53resolver::Client,
+        iam: aws_sdk_iam::Client,
+    ) -> Self {
         Aws {
             ec2,
             resolver,
+            iam,
             started: Instant::now(),
             caller_updates_tunnels: false,
         }
@@ -263,6 +273,9 @@ impl Aws {
             Spec::VpnConnection { .. } => self.observe_vpn(plan, role, outputs).await,
             Spec::ForwarderInstance { .. } => {
                 self.observe_forwarder_host(plan, role, outputs).await
+            }
+            Spec::InstanceProfile { .. } => {
+                self.observe_instance_profile(plan, resource, outputs).await
             }
             Spec::Vpc { .. } => Ok(true),
             _ => Ok(false),
@@ -465,6 +478,7 @@ impl Aws {
             Spec::ForwarderInstance { .. } => {
                 self.create_forwarder_host(plan, resource, outputs).await
             }
+            Spec::InstanceProfile { .. } => self.create_instance_profile(plan, resource).await,
             _ => self.create_dns(plan, resource, outputs).await,
         }
     }
@@ -499,6 +513,7 @@ impl Aws {
                 Ok(())
             }
             Spec::ForwarderInstance { .. } => self.wait_forwarder_host(plan, role, outputs).await,
+            Spec::InstanceProfile { .. } => self.wait_instance_profile(resource).await,
             _ => self.wait_dns(plan, resource, outputs).await,
         }
     }
@@ -590,6 +605,9 @@ impl Aws {
                 if let Some(id) = self.find_settled(plan, role, &resource.spec).await? {
                     self.terminate(role, &id).await?;
                 }
+            }
+            Spec::InstanceProfile { name, .. } => {
+                self.delete_instance_profile(plan, role, name).await?;
             }
             _ => self.delete_dns(plan, resource).await?,
         }

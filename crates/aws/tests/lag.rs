@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
 use dxvpn_aws::{Aws, Outputs, aws_resources};
-use dxvpn_test_support::{ec2_client, resolver_client};
+use dxvpn_test_support::{ec2_client, iam_client, resolver_client};
 use dxvpn_twin_aws::{Fault, FaultKind};
 
 /// Seeds whose lag windows differ (each resource draws its own from the seed).
@@ -61,7 +61,11 @@ async fn a_lost_create_answer_under_lagging_reads_makes_exactly_one() {
         let twin = dxvpn_test_support::aws_twin_seeded(0.0005, seed).await;
         let config = dxvpn_test_support::aws_config("development", &twin);
         let plan = dxvpn_plan::plan_from_toml(&config).unwrap();
-        let aws = Aws::from_clients(ec2_client(&twin.endpoint), resolver_client(&twin.endpoint));
+        let aws = Aws::from_clients(
+            ec2_client(&twin.endpoint),
+            resolver_client(&twin.endpoint),
+            iam_client(&twin.endpoint),
+        );
         for action in ["CreateVpnGateway", "CreateVpnConnection"] {
             twin.inject(Fault {
                 action: action.into(),

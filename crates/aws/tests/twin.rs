@@ -6,7 +6,7 @@
 
 use dxvpn_aws::{Aws, Outputs, aws_resources};
 use dxvpn_plan::Plan;
-use dxvpn_test_support::{ec2_client, resolver_client};
+use dxvpn_test_support::{ec2_client, iam_client, resolver_client};
 use dxvpn_twin_aws::{AwsTwin, Fault, FaultKind};
 
 async fn setup(use_case: &str) -> (AwsTwin, Aws, Plan) {
@@ -15,7 +15,8 @@ async fn setup(use_case: &str) -> (AwsTwin, Aws, Plan) {
         dxvpn_plan::plan_from_toml(&dxvpn_test_support::aws_config(use_case, &twin)).unwrap();
     let ec2 = ec2_client(&twin.endpoint);
     let resolver = resolver_client(&twin.endpoint);
-    (twin, Aws::from_clients(ec2, resolver), plan)
+    let iam = iam_client(&twin.endpoint);
+    (twin, Aws::from_clients(ec2, resolver, iam), plan)
 }
 
 /// What the Azure side would have produced: its public IPs.
@@ -71,7 +72,11 @@ async fn tunnels_are_paired_by_inside_cidr_whatever_order_aws_answers() {
         let config = dxvpn_test_support::aws_config("high_availability", &twin);
         let plan = dxvpn_plan::plan_from_toml(&config).unwrap();
         let ec2 = ec2_client(&twin.endpoint);
-        let aws = Aws::from_clients(ec2.clone(), resolver_client(&twin.endpoint));
+        let aws = Aws::from_clients(
+            ec2.clone(),
+            resolver_client(&twin.endpoint),
+            iam_client(&twin.endpoint),
+        );
         let outputs = ensure_all(&aws, &plan).await.unwrap();
         for t in &plan.tunnels {
             let role = format!("aws.vpn_connection.{}", t.pairing.aws_connection);
@@ -239,7 +244,11 @@ async fn an_authorize_whose_answer_was_lost_still_converges_in_one_run() {
             "private_dns_zones = [\"aws.internal\"]\n[azure]\nprivate_dns_zones = [\"azure.internal\"]\n",
         );
         let plan = dxvpn_plan::plan_from_toml(&config).unwrap();
-        let aws = Aws::from_clients(ec2_client(&twin.endpoint), resolver_client(&twin.endpoint));
+        let aws = Aws::from_clients(
+            ec2_client(&twin.endpoint),
+            resolver_client(&twin.endpoint),
+            iam_client(&twin.endpoint),
+        );
         twin.inject(Fault {
             action: "AuthorizeSecurityGroupIngress".into(),
             at_call: 1,

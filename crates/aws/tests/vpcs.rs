@@ -6,7 +6,7 @@
 
 use dxvpn_aws::{Aws, Outputs, aws_resources};
 use dxvpn_plan::Plan;
-use dxvpn_test_support::{aws_live, ec2_client, loopback, resolver_client};
+use dxvpn_test_support::{aws_live, ec2_client, iam_client, loopback, resolver_client};
 use dxvpn_twin_aws::{AwsScenario, AwsTwin, OtherVpc};
 
 fn net(cidr: &str) -> dxvpn_cidr::Ipv4Net {
@@ -80,7 +80,11 @@ async fn a_namesake_in_another_vpc_is_neither_adopted_nor_deleted() {
     let plan_a = dxvpn_plan::plan_from_toml(&config_a).unwrap();
     let plan_b = dxvpn_plan::plan_from_toml(&config_b).unwrap();
     assert_eq!(plan_a.name, plan_b.name, "one name, two VPCs");
-    let aws = Aws::from_clients(ec2_client(&twin.endpoint), resolver_client(&twin.endpoint));
+    let aws = Aws::from_clients(
+        ec2_client(&twin.endpoint),
+        resolver_client(&twin.endpoint),
+        iam_client(&twin.endpoint),
+    );
 
     let mut outputs_a = up(&aws, &plan_a).await;
     let mut outputs_b = up(&aws, &plan_b).await;

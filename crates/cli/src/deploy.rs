@@ -441,8 +441,14 @@ fn print_status(status: &Status) -> anyhow::Result<()> {
         match &host.instance {
             Some(i) => writeln!(
                 out,
-                "AWS forwarder host {} ({}): {} (whether it answers DNS: `dxvpn validate --from azure`)",
-                host.ip, i.id, i.state
+                "AWS forwarder host {} ({}): {}, instance profile {} (whether it answers DNS: `dxvpn validate --from azure`)",
+                host.ip,
+                i.id,
+                i.state,
+                i.instance_profile
+                    .as_deref()
+                    .and_then(|arn| arn.rsplit('/').next())
+                    .unwrap_or("none")
             )?,
             None => writeln!(
                 out,

@@ -387,10 +387,53 @@ async fn a_changed_forwarder_host_is_replaced_and_one_no_longer_planned_is_delet
         up,
     } = deployed_development().await;
     let role = "aws.dns_forwarder";
+    let profile = dxvpn_plan::forwarder_host::AWS_PROFILE_ROLE;
     assert_eq!(
         kind_of(&deployer.diff(&before).await.unwrap(), role),
         ChangeKind::Unchanged
     );
+    // The host has its instance profile, whose role has Session Manager's policy.
+    let inventory = aws.inventory();
+    let profiles = inventory["instance_profiles"].as_array().unwrap();
+    assert_eq!(profiles.len(), 1, "{inventory}");
+    assert_eq!(
+        inventory["iam_roles"][0]["policies"],
+        serde_json::json!(["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"])
+    );
+    let name = profiles[0]["name"].as_str().unwrap();
+    assert_eq!(profiles[0]["role"], name);
+    assert!(name.starts_with("dx-changes-dns-forwarder-"), "{name}");
+    assert_eq!(
+        kind_of(&deployer.diff(&before).await.unwrap(), profile),
+        ChangeKind::Unchanged
+    );
+
+    // No profile wanted now: the host loses its profile in place (EC2 disassociates it from
+    // the running instance), and the profile goes; then it gets one back the same way.
+    let without = plan(&format!(
+        "{text}\n[dns]\naws_forwarder_instance_profile = \"none\"\n"
+    ));
+    let diff = deployer.diff(&without).await.unwrap();
+    let host = diff.iter().find(|c| c.role == role).unwrap();
+    assert_eq!(host.change, ChangeKind::Update, "{diff:#?}");
+    assert_eq!(host.fields[0].path, "instance_profile");
+    assert_eq!(deletes(&diff), [profile], "{diff:#?}");
+    let id = |o: &dxvpn_plan::Outputs| o.get(role, "id").map(str::to_owned);
+    for (config, profiles) in [(&without, 0), (&before, 1)] {
+        let diff = deployer.diff(config).await.unwrap();
+        let applied = allow_replace(&deployer, config, &diff).await;
+        assert_eq!(id(&applied.outputs), id(&up.outputs), "the same host");
+        let status = deployer.status(config).await.unwrap();
+        let instance = status.forwarder_host.unwrap().instance.unwrap();
+        assert_eq!(
+            instance.instance_profile.is_some(),
+            profiles == 1,
+            "{instance:?}"
+        );
+        assert_eq!(aws_live(&aws, "instance_profiles"), profiles);
+        let converged = deployer.diff(config).await.unwrap();
+        assert!(!any_writes(&converged), "{:?}", writing(&converged));
+    }
 
     let zones = "private_dns_zones = [\"azure.internal\"]";
     assert!(text.contains(zones), "{text}");
@@ -414,7 +457,6 @@ async fn a_changed_forwarder_host_is_replaced_and_one_no_longer_planned_is_delet
         ("instance_type", "t3.small")
     );
     let replaced = allow_replace(&deployer, &bigger, &diff).await;
-    let id = |o: &dxvpn_plan::Outputs| o.get(role, "id").map(str::to_owned);
     assert_ne!(id(&replaced.outputs), id(&up.outputs), "a new host");
     assert_eq!(aws_live(&aws, "instances"), 1, "the old one is terminated");
     let converged = deployer.diff(&bigger).await.unwrap();
@@ -425,11 +467,15 @@ async fn a_changed_forwarder_host_is_replaced_and_one_no_longer_planned_is_delet
         "{text}\n[dns]\naws_forwarder_ip = \"10.0.1.10\"\n"
     ));
     let diff = deployer.diff(&yours).await.unwrap();
-    assert_eq!(deletes(&diff), [role], "{diff:#?}");
+    assert_eq!(deletes(&diff), [role, profile], "{diff:#?}");
 
     let down = deployer.down(bigger).await;
     assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
     assert_eq!(aws_live(&aws, "instances"), 0);
+    let inventory = aws.inventory();
+    for list in ["iam_roles", "instance_profiles"] {
+        assert_eq!(inventory[list], serde_json::json!([]), "{list} left");
+    }
 }
 
 /// The Azure forwarder VM: another AWS zone is another cloud-init, which a VM runs once, so it

@@ -15,7 +15,7 @@ use crate::model::{
     Action, Cloud, Deferred, DnsForwarding, DnsPlan, EndpointDirection, ForwarderSetup,
     GatewayInstance, Plan, PskSource, Resource, Spec,
 };
-use crate::validate::{Checked, CreatedHost};
+use crate::validate::{Checked, CreatedHost, ProfileChoice};
 
 /// Collects resources with their tags and names.
 struct Builder<'a> {
@@ -284,6 +284,34 @@ pub(crate) fn build(checked: Checked) -> Plan {
     }
 }
 
+/// The instance profile `up` creates for the AWS forwarder host, as the original module's: a
+/// role EC2 assumes with AWS's `AmazonSSMManagedInstanceCore`, so that Session Manager reaches
+/// the host with no key or open port. Answers its name.
+fn add_forwarder_profile(b: &mut Builder<'_>, c: &Checked) -> String {
+    let suffix = crate::forwarder_host::aws_profile_suffix(&c.aws.vpc_id);
+    let partition = if c.aws.region.starts_with("cn-") {
+        "aws-cn"
+    } else if c.aws.region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    };
+    let name = crate::forwarder_host::aws_profile_name(&c.name, &c.aws.vpc_id);
+    b.add(
+        Cloud::Aws,
+        crate::forwarder_host::AWS_PROFILE_ROLE,
+        &suffix,
+        &[],
+        Spec::InstanceProfile {
+            name: name.clone(),
+            policy_arns: vec![format!(
+                "arn:{partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+            )],
+        },
+    );
+    name
+}
+
 /// What the AWS forwarder host answers: the Azure zones go to Azure's receiver (when AWS asks
 /// Azure at all), every other name to the VPC resolver, for the VPC and the VNet only.
 fn aws_forwarder_setup(
@@ -466,6 +494,7 @@ fn build_dns(b: &mut Builder<'_>) -> DnsPlan {
                     subnet_id: "azure.dns_subnet.forwarder".into(),
                     instance_type: host.instance_type.clone(),
                     image: host.image.clone(),
+                    instance_profile: None,
                     setup: azure_forwarder_setup(c, host, ip),
                 },
             );
@@ -541,12 +570,21 @@ fn build_dns(b: &mut Builder<'_>) -> DnsPlan {
                 .find(|s| s.cidr.contains(&ip))
                 .map(|s| s.id.clone())
                 .unwrap_or_default();
+            let mut host_deps = vec!["aws.dns_security_group"];
             let spec = match &c.aws_forwarder.created {
                 Some(host) => Spec::ForwarderInstance {
                     ip,
                     subnet_id,
                     instance_type: host.instance_type.clone(),
                     image: host.image.clone(),
+                    instance_profile: match &c.aws_forwarder.profile {
+                        ProfileChoice::Create => {
+                            host_deps.push(crate::forwarder_host::AWS_PROFILE_ROLE);
+                            Some(add_forwarder_profile(b, c))
+                        }
+                        ProfileChoice::Existing(name) => Some(name.clone()),
+                        ProfileChoice::Without => None,
+                    },
                     setup: aws_forwarder_setup(c, host, azure_receiver),
                 },
                 None => Spec::DnsForwarder {
@@ -559,7 +597,7 @@ fn build_dns(b: &mut Builder<'_>) -> DnsPlan {
                 Cloud::Aws,
                 "aws.dns_forwarder",
                 "dns-forwarder",
-                &["aws.dns_security_group"],
+                &host_deps,
                 spec,
             );
             ("aws.dns_forwarder", Deferred::Known(vec![ip]))

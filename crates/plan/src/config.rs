@@ -151,6 +151,12 @@ pub struct DnsConfig {
     /// newest one (default Amazon Linux 2023 for x86_64) or an AMI id (`ami-...`).
     #[serde(default)]
     pub aws_forwarder_image: Option<String>,
+    /// Forwarder mode: the IAM instance profile of that host. Left out, `up` creates one whose
+    /// role has AWS's `AmazonSSMManagedInstanceCore` policy (Session Manager, as the original
+    /// module); the name of an instance profile you already have uses that one; `none` gives the
+    /// host no profile (and so no Session Manager).
+    #[serde(default)]
+    pub aws_forwarder_instance_profile: Option<String>,
     /// Forwarder mode, when `azure_forwarder_ip` is not given: the VM size of the forwarder host
     /// `up` creates in the VNet (default `Standard_B1ls`, the smallest Linux size).
     #[serde(default)]

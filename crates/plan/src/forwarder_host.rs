@@ -181,6 +181,22 @@ pub fn user_data(deployment: &str, setup: &ForwarderSetup) -> String {
     format!("#cloud-config\n{yaml}")
 }
 
+/// The plan's role of the AWS forwarder host's instance profile.
+pub const AWS_PROFILE_ROLE: &str = "aws.dns_forwarder_profile";
+
+/// The name of the IAM role and instance profile `up` creates for the AWS forwarder host of
+/// `deployment` in `vpc_id`. IAM names are unique in the whole account (every region), so the
+/// name carries the VPC's id as well as the deployment's: at most 64 characters, IAM's limit
+/// for a role name (the deployment name has 32 at most, a VPC id's digits 17).
+pub fn aws_profile_name(deployment: &str, vpc_id: &str) -> String {
+    format!("{deployment}-{}", aws_profile_suffix(vpc_id))
+}
+
+/// [`aws_profile_name`] without the deployment's name (the plan's name suffix).
+pub(crate) fn aws_profile_suffix(vpc_id: &str) -> String {
+    format!("dns-forwarder-{}", vpc_id.trim_start_matches("vpc-"))
+}
+
 /// The tag that carries [`config_digest`] of the user data a host was launched with.
 pub const CONFIG_TAG: &str = "dxvpn:config";
 

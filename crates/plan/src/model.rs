@@ -367,7 +367,18 @@ pub enum Spec {
         /// AWS: the public SSM parameter naming the image (or an AMI id); Azure: the image's
         /// URN `publisher:offer:sku:version`.
         image: String,
+        /// AWS: the IAM instance profile the instance is launched with (its name), if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        instance_profile: Option<String>,
         setup: ForwarderSetup,
+    },
+    /// An IAM role that EC2 may assume, in an instance profile of the same name, with AWS
+    /// managed policies attached (the AWS forwarder host's Session Manager access).
+    InstanceProfile {
+        /// The role's and the profile's name (IAM names are unique in the account).
+        name: String,
+        /// The managed policies attached to the role, by ARN.
+        policy_arns: Vec<String>,
     },
     /// The existing VNet.
     VirtualNetwork { name: String, cidr: Ipv4Net },
@@ -473,6 +484,7 @@ impl Spec {
             Spec::ResolverRuleAssociation { .. } => "resolver_rule_association",
             Spec::DnsForwarder { .. } => "dns_forwarder",
             Spec::ForwarderInstance { .. } => "forwarder_instance",
+            Spec::InstanceProfile { .. } => "instance_profile",
             Spec::VirtualNetwork { .. } => "virtual_network",
             Spec::PublicIp { .. } => "public_ip",
             Spec::VirtualNetworkGateway { .. } => "virtual_network_gateway",

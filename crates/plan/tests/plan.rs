@@ -390,6 +390,7 @@ const KEYS: &[&str] = &[
     "azure.existing_gateway_public_ips",
     "dns.mode",
     "dns.aws_forwarder_ip",
+    "dns.aws_forwarder_instance_profile",
     "tunnels.inside_cidrs",
     "tunnels.preshared_keys",
     "tags.x",
@@ -601,4 +602,67 @@ fn debug_of_a_config_shows_no_key() {
         "{shown}"
     );
     assert!(shown.contains("2 redacted"), "{shown}");
+}
+
+/// The AWS forwarder host gets an instance profile with Session Manager's policy, as the
+/// original module's, unless the config names its own or asks for none; a bad name is an error
+/// naming the field.
+#[test]
+fn the_aws_forwarder_host_gets_its_instance_profile_unless_the_config_says_otherwise() {
+    let profile_of = |plan: &Plan| match &plan.resource("aws.dns_forwarder").unwrap().spec {
+        Spec::ForwarderInstance {
+            instance_profile, ..
+        } => instance_profile.clone(),
+        other => panic!("{other:?}"),
+    };
+    // The longest names there are still fit IAM's 64 characters for a role.
+    let longest = "a".repeat(32);
+    let plan = plan_with(&[
+        ("name", Some(&format!("\"{longest}\""))),
+        ("aws.vpc_id", Some("\"vpc-0123456789abcdef0\"")),
+    ]);
+    let created = plan.resource("aws.dns_forwarder_profile").unwrap();
+    let Spec::InstanceProfile { name, policy_arns } = &created.spec else {
+        panic!("{:?}", created.spec)
+    };
+    assert_eq!(name.len(), 64, "{name}");
+    assert_eq!(name, &format!("{longest}-dns-forwarder-0123456789abcdef0"));
+    assert_eq!(
+        policy_arns,
+        &["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+    );
+    assert_eq!(profile_of(&plan).as_ref(), Some(name));
+    let host = plan.resource("aws.dns_forwarder").unwrap();
+    assert!(host.depends_on.contains(&created.role), "{host:?}");
+    assert_sound_dag(&plan);
+
+    let theirs = plan_with(&[("dns.aws_forwarder_instance_profile", Some("\"ops-ssm\""))]);
+    assert!(theirs.resource("aws.dns_forwarder_profile").is_none());
+    assert_eq!(profile_of(&theirs).as_deref(), Some("ops-ssm"));
+
+    let none = plan_with(&[("dns.aws_forwarder_instance_profile", Some("\"none\""))]);
+    assert!(none.resource("aws.dns_forwarder_profile").is_none());
+    assert_eq!(profile_of(&none), None);
+
+    let bad = plan_from_toml(&config_with(&[(
+        "dns.aws_forwarder_instance_profile",
+        Some("\"arn:aws:iam::1:instance-profile/x\""),
+    )]))
+    .unwrap_err();
+    assert!(
+        bad.errors
+            .iter()
+            .any(|e| e.path == "dns.aws_forwarder_instance_profile"),
+        "{:#?}",
+        bad.errors
+    );
+
+    // In China the policy lives in the aws-cn partition.
+    let china = plan_with(&[("aws.region", Some("\"cn-north-1\""))]);
+    let Spec::InstanceProfile { policy_arns, .. } =
+        &china.resource("aws.dns_forwarder_profile").unwrap().spec
+    else {
+        panic!()
+    };
+    assert!(policy_arns[0].starts_with("arn:aws-cn:iam::aws:policy/"));
 }

@@ -136,38 +136,44 @@ endpoint = "{endpoint}"
 
 /// A plain aws-sdk-ec2 client for the twin at `endpoint`, with the SDK's default retry.
 pub fn ec2_client(endpoint: &str) -> aws_sdk_ec2::Client {
-    use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_ec2::config::{BehaviorVersion, Region};
     aws_sdk_ec2::Client::from_conf(
         aws_sdk_ec2::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("eu-south-1"))
             .endpoint_url(endpoint)
-            .credentials_provider(Credentials::new(
-                "AKIDLAB",
-                "lab-secret",
-                None,
-                None,
-                "dxvpn-lab",
-            ))
+            .credentials_provider(lab_credentials())
+            .build(),
+    )
+}
+
+/// The credentials the twins take (any would do; these sign like real ones).
+fn lab_credentials() -> aws_sdk_ec2::config::Credentials {
+    aws_sdk_ec2::config::Credentials::new("AKIDLAB", "lab-secret", None, None, "dxvpn-lab")
+}
+
+/// A plain aws-sdk-iam client for the twin at `endpoint`.
+pub fn iam_client(endpoint: &str) -> aws_sdk_iam::Client {
+    use aws_sdk_iam::config::{BehaviorVersion, Region};
+    aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-south-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(lab_credentials())
             .build(),
     )
 }
 
 /// A plain aws-sdk-route53resolver client for the twin at `endpoint`.
 pub fn resolver_client(endpoint: &str) -> aws_sdk_route53resolver::Client {
-    use aws_sdk_route53resolver::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_route53resolver::config::{BehaviorVersion, Region};
     aws_sdk_route53resolver::Client::from_conf(
         aws_sdk_route53resolver::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("eu-south-1"))
             .endpoint_url(endpoint)
-            .credentials_provider(Credentials::new(
-                "AKIDLAB",
-                "lab-secret",
-                None,
-                None,
-                "dxvpn-lab",
-            ))
+            .credentials_provider(lab_credentials())
             .build(),
     )
 }

@@ -1,11 +1,13 @@
 //! The AWS twin: an HTTP server speaking the EC2 Query protocol (API 2016-11-15) for the VPN
-//! subset dxvpn uses and Route 53 Resolver's awsJson1_1 (API 2018-04-01) on the same port,
-//! wire-compatible with aws-sdk-ec2 and aws-sdk-route53resolver pointed at it with `endpoint_url`.
+//! subset dxvpn uses, Route 53 Resolver's awsJson1_1 (API 2018-04-01), SSM's GetParameter and
+//! IAM's Query protocol (API 2010-05-08, roles and instance profiles) on the same port,
+//! wire-compatible with the AWS SDKs pointed at it with `endpoint_url`.
 //!
 //! It enforces AWS's documented rules and error codes (cloud-apis.md section 1), scales real
 //! operation durations by a time factor, and accepts injected faults through the `/_dxvpn`
 //! admin routes of `dxvpn-twin-kit`. [`ec2`] holds the inventory, one module per resource
-//! family; [`resolver`] is Route 53 Resolver; `query` reads the Query protocol's parameters and
+//! family; [`resolver`] is Route 53 Resolver; `iam` holds roles and instance profiles;
+//! `query` reads the Query protocol's parameters and
 //! `xml` writes its answers.
 //!
 //! ```no_run
@@ -21,6 +23,7 @@
 //! ```
 
 mod ec2;
+mod iam;
 mod query;
 mod resolver;
 mod ssm;
@@ -50,6 +53,7 @@ use resolver::{Resolver, ResolverError};
 struct TwinState {
     ec2: Ec2,
     resolver: Resolver,
+    iam: iam::Iam,
     faults: FaultBook,
 }
 
@@ -60,10 +64,12 @@ impl AdminState for TwinState {
 
     fn inventory(&mut self) -> serde_json::Value {
         let mut inventory = self.ec2.inventory();
-        if let (Some(all), serde_json::Value::Object(dns)) =
-            (inventory.as_object_mut(), self.resolver.inventory())
-        {
-            all.extend(dns);
+        if let Some(all) = inventory.as_object_mut() {
+            for part in [self.resolver.inventory(), self.iam.inventory()] {
+                if let serde_json::Value::Object(part) = part {
+                    all.extend(part);
+                }
+            }
         }
         inventory
     }
@@ -115,6 +121,7 @@ impl AwsTwin {
         let state: Shared = Arc::new(Mutex::new(TwinState {
             ec2,
             resolver: Resolver::new(&scenario.region, time_factor, seed),
+            iam: iam::Iam::new(time_factor, seed),
             faults: FaultBook::default(),
         }));
         let app = Router::new()
@@ -228,11 +235,37 @@ async fn ec2_call(
             },
         );
     };
+    // IAM shares the Query protocol and tells itself apart by its API version.
+    if params.get("Version") == Some(IAM_VERSION) {
+        return iam_call(&state, &id, &action, &params);
+    }
     let mut state = lock(&state);
     let fault = state.faults.on_call(&action, is_mutating);
     if let Some(fault) = fault.as_ref().filter(|f| !f.after_effect) {
         tracing::debug!(%action, ?fault, "injected fault");
         return fault_response(&id, &fault.kind);
+    }
+    if matches!(
+        action.as_str(),
+        "RunInstances" | "AssociateIamInstanceProfile" | "ReplaceIamInstanceProfileAssociation"
+    ) {
+        // EC2 takes a profile only once it has learnt of it from IAM.
+        let profile = params
+            .get("IamInstanceProfile.Arn")
+            .or(params.get("IamInstanceProfile.Name"));
+        match profile.map(|p| state.iam.for_ec2(p)).transpose() {
+            Ok(found) => state.ec2.launch_profile = found,
+            Err(message) => {
+                return ec2_error(
+                    &id,
+                    Ec2Error {
+                        status: 400,
+                        code: "InvalidParameterValue".into(),
+                        message,
+                    },
+                );
+            }
+        }
     }
     let result = if action == "DeleteSecurityGroup"
         && let Some(endpoint) = params
@@ -270,6 +303,58 @@ async fn ec2_call(
         )
             .into_response(),
         Err(e) => ec2_error(&id, e),
+    }
+}
+
+/// The IAM API version, the `Version` of every IAM call.
+const IAM_VERSION: &str = "2010-05-08";
+
+/// One IAM call (Query protocol, XML answers; `iam` has the rules).
+fn iam_call(state: &Shared, id: &str, action: &str, params: &Params) -> Response {
+    let mut state = lock(state);
+    let fault = state.faults.on_call(action, is_mutating);
+    let respond = |status: u16, body: String| {
+        (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            [
+                (header::CONTENT_TYPE, "text/xml"),
+                (header::HeaderName::from_static("x-amzn-requestid"), id),
+            ],
+            body,
+        )
+            .into_response()
+    };
+    let fault_answer = |kind: &FaultKind| {
+        let e = |status, code, message: &str| iam::IamError {
+            status,
+            code,
+            message: message.to_owned(),
+        };
+        match kind {
+            FaultKind::Error { message, .. } | FaultKind::LroFailed { message, .. } => {
+                Some(e(400, "InvalidInput", message))
+            }
+            FaultKind::ServerError => Some(e(500, "ServiceFailure", "internal error (injected)")),
+            FaultKind::Throttle => Some(e(400, "Throttling", "Rate exceeded (injected)")),
+            FaultKind::Drop | FaultKind::Stall => None,
+        }
+    };
+    let answer_fault = |kind: &FaultKind| match fault_answer(kind) {
+        Some(e) => respond(e.status, iam::error_response(&e, id)),
+        None if matches!(kind, FaultKind::Drop) => dropped_response(),
+        None => stalled_response(),
+    };
+    if let Some(fault) = fault.as_ref().filter(|f| !f.after_effect) {
+        return answer_fault(&fault.kind);
+    }
+    let result = state.iam.handle(action, params);
+    drop(state);
+    if let Some(fault) = fault {
+        return answer_fault(&fault.kind);
+    }
+    match result {
+        Ok(out) => respond(200, iam::response(action, out.as_deref(), id)),
+        Err(e) => respond(e.status, iam::error_response(&e, id)),
     }
 }
 

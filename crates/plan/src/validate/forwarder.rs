@@ -32,6 +32,47 @@ pub(crate) struct AwsForwarder {
     pub ip: Ipv4Addr,
     /// `None`: the user runs it (the address was given); else what `up` creates.
     pub created: Option<CreatedHost>,
+    /// The IAM instance profile of the host `up` creates.
+    pub profile: ProfileChoice,
+}
+
+/// `dns.aws_forwarder_instance_profile`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ProfileChoice {
+    /// `up` creates one with AWS's Session Manager policy (left out).
+    Create,
+    /// One the user has, by name.
+    Existing(String),
+    /// `none`.
+    Without,
+}
+
+/// The value that asks for no instance profile.
+const NO_PROFILE: &str = "none";
+
+/// An instance profile name as IAM takes it: 1-128 of letters, digits and `+=,.@_-` (IAM API
+/// reference, CreateInstanceProfile `InstanceProfileName`).
+fn check_profile(p: &mut Problems, given: Option<&str>) -> ProfileChoice {
+    let Some(text) = given else {
+        return ProfileChoice::Create;
+    };
+    if text == NO_PROFILE {
+        return ProfileChoice::Without;
+    }
+    let ok = (1..=128).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    if ok {
+        return ProfileChoice::Existing(text.to_owned());
+    }
+    p.add(
+        "dns.aws_forwarder_instance_profile",
+        "instance-profile-name",
+        format!("`{text}` is not an IAM instance profile name"),
+        "give the name (not the ARN) of an instance profile you have: 1-128 letters, digits and +=,.@_-; or `none`, or leave it out and `up` creates one",
+    );
+    ProfileChoice::Create
 }
 
 /// A forwarder host that `up` creates.
@@ -62,6 +103,7 @@ pub(crate) fn check_aws_forwarder(
         return AwsForwarder {
             ip,
             created: Some(created),
+            profile: check_profile(p, dns.aws_forwarder_instance_profile.as_deref()),
         };
     };
     let ip = address_in(
@@ -74,6 +116,7 @@ pub(crate) fn check_aws_forwarder(
     AwsForwarder {
         ip: ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
         created: None,
+        profile: ProfileChoice::Without,
     }
 }
 

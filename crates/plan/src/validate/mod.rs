@@ -25,8 +25,8 @@ mod forwarder;
 pub use fields::is_dns_name;
 use fields::*;
 pub(crate) use forwarder::{
-    AwsForwarder, CreatedHost, DEFAULT_INSTANCE_TYPE, DEFAULT_VM_SIZE, aws_service_zones,
-    check_aws_forwarder, check_azure_forwarder_host,
+    AwsForwarder, CreatedHost, DEFAULT_INSTANCE_TYPE, DEFAULT_VM_SIZE, ProfileChoice,
+    aws_service_zones, check_aws_forwarder, check_azure_forwarder_host,
 };
 
 /// Tags dxvpn sets itself on every resource: `dxvpn:deployment`, `dxvpn:role`, and on AWS

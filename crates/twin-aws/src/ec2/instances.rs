@@ -35,6 +35,8 @@ pub(super) struct Instance {
     /// Decoded; DescribeInstances never shows it (DescribeInstanceAttribute would).
     pub(super) user_data: String,
     http_tokens: String,
+    /// Its IAM instance profile associations (`profile_associations`), the current one last.
+    pub(super) associations: Vec<super::profile_associations::Association>,
     client_token: Option<String>,
     /// What the request asked for, to tell a retry from another request under the same token.
     request_print: String,
@@ -60,7 +62,7 @@ impl Instance {
         }
     }
 
-    fn visible(&self) -> bool {
+    pub(super) fn visible(&self) -> bool {
         self.launched.elapsed() >= self.lag
             && self
                 .terminated
@@ -75,6 +77,12 @@ impl Instance {
 
 impl Ec2 {
     pub(super) fn run_instances(&mut self, p: &Params) -> Result<Xml, Ec2Error> {
+        let associations: Vec<_> = self
+            .launch_profile
+            .take()
+            .map(|profile| self.launch_association(profile))
+            .into_iter()
+            .collect();
         for count in ["MinCount", "MaxCount"] {
             if required(p, count)? != "1" {
                 return Err(err(
@@ -184,6 +192,7 @@ impl Ec2 {
             security_groups,
             user_data,
             http_tokens,
+            associations,
             client_token,
             request_print: print,
             launched: Instant::now(),
@@ -288,6 +297,17 @@ impl Ec2 {
             x.field("subnetId", &i.subnet_id)
                 .field("vpcId", &i.vpc_id)
                 .field("privateIpAddress", i.private_ip);
+        }
+        if let Some(profile) = i
+            .associations
+            .iter()
+            .rev()
+            .find(|a| a.holds())
+            .map(|a| &a.profile)
+        {
+            x.element("iamInstanceProfile", |x| {
+                x.field("arn", &profile.arn).field("id", &profile.id);
+            });
         }
         x.set("groupSet", &i.security_groups, |x, g| {
             x.field("groupId", g);

@@ -23,6 +23,7 @@ use crate::xml::Xml;
 mod customer_gateway;
 mod instances;
 mod lab_view;
+mod profile_associations;
 mod route_tables;
 mod security_groups;
 mod tags;
@@ -332,6 +333,9 @@ pub(crate) struct Ec2 {
     vpns: Vec<Vpn>,
     security_groups: Vec<security_groups::SecurityGroup>,
     instances: Vec<instances::Instance>,
+    /// The instance profile of the RunInstances being answered, as IAM gave it to EC2
+    /// (`crate::iam`); taken by the launch.
+    pub(crate) launch_profile: Option<crate::iam::ProfileRef>,
     /// Public SSM parameter name -> the AMI id it names (`crate::ssm`).
     pub(crate) images: BTreeMap<String, String>,
     outside_ips: BTreeSet<Ipv4Addr>,
@@ -361,6 +365,7 @@ impl Ec2 {
             vpns: Vec::new(),
             security_groups: Vec::new(),
             instances: Vec::new(),
+            launch_profile: None,
             images: BTreeMap::new(),
             outside_ips: BTreeSet::new(),
             seed,
@@ -497,6 +502,14 @@ impl Ec2 {
             "RunInstances" => self.run_instances(p),
             "DescribeInstances" => self.describe_instances(p),
             "TerminateInstances" => self.terminate_instances(p),
+            "AssociateIamInstanceProfile" => self.associate_iam_instance_profile(p),
+            "ReplaceIamInstanceProfileAssociation" => {
+                self.replace_iam_instance_profile_association(p)
+            }
+            "DisassociateIamInstanceProfile" => self.disassociate_iam_instance_profile(p),
+            "DescribeIamInstanceProfileAssociations" => {
+                self.describe_iam_instance_profile_associations(p)
+            }
             "CreateTags" => self.create_tags(p, true),
             "DeleteTags" => self.create_tags(p, false),
             other => Err(err(
