@@ -119,6 +119,12 @@ async fn up_brings_tunnels_and_bgp_up_a_ping_crosses_a_tampered_key_shows_down_a
     lab.wait_for(CONVERGE, |s| changes(s) > before && s.prefix.is_some())
         .await
         .unwrap();
+    // The session drops once BIRD has taken the new configuration and the twins' telemetry has
+    // caught up (one refresh later); from then on it must stay down.
+    wait_status(&deployer, &plan, "tunnel 2's BGP session dropped", |s| {
+        !s.tunnels[1].up
+    })
+    .await;
     for _ in 0..10 {
         let s = deployer.status(&plan).await.unwrap();
         assert!(!s.tunnels[1].up, "{s:#?}");
