@@ -308,11 +308,14 @@ impl Aws {
             }) => instance_profile.as_deref(),
             _ => None,
         };
-        if let Some(host) = self.find_forwarder_host(plan, role).await?
-            && !same_profile(host.instance_profile.as_deref(), planned)
-        {
-            self.set_profile(role, &host.id, planned).await?;
+        let Some(host) = self.find_forwarder_host(plan, role).await? else {
+            return Ok(());
+        };
+        if same_profile(host.instance_profile.as_deref(), planned) {
+            record(role, &host, outputs);
+            return Ok(());
         }
+        self.set_profile(role, &host.id, planned).await?;
         self.observe_forwarder_host(plan, role, outputs)
             .await
             .map(drop)

@@ -37,8 +37,15 @@ struct Found {
     arn: Option<String>,
 }
 
+/// The code of a name someone else holds ([`not_ours`]).
+const NAME_TAKEN: &str = "NameTaken";
+
 fn is_missing(e: &AwsError) -> bool {
-    matches!(e, AwsError::Api { code, .. } if code == "NoSuchEntity")
+    matches!(e, AwsError::Api { code, .. } if crate::is_gone(code))
+}
+
+fn is_someone_elses(e: &AwsError) -> bool {
+    matches!(e, AwsError::Api { code, .. } if code == NAME_TAKEN)
 }
 
 /// A create under a name that exists (a lost answer's retry, or an earlier run's): done, and
@@ -55,7 +62,7 @@ fn not_ours(role: &str, what: &str, name: &str) -> AwsError {
     AwsError::Api {
         role: role.to_owned(),
         action: "GetInstanceProfile",
-        code: "NameTaken".into(),
+        code: NAME_TAKEN.into(),
         message: format!(
             "an IAM {what} named {name} exists but is not this deployment's (no matching dxvpn:deployment and dxvpn:vpc tags); fix: delete or rename it, or set dns.aws_forwarder_instance_profile to its instance profile's name to use it as it is"
         ),
@@ -312,7 +319,7 @@ impl Aws {
         name: &str,
     ) -> Result<(), AwsError> {
         let found = match self.find_profile(plan, role, name).await {
-            Err(AwsError::Api { code, .. }) if code == "NameTaken" => {
+            Err(e) if is_someone_elses(&e) => {
                 tracing::warn!(%role, %name, "not this deployment's; left alone");
                 return Ok(());
             }
@@ -381,7 +388,7 @@ impl Aws {
         let role = dxvpn_plan::forwarder_host::AWS_PROFILE_ROLE;
         let name = dxvpn_plan::forwarder_host::aws_profile_name(&plan.name, &plan.aws.vpc_id);
         let found = match self.find_profile(plan, role, &name).await {
-            Err(AwsError::Api { code, .. }) if code == "NameTaken" => return Ok(Vec::new()),
+            Err(e) if is_someone_elses(&e) => return Ok(Vec::new()),
             other => other?,
         };
         Ok(if found.role || found.profile {

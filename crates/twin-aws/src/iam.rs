@@ -511,7 +511,8 @@ impl Iam {
     }
 
     /// The profile named (or ARN'd) in a RunInstances, as EC2 sees it now: refused as EC2
-    /// refuses one it does not know, or one whose role it has not learnt of yet.
+    /// refuses one it does not know, or one whose role it has not learnt of yet (the message for
+    /// a name as aws/aws-sdk-js-v3#5253 quotes it; the ARN form's wording is a guess).
     pub(crate) fn for_ec2(&self, name_or_arn: &str) -> Result<ProfileRef, String> {
         let name = name_or_arn.rsplit('/').next().unwrap_or(name_or_arn);
         let member = if name_or_arn.starts_with("arn:") {

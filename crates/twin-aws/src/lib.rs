@@ -335,6 +335,7 @@ fn iam_call(state: &Shared, id: &str, action: &str, params: &Params) -> Response
                 Some(e(400, "InvalidInput", message))
             }
             FaultKind::ServerError => Some(e(500, "ServiceFailure", "internal error (injected)")),
+            // The Query protocol's throttling answer ("Common Errors", IAM API reference).
             FaultKind::Throttle => Some(e(400, "Throttling", "Rate exceeded (injected)")),
             FaultKind::Drop | FaultKind::Stall => None,
         }
