@@ -14,8 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::e2e_metrics::{MetricsRun, all_tunnels_read, promtool, tunnel_up};
 use crate::{
-    LAB_PACKAGES, Result, dxvpn_binary, ensure_debian_packages, lab_prefix, lab_up, root, run,
+    LAB_PACKAGES, Result, TEST_PACKAGES, dxvpn_binary, ensure_debian_packages, lab_prefix, lab_up,
+    root, run,
 };
 
 const SETTLE: Duration = Duration::from_secs(120);
@@ -380,6 +382,18 @@ fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
         );
     }
     diff_story(tally, dxvpn, c, &text_config, &keys)?;
+    let metrics = MetricsRun::start(dxvpn, c)?;
+    let (ok, exposition) = metrics.until(SETTLE, |e| all_tunnels_read(e, 2 * tunnels, "1"));
+    tally.check(
+        "metrics: dxvpn_tunnel_up 1 for every tunnel in both clouds' series",
+        ok,
+        || exposition.clone(),
+    );
+    let (ok, said) = promtool(&exposition);
+    tally.check("promtool check metrics accepts the exposition", ok, || {
+        format!("{said}\n{exposition}")
+    });
+    tally.printed.push_str(&exposition);
     for from in ["aws", "azure"] {
         let (ok, report) = tally.dxvpn_until(
             dxvpn,
@@ -404,6 +418,22 @@ fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
         ok && report.contains("\"verdict\": \"warn\""),
         || report.clone(),
     );
+    // The negative control of the metrics above: the cut tunnel reads 0, in both clouds.
+    let (ok, exposition) = metrics.until(SETTLE, |e| {
+        let (cut, other) = (tunnel_up(e, "c1t1"), tunnel_up(e, "c1t2"));
+        cut.len() == 2 && cut.iter().all(|v| v == "0") && other.iter().all(|v| v == "1")
+    });
+    tally.check(
+        "metrics after the cut: c1t1 reads 0 in both clouds' series, c1t2 still 1",
+        ok,
+        || exposition.clone(),
+    );
+    let (exit, log) = metrics.stop();
+    tally.printed.push_str(&log);
+    tally.check("metrics: SIGTERM stops it, exit 0", exit == Some(0), || {
+        let last: Vec<&str> = log.lines().rev().take(20).collect();
+        format!("exit {exit:?}\n{}", last.join("\n"))
+    });
     let out = tally.dxvpn(dxvpn, &["lab", "restore"]);
     tally.check("lab restore", code(&out) == 0, || text(&out));
     if use_case == "development" {
@@ -607,6 +637,7 @@ fn invalid_corpus(tally: &mut Tally, dxvpn: &str) -> Result {
 
 pub(crate) fn e2e() -> Result {
     ensure_debian_packages(LAB_PACKAGES)?;
+    ensure_debian_packages(TEST_PACKAGES)?;
     let dxvpn = dxvpn_binary()?;
     let mut tally = Tally::default();
     invalid_corpus(&mut tally, &dxvpn)?;

@@ -15,6 +15,7 @@ mod bench_dns;
 mod bench_validate;
 mod demo;
 mod e2e;
+mod e2e_metrics;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -216,8 +217,12 @@ fn ensure_python_sdks() -> Result<PathBuf> {
     Ok(python)
 }
 
+/// What the tests need beyond the lab: a real Prometheus to scrape `dxvpn metrics`.
+const TEST_PACKAGES: &[(&str, &str)] = &[("prometheus", "prometheus"), ("promtool", "prometheus")];
+
 fn test() -> Result {
     ensure_debian_packages(LAB_PACKAGES)?;
+    ensure_debian_packages(TEST_PACKAGES)?;
     let mermaid = ensure_mermaid()?;
     let python = ensure_python_sdks()?;
     if !command("cargo")

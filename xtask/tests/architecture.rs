@@ -17,7 +17,13 @@ const LAB_CRATES: [&str; 6] = [
     "dxvpn-test-support",
 ];
 /// The crates that talk to real clouds or check a deployment.
-const CLIENT_CRATES: [&str; 4] = ["dxvpn-aws", "dxvpn-azure", "dxvpn-deploy", "dxvpn-validate"];
+const CLIENT_CRATES: [&str; 5] = [
+    "dxvpn-aws",
+    "dxvpn-azure",
+    "dxvpn-deploy",
+    "dxvpn-validate",
+    "dxvpn-metrics",
+];
 /// The pure crates: no I/O runtime, no network.
 const PURE_CRATES: [&str; 3] = ["dxvpn-cidr", "dxvpn-tunnel", "dxvpn-plan"];
 /// What a pure crate may not pull in, even through another crate.

@@ -12,6 +12,8 @@ use crate::{Aws, AwsError, api};
 pub struct AwsTunnelState {
     /// The VPN connection's role, e.g. `aws.vpn_connection.0`.
     pub connection_role: String,
+    /// The VPN connection's id, `vpn-...`.
+    pub connection_id: String,
     /// Tunnel index in that connection, 0 or 1.
     pub tunnel: usize,
     /// The tunnel's outside address.
@@ -72,6 +74,7 @@ impl Aws {
                 };
                 states.push(AwsTunnelState {
                     connection_role: role.clone(),
+                    connection_id: vpn.vpn_connection_id().unwrap_or_default().to_owned(),
                     tunnel,
                     outside_ip: ip.to_owned(),
                     status: telemetry

@@ -7,8 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use comfy_table::Table;
-use comfy_table::presets::UTF8_BORDERS_ONLY;
 use dxvpn_deploy::{ChangeKind, Deployer, NodeState, Report, Status};
 use dxvpn_plan::Plan;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -16,6 +14,7 @@ use serde_json::json;
 
 use crate::diff::print_changes;
 use crate::shared::{ConfigArg, EXIT_BAD_INPUT, EXIT_FAILED, Output, load_plan, report_problems};
+use crate::status_view::{print_status, watch};
 
 #[derive(Args)]
 pub(crate) struct UpArgs {
@@ -40,6 +39,13 @@ pub(crate) struct UpArgs {
 pub(crate) struct StatusArgs {
     #[command(flatten)]
     config: ConfigArg,
+    /// Keep reading: on a terminal the table is redrawn in place with each change highlighted;
+    /// otherwise a new table (or JSON line) is printed whenever something changes. Ctrl-C stops.
+    #[arg(long)]
+    watch: bool,
+    /// With --watch, seconds between readings (each reads both clouds: about 6 calls each).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600), requires = "watch")]
+    every: u64,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -302,6 +308,15 @@ pub(crate) fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             Ok(opened) => opened,
             Err(code) => return Ok(code),
         };
+        if args.watch {
+            return watch(
+                &deployer,
+                &plan,
+                args.output,
+                Duration::from_secs(args.every),
+            )
+            .await;
+        }
         let status = match deployer.status(&plan).await {
             Ok(status) => status,
             Err(e) => {
@@ -396,85 +411,5 @@ fn print_report(report: &Report, verb: &str) -> anyhow::Result<()> {
             "  {not_started} not started because of the failure; run `dxvpn {verb}` again once it is fixed: it resumes"
         )?;
     }
-    Ok(())
-}
-
-fn print_status(status: &Status) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    let mut table = Table::new();
-    table.load_style(UTF8_BORDERS_ONLY).set_header([
-        "tunnel",
-        "aws outside ip",
-        "aws",
-        "aws says",
-        "azure",
-        "bgp peer",
-        "bgp",
-        "routes aws/azure",
-    ]);
-    for t in &status.tunnels {
-        table.add_row([
-            t.key.clone(),
-            t.outside_ip.clone(),
-            t.aws_status.clone(),
-            t.aws_message.clone(),
-            t.azure_status.clone(),
-            t.bgp_neighbor.clone(),
-            t.bgp_state.clone(),
-            format!("{}/{}", t.aws_accepted_routes, t.bgp_routes_received),
-        ]);
-    }
-    writeln!(out, "{table}")?;
-    for p in &status.route_propagation {
-        writeln!(
-            out,
-            "route table {}: {}",
-            p.route_table_id,
-            if p.propagates {
-                "propagates the VGW's routes"
-            } else {
-                "does NOT propagate the VGW's routes"
-            }
-        )?;
-    }
-    if let Some(host) = &status.forwarder_host {
-        match &host.instance {
-            Some(i) => writeln!(
-                out,
-                "AWS forwarder host {} ({}): {}, instance profile {} (whether it answers DNS: `dxvpn validate --from azure`)",
-                host.ip,
-                i.id,
-                i.state,
-                i.instance_profile
-                    .as_deref()
-                    .and_then(|arn| arn.rsplit('/').next())
-                    .unwrap_or("none")
-            )?,
-            None => writeln!(
-                out,
-                "AWS forwarder host {}: MISSING (`dxvpn up` launches it)",
-                host.ip
-            )?,
-        }
-    }
-    if let Some(host) = &status.azure_forwarder_host {
-        match &host.vm {
-            Some(vm) => writeln!(
-                out,
-                "Azure forwarder VM {} ({}): {}, {} (whether it answers DNS: `dxvpn validate --from aws`)",
-                host.ip,
-                vm.name,
-                vm.provisioning_state,
-                vm.power_state.as_deref().unwrap_or("no power state")
-            )?,
-            None => writeln!(
-                out,
-                "Azure forwarder VM {}: MISSING (`dxvpn up` creates it)",
-                host.ip
-            )?,
-        }
-    }
-    let up = status.tunnels.iter().filter(|t| t.up).count();
-    writeln!(out, "{up}/{} tunnels up", status.tunnels.len())?;
     Ok(())
 }

@@ -4,9 +4,11 @@ mod deploy;
 mod diff;
 mod dns;
 mod lab;
+mod metrics;
 mod redact;
 mod render;
 mod shared;
+mod status_view;
 mod validate;
 
 use std::io::{self, Write};
@@ -55,9 +57,14 @@ enum Command {
     Up(deploy::UpArgs),
     /// Both clouds' view of every tunnel: AWS telemetry, Azure connection status, BGP peers, route propagation.
     #[command(
-        after_help = "Examples:\n  dxvpn status -c dxvpn-lab.toml\n  dxvpn status -c dxvpn.toml --output json | jq '.status.tunnels[] | {key, up}'\n\nExit codes: 0 every tunnel up, 1 otherwise, 2 bad input."
+        after_help = "Examples:\n  dxvpn status -c dxvpn-lab.toml\n  dxvpn status -c dxvpn.toml --output json | jq '.status.tunnels[] | {key, up}'\n  dxvpn status -c dxvpn.toml --watch             # redrawn every 5 s, changes highlighted\n  dxvpn status -c dxvpn.toml --watch --output json >> status.ndjson   # a line per change\n\nExit codes: 0 every tunnel up, 1 otherwise, 2 bad input (with --watch: of the last reading)."
     )]
     Status(deploy::StatusArgs),
+    /// Serve a Prometheus exporter: both clouds' reports of every tunnel, BGP session and route table, read on scrape.
+    #[command(
+        after_help = "Examples:\n  dxvpn metrics -c dxvpn.toml --listen 127.0.0.1:9475\n  curl -s localhost:9475/metrics | promtool check metrics\n\nPer tunnel and cloud: dxvpn_tunnel_up, dxvpn_tunnel_bgp_up, dxvpn_bgp_routes_received; per tunnel dxvpn_tunnel_healthy; per route table dxvpn_route_propagation; dxvpn_forwarder_host_up, dxvpn_read_success. Labels deployment, cloud, connection, tunnel, outside_ip. Needs read access only, like status.\nExit codes: 0 stopped by Ctrl-C or SIGTERM, 2 bad input (a config problem, an address it cannot listen on)."
+    )]
+    Metrics(metrics::MetricsArgs),
     /// What `up` would change: each resource created, unchanged, updated in place (which fields), replaced (and why) or deleted.
     #[command(
         after_help = "Examples:\n  dxvpn diff -c dxvpn.toml\n  dxvpn diff -c dxvpn.toml --output json | jq '.changes[] | select(.change != \"unchanged\")'\n\nSecrets are shown only as (changed). Exit codes: 0 nothing would change, 3 something would (gate CI on it), 1 failed, 2 bad input."
@@ -229,6 +236,10 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => {
             drop(stdout);
             return deploy::status(args);
+        }
+        Command::Metrics(args) => {
+            drop(stdout);
+            return metrics::main(args);
         }
         Command::Diff(args) => {
             drop(stdout);

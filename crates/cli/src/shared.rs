@@ -72,3 +72,21 @@ pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
                 == Some(io::ErrorKind::BrokenPipe)
     })
 }
+
+/// Completes on Ctrl-C or SIGTERM, the two ways a long-running command is stopped.
+pub(crate) async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut interrupt)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        }
+        // No signal handler (never on Linux): run until killed.
+        _ => std::future::pending().await,
+    }
+}

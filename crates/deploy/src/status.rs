@@ -73,6 +73,8 @@ pub struct TunnelHealth {
     pub key: String,
     /// AWS's outside address of the tunnel (empty before the VPN connection exists).
     pub outside_ip: String,
+    /// The AWS VPN connection that holds it, `vpn-...` (empty before it exists).
+    pub aws_connection: String,
     /// AWS `vgwTelemetry` status: `UP`, `DOWN`, or `MISSING`.
     pub aws_status: String,
     /// AWS's message, e.g. `IPSEC IS DOWN`.
@@ -143,6 +145,7 @@ impl Deployer {
                 TunnelHealth {
                     key: t.key.clone(),
                     outside_ip: a.map(|a| a.outside_ip.clone()).unwrap_or_default(),
+                    aws_connection: a.map(|a| a.connection_id.clone()).unwrap_or_default(),
                     up: aws_status == "UP"
                         && azure_status == "Connected"
                         && bgp_state == "Connected"

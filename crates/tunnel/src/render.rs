@@ -60,7 +60,7 @@ pub fn swanctl_connections(connections: &[IpsecConnection], policy: &IpsecPolicy
         // One `key = value` per line: swanctl rejects several on one line.
         let _ = write!(
             out,
-            "  {name} {{\n    version = 2\n    local_addrs = {local_addr}\n    remote_addrs = {remote_addr}\n    encap = yes\n    mobike = no\n    proposals = {ike}\n    rekey_time = {ike_life}s\n    dpd_delay = {dpd_delay}s\n    local {{\n      auth = psk\n      id = {local_id}\n    }}\n    remote {{\n      auth = psk\n      id = {remote_id}\n    }}\n    children {{\n      {name} {{\n        local_ts = 0.0.0.0/0\n        remote_ts = 0.0.0.0/0\n        esp_proposals = {esp}\n        rekey_time = {esp_life}s\n        start_action = {start}\n        dpd_action = {dpd_action}\n        close_action = {dpd_action}\n      }}\n    }}\n  }}\n",
+            "  {name} {{\n    version = 2\n    local_addrs = {local_addr}\n    remote_addrs = {remote_addr}\n    encap = yes\n    mobike = no\n    keyingtries = 0\n    proposals = {ike}\n    rekey_time = {ike_life}s\n    dpd_delay = {dpd_delay}s\n    local {{\n      auth = psk\n      id = {local_id}\n    }}\n    remote {{\n      auth = psk\n      id = {remote_id}\n    }}\n    children {{\n      {name} {{\n        local_ts = 0.0.0.0/0\n        remote_ts = 0.0.0.0/0\n        esp_proposals = {esp}\n        rekey_time = {esp_life}s\n        start_action = {start}\n        dpd_action = {dpd_action}\n        close_action = {dpd_action}\n      }}\n    }}\n  }}\n",
             name = c.name,
             local_addr = c.local_addr,
             remote_addr = c.remote_addr,
@@ -70,6 +70,9 @@ pub fn swanctl_connections(connections: &[IpsecConnection], policy: &IpsecPolicy
             esp = policy.strongswan_esp_proposal(),
             ike_life = policy.phase1_lifetime_seconds,
             esp_life = policy.phase2_lifetime_seconds,
+            // `keyingtries = 0`: the initiator tries again forever, as a cloud gateway does;
+            // charon's default (one try) leaves a tunnel down for good after an outage
+            // longer than its retransmissions (about 165 s).
             // DPD probes at a third of the timeout, so three missed probes mean dead.
             dpd_delay = (policy.dpd_timeout_seconds / 3).max(1),
             start = if c.initiate { "start" } else { "none" },
@@ -218,6 +221,7 @@ mod tests {
         assert!(
             text.contains("start_action = start")
                 && text.contains("mobike = no")
+                && text.contains("keyingtries = 0")
                 && text.contains("encap = yes")
         );
         assert!(!text.contains("secret"));

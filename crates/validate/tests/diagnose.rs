@@ -19,6 +19,7 @@ fn tunnel(key: &str, up: bool) -> TunnelHealth {
     TunnelHealth {
         key: key.into(),
         outside_ip: "198.18.0.1".into(),
+        aws_connection: "vpn-0123".into(),
         aws_status: if up { "UP" } else { "DOWN" }.into(),
         aws_message: if up { "" } else { "IPSEC IS DOWN" }.into(),
         aws_accepted_routes: i32::from(up),

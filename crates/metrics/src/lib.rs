@@ -1,0 +1,149 @@
+//! dxvpn's Prometheus exporter: on each scrape it reads both clouds' reports of a deployment
+//! (through [`dxvpn_deploy::Deployer::status`]: AWS tunnel telemetry, Azure connection status and
+//! BGP peers, route propagation, the forwarder hosts) and answers them as gauges per tunnel and
+//! per cloud, written by prometheus-client in OpenMetrics or the classic text format, as the
+//! scraper asks.
+//!
+//! Readings are shared: however many scrapers ask, both clouds are read at most once per
+//! `max_age`, and a scrape that arrives while a reading is on its way waits for that one. A
+//! reading that fails answers `dxvpn_read_success 0` and no tunnel series, so that Prometheus
+//! marks them stale instead of repeating old values.
+//!
+//! ```no_run
+//! # async fn demo(plan: dxvpn_plan::Plan) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! let deployer = dxvpn_deploy::Deployer::connect(&plan).await?;
+//! let exporter = Arc::new(dxvpn_metrics::Exporter::new(Arc::new(plan), deployer, Duration::from_secs(10)));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9475").await?;
+//! dxvpn_metrics::serve(exporter, listener, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+
+mod exposition;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use dxvpn_deploy::{Deployer, Status};
+use dxvpn_plan::Plan;
+pub use exposition::{Format, encode};
+
+/// One reading of both clouds.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    /// When it ended.
+    pub at: Instant,
+    /// How long it took.
+    pub took: Duration,
+    /// What the clouds reported, or why they could not be read.
+    pub status: Result<Status, String>,
+}
+
+/// Reads a deployment's health from both clouds for scrapers, at most once per `max_age`.
+pub struct Exporter {
+    plan: Arc<Plan>,
+    deployer: Deployer,
+    max_age: Duration,
+    last: tokio::sync::Mutex<Option<Reading>>,
+    readings: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Exporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exporter")
+            .field("deployment", &self.plan.name)
+            .field("max_age", &self.max_age)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Exporter {
+    /// An exporter of `plan`'s deployment that reads through `deployer`, reusing a reading for
+    /// `max_age`.
+    pub fn new(plan: Arc<Plan>, deployer: Deployer, max_age: Duration) -> Self {
+        Exporter {
+            plan,
+            deployer,
+            max_age,
+            last: tokio::sync::Mutex::new(None),
+            readings: 0.into(),
+        }
+    }
+
+    /// The last reading if it is younger than `max_age`, else a new one. The lock is held
+    /// across the read, so concurrent scrapes share one.
+    pub async fn reading(&self) -> Reading {
+        let mut last = self.last.lock().await;
+        if let Some(fresh) = last.as_ref().filter(|r| r.at.elapsed() < self.max_age) {
+            return fresh.clone();
+        }
+        let start = Instant::now();
+        let status = self
+            .deployer
+            .status(&self.plan)
+            .await
+            .map_err(|e| e.to_string());
+        if let Err(e) = &status {
+            tracing::warn!(error = %e, "reading both clouds failed; answering dxvpn_read_success 0");
+        }
+        self.readings
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let reading = Reading {
+            at: Instant::now(),
+            took: start.elapsed(),
+            status,
+        };
+        *last = Some(reading.clone());
+        reading
+    }
+
+    /// How many times both clouds have been read.
+    pub fn readings(&self) -> u64 {
+        self.readings.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The exposition of a fresh enough reading, in `format`.
+    pub async fn scrape(&self, format: Format) -> String {
+        let reading = self.reading().await;
+        encode(&self.plan.name, &reading, format)
+    }
+}
+
+/// The exporter's routes: `GET /metrics`, and `GET /` pointing at it.
+pub fn router(exporter: Arc<Exporter>) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", get(metrics))
+        .route("/", get(index))
+        .with_state(exporter)
+}
+
+async fn metrics(State(exporter): State<Arc<Exporter>>, headers: HeaderMap) -> impl IntoResponse {
+    let format = Format::negotiate(headers.get(ACCEPT).and_then(|v| v.to_str().ok()));
+    let body = exporter.scrape(format).await;
+    ([(CONTENT_TYPE, format.content_type())], body)
+}
+
+async fn index(State(exporter): State<Arc<Exporter>>) -> String {
+    format!(
+        "dxvpn exporter of deployment {}: the metrics are at /metrics\n",
+        exporter.plan.name
+    )
+}
+
+/// Serves `exporter` on `listener` until `shutdown` completes.
+pub async fn serve(
+    exporter: Arc<Exporter>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(exporter))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,253 @@
+//! The exporter on the whole lab, as root, scraped by a real Prometheus (Debian's `prometheus`,
+//! started here on loopback with its own scrape config): every tunnel reads up in Prometheus's
+//! query API from both clouds' reports; a tunnel cut in the data plane (the negative control)
+//! falls to 0 there while the other stays 1, and comes back after the restore; `promtool check
+//! metrics` accepts the exposition and refuses a broken one; scrapes share readings.
+
+#![allow(clippy::unwrap_used, clippy::panic)] // test helpers fail loudly by design
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dxvpn_lab::Lab;
+use dxvpn_metrics::Exporter;
+use dxvpn_netlab::DataPlane;
+use futures_util::future::join_all;
+use serde_json::Value;
+
+const SETTLE: Duration = Duration::from_secs(180);
+
+/// A Prometheus this test started, stopped by its pid and its folder removed on drop.
+struct Prometheus {
+    child: Child,
+    dir: PathBuf,
+    api: String,
+}
+
+impl Prometheus {
+    /// Scrapes `target` every second.
+    fn start(target: SocketAddr) -> Prometheus {
+        let dir = std::env::temp_dir().join(format!("dxvpn-prometheus-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: dxvpn\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .unwrap();
+        // A free port on loopback for its API (released just before Prometheus takes it).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .current_dir(&dir)
+            .spawn()
+            .expect("prometheus (Debian's `prometheus` package; `cargo xtask test` installs it)");
+        Prometheus {
+            child,
+            dir,
+            api: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// The instant vector `query` evaluates to: (labels, value) per series.
+    async fn query(&self, http: &reqwest::Client, query: &str) -> Vec<(Value, f64)> {
+        let Ok(answer) = http
+            .get(format!("{}/api/v1/query", self.api))
+            .query(&[("query", query)])
+            .send()
+            .await
+        else {
+            return Vec::new();
+        };
+        let body: Value =
+            serde_json::from_str(&answer.text().await.unwrap_or_default()).unwrap_or(Value::Null);
+        body["data"]["result"]
+            .as_array()
+            .map(|series| {
+                series
+                    .iter()
+                    .map(|s| {
+                        let value = s["value"][1].as_str().unwrap_or("NaN").parse().unwrap();
+                        (s["metric"].clone(), value)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits until `query`'s series satisfy `done`.
+    async fn wait(
+        &self,
+        http: &reqwest::Client,
+        what: &str,
+        query: &str,
+        done: impl Fn(&[(Value, f64)]) -> bool,
+    ) {
+        let start = Instant::now();
+        loop {
+            let series = self.query(http, query).await;
+            if done(&series) {
+                return;
+            }
+            assert!(
+                start.elapsed() < SETTLE,
+                "{what}: not seen in Prometheus within {SETTLE:?}: {query} = {series:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `promtool check metrics` on `exposition`: whether it passed, and what it said.
+fn promtool(exposition: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn tunnel_is(series: &[(Value, f64)], tunnel: &str, value: f64) -> bool {
+    let of_tunnel: Vec<_> = series
+        .iter()
+        .filter(|(m, _)| m["tunnel"] == tunnel)
+        .collect();
+    !of_tunnel.is_empty() && of_tunnel.iter().all(|(_, v)| *v == value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_sees_every_tunnel_up_a_cut_one_fall_to_0_and_come_back() {
+    let lab = Lab::start_on_loopback(0.0005).await.unwrap();
+    let config = lab.config("dx-metrics", "development");
+    let converged = dxvpn_test_support::converged(&lab, &config).await;
+    let plan = converged.plan.clone();
+
+    // Scrapes share readings: ten at once make one reading of both clouds; with no reuse
+    // (the negative control) each makes its own.
+    for (max_age, readings) in [(Duration::from_secs(60), 1), (Duration::ZERO, 10)] {
+        let deployer = dxvpn_deploy::Deployer::connect(&plan).await.unwrap();
+        let exporter = Arc::new(Exporter::new(plan.clone(), deployer, max_age));
+        join_all((0..10).map(|_| exporter.scrape(dxvpn_metrics::Format::Text))).await;
+        assert_eq!(exporter.readings(), readings, "max_age {max_age:?}");
+    }
+
+    let exporter = Arc::new(Exporter::new(
+        plan.clone(),
+        converged.deployer,
+        Duration::from_millis(500),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(dxvpn_metrics::serve(exporter, listener, async {
+        let _ = stopped.await;
+    }));
+
+    // The exposition as curl would get it passes promtool's checks; a broken one does not.
+    let http = reqwest::Client::new();
+    let exposition = http
+        .get(format!("http://{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (ok, said) = promtool(&exposition);
+    assert!(ok, "promtool refused the exposition: {said}\n{exposition}");
+    let (ok, _) = promtool("# TYPE dxvpn_x gauge\ndxvpn_x{tunnel=\"c1t1\" 1\n");
+    assert!(
+        !ok,
+        "promtool accepted a broken exposition: it checks nothing"
+    );
+
+    let prometheus = Prometheus::start(address);
+    let tunnels = plan.tunnels.len();
+    prometheus
+        .wait(
+            &http,
+            "every tunnel up in both clouds' reports",
+            "dxvpn_tunnel_up",
+            |s| s.len() == 2 * tunnels && s.iter().all(|(_, v)| *v == 1.0),
+        )
+        .await;
+    prometheus
+        .wait(&http, "every tunnel healthy", "dxvpn_tunnel_healthy", |s| {
+            s.len() == tunnels && s.iter().all(|(_, v)| *v == 1.0)
+        })
+        .await;
+    // Prometheus scrapes over OpenMetrics: the negotiated format reached it whole.
+    prometheus
+        .wait(&http, "the scrape target up", "up{job=\"dxvpn\"}", |s| {
+            s.len() == 1 && s[0].1 == 1.0
+        })
+        .await;
+
+    // Cut c1t1 in the data plane: both clouds report it down, and c1t2 carries on.
+    let plane = DataPlane::attach(&converged.prefix).unwrap();
+    plane.cut_tunnel("c1t1").await.unwrap();
+    prometheus
+        .wait(&http, "c1t1 at 0, c1t2 at 1", "dxvpn_tunnel_up", |s| {
+            tunnel_is(s, "c1t1", 0.0) && tunnel_is(s, "c1t2", 1.0)
+        })
+        .await;
+    plane.restore().await.unwrap();
+    prometheus
+        .wait(&http, "c1t1 back at 1", "dxvpn_tunnel_up", |s| {
+            tunnel_is(s, "c1t1", 1.0) && tunnel_is(s, "c1t2", 1.0)
+        })
+        .await;
+    plane.detach().unwrap();
+    drop(prometheus);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+
+    let deployer = dxvpn_deploy::Deployer::connect(&plan).await.unwrap();
+    let down = deployer.down(plan.clone()).await;
+    assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
+    lab.wait_for(SETTLE, |s| s.prefix.is_none()).await.unwrap();
+    lab.stop().await;
+}
