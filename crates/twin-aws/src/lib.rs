@@ -1,6 +1,7 @@
 //! The AWS twin: an HTTP server speaking the EC2 Query protocol (API 2016-11-15) for the VPN
 //! subset dxvpn uses, Route 53 Resolver's awsJson1_1 (API 2018-04-01), SSM's GetParameter and
-//! IAM's Query protocol (API 2010-05-08, roles and instance profiles) on the same port,
+//! IAM's Query protocol (API 2010-05-08, roles and instance profiles) and CloudWatch's metric
+//! alarms (Smithy RPC v2 CBOR, over the tunnels' TunnelState) on the same port,
 //! wire-compatible with the AWS SDKs pointed at it with `endpoint_url`.
 //!
 //! It enforces AWS's documented rules and error codes (cloud-apis.md section 1), scales real
@@ -22,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cloudwatch;
 mod ec2;
 mod iam;
 mod query;
@@ -54,6 +56,7 @@ struct TwinState {
     ec2: Ec2,
     resolver: Resolver,
     iam: iam::Iam,
+    cloudwatch: cloudwatch::CloudWatch,
     faults: FaultBook,
 }
 
@@ -65,7 +68,11 @@ impl AdminState for TwinState {
     fn inventory(&mut self) -> serde_json::Value {
         let mut inventory = self.ec2.inventory();
         if let Some(all) = inventory.as_object_mut() {
-            for part in [self.resolver.inventory(), self.iam.inventory()] {
+            for part in [
+                self.resolver.inventory(),
+                self.iam.inventory(),
+                self.cloudwatch.inventory(),
+            ] {
                 if let serde_json::Value::Object(part) = part {
                     all.extend(part);
                 }
@@ -122,10 +129,15 @@ impl AwsTwin {
             ec2,
             resolver: Resolver::new(&scenario.region, time_factor, seed),
             iam: iam::Iam::new(time_factor, seed),
+            cloudwatch: cloudwatch::CloudWatch::new(&scenario.region, time_factor, seed),
             faults: FaultBook::default(),
         }));
         let app = Router::new()
             .route("/", post(ec2_call).get(ec2_call))
+            .route(
+                &format!("{}{{operation}}", cloudwatch::wire::PATH_PREFIX),
+                post(cloudwatch_call),
+            )
             .with_state(state.clone())
             .merge(admin::routes(state.clone()));
         let server = Server::start(addr, app, "AWS twin").await?;
@@ -181,7 +193,12 @@ impl AwsTwin {
         &self,
         reports: &std::collections::BTreeMap<std::net::Ipv4Addr, TunnelTelemetry>,
     ) {
-        lock(&self.state).ec2.set_telemetry(reports);
+        let mut state = lock(&self.state);
+        state.ec2.set_telemetry(reports);
+        let tunnels = state.ec2.tunnel_states();
+        state
+            .cloudwatch
+            .record_tunnels(&tunnels, std::time::Instant::now());
     }
 
     /// Applies a test hook; false when no live tunnel has that outside address.
@@ -303,6 +320,62 @@ async fn ec2_call(
         )
             .into_response(),
         Err(e) => ec2_error(&id, e),
+    }
+}
+
+/// One CloudWatch call (Smithy RPC v2 CBOR; `cloudwatch::wire` has the protocol). EC2's
+/// tunnels publish their TunnelState first, so an alarm read now sees them as they are.
+async fn cloudwatch_call(
+    State(state): State<Shared>,
+    axum::extract::Path(operation): axum::extract::Path<String>,
+    body: Bytes,
+) -> Response {
+    use cloudwatch::wire::{self, CwError};
+    let id = request_id();
+    let input = match wire::parse(&body) {
+        Ok(input) => input,
+        Err(e) => return wire::error(&id, &e),
+    };
+    let mut state = lock(&state);
+    let fault = state.faults.on_call(&operation, is_mutating);
+    let answer_fault = |kind: &FaultKind| {
+        let e = |status, code, message: &str| CwError {
+            status,
+            code,
+            message: message.to_owned(),
+        };
+        match kind {
+            FaultKind::Error { message, .. } | FaultKind::LroFailed { message, .. } => {
+                wire::error(&id, &e(400, "InvalidParameterValue", message))
+            }
+            // The Query protocol's codes, which CloudWatch keeps (`@awsQueryCompatible`):
+            // InternalServiceFault is `InternalServiceError` (500), throttling `Throttling`.
+            FaultKind::ServerError => wire::error(
+                &id,
+                &e(500, "InternalServiceError", "internal error (injected)"),
+            ),
+            FaultKind::Throttle => {
+                wire::error(&id, &e(400, "Throttling", "Rate exceeded (injected)"))
+            }
+            FaultKind::Drop => dropped_response(),
+            FaultKind::Stall => stalled_response(),
+        }
+    };
+    if let Some(fault) = fault.as_ref().filter(|f| !f.after_effect) {
+        return answer_fault(&fault.kind);
+    }
+    let tunnels = state.ec2.tunnel_states();
+    state
+        .cloudwatch
+        .record_tunnels(&tunnels, std::time::Instant::now());
+    let result = state.cloudwatch.handle(&operation, &input);
+    drop(state);
+    if let Some(fault) = fault {
+        return answer_fault(&fault.kind);
+    }
+    match result {
+        Ok(output) => wire::ok(&id, output),
+        Err(e) => wire::error(&id, &e),
     }
 }
 

@@ -116,3 +116,21 @@ impl Ec2 {
         true
     }
 }
+
+impl Ec2 {
+    /// Each live VPN connection's tunnels as AWS/VPN `TunnelState`: "For static VPNs, 0
+    /// indicates DOWN and 1 indicates UP. For BGP VPNs, 1 indicates ESTABLISHED and 0 is used
+    /// for all other states" (Site-to-Site VPN user guide, "Monitoring with CloudWatch").
+    pub(crate) fn tunnel_states(&self) -> Vec<(String, Ipv4Addr, f64)> {
+        self.vpns
+            .iter()
+            .filter(|v| v.life.live())
+            .flat_map(|v| {
+                v.tunnels.iter().map(move |t| {
+                    let up = t.telemetry.ipsec_up && (v.static_routes_only || t.telemetry.bgp_up);
+                    (v.id.clone(), t.outside_ip, f64::from(u8::from(up)))
+                })
+            })
+            .collect()
+    }
+}
