@@ -24,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+mod alarms;
 mod dns;
 mod dns_strays;
 mod drift;
@@ -152,6 +153,7 @@ pub struct Aws {
     ec2: Client,
     resolver: aws_sdk_route53resolver::Client,
     iam: aws_sdk_iam::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
     /// When this run began: reads may not show yet what an earlier run wrote just before.
     started: Instant,
     /// Whether `ensure` leaves a VPN connection's tunnel changes to the caller (see
@@ -198,6 +200,7 @@ impl Aws {
                     .build(),
             ),
             iam: aws_sdk_iam::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             caller_updates_tunnels: false,
         }
     }
@@ -207,8 +210,10 @@ impl Aws {
         ec2: Client,
         resolver: aws_sdk_route53resolver::Client,
         iam: aws_sdk_iam::Client,
+        cloudwatch: aws_sdk_cloudwatch::Client,
     ) -> Self {
         Aws {
+            cloudwatch,
             ec2,
             resolver,
             iam,
@@ -277,6 +282,7 @@ impl Aws {
             Spec::InstanceProfile { .. } => {
                 self.observe_instance_profile(plan, resource, outputs).await
             }
+            Spec::TunnelAlarm { .. } => self.observe_alarm(plan, resource, outputs).await,
             Spec::Vpc { .. } => Ok(true),
             _ => Ok(false),
         }
@@ -479,6 +485,7 @@ impl Aws {
                 self.create_forwarder_host(plan, resource, outputs).await
             }
             Spec::InstanceProfile { .. } => self.create_instance_profile(plan, resource).await,
+            Spec::TunnelAlarm { .. } => self.put_alarm(plan, resource, outputs).await,
             _ => self.create_dns(plan, resource, outputs).await,
         }
     }
@@ -514,6 +521,8 @@ impl Aws {
             }
             Spec::ForwarderInstance { .. } => self.wait_forwarder_host(plan, role, outputs).await,
             Spec::InstanceProfile { .. } => self.wait_instance_profile(resource).await,
+            // PutMetricAlarm takes effect at once.
+            Spec::TunnelAlarm { .. } => Ok(()),
             _ => self.wait_dns(plan, resource, outputs).await,
         }
     }
@@ -609,6 +618,7 @@ impl Aws {
             Spec::InstanceProfile { name, .. } => {
                 self.delete_instance_profile(plan, role, name).await?;
             }
+            Spec::TunnelAlarm { .. } => self.delete_alarm(plan, resource).await?,
             _ => self.delete_dns(plan, resource).await?,
         }
         outputs.forget(role);

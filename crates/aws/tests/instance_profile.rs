@@ -25,6 +25,7 @@ fn clients(twin: &AwsTwin) -> Aws {
         ec2_client(&twin.endpoint),
         resolver_client(&twin.endpoint),
         iam_client(&twin.endpoint),
+        dxvpn_test_support::cloudwatch_client(&twin.endpoint),
     )
 }
 

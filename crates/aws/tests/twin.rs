@@ -16,7 +16,12 @@ async fn setup(use_case: &str) -> (AwsTwin, Aws, Plan) {
     let ec2 = ec2_client(&twin.endpoint);
     let resolver = resolver_client(&twin.endpoint);
     let iam = iam_client(&twin.endpoint);
-    (twin, Aws::from_clients(ec2, resolver, iam), plan)
+    let cloudwatch = dxvpn_test_support::cloudwatch_client(&twin.endpoint);
+    (
+        twin,
+        Aws::from_clients(ec2, resolver, iam, cloudwatch),
+        plan,
+    )
 }
 
 /// What the Azure side would have produced: its public IPs.
@@ -76,6 +81,7 @@ async fn tunnels_are_paired_by_inside_cidr_whatever_order_aws_answers() {
             ec2.clone(),
             resolver_client(&twin.endpoint),
             iam_client(&twin.endpoint),
+            dxvpn_test_support::cloudwatch_client(&twin.endpoint),
         );
         let outputs = ensure_all(&aws, &plan).await.unwrap();
         for t in &plan.tunnels {
@@ -248,6 +254,7 @@ async fn an_authorize_whose_answer_was_lost_still_converges_in_one_run() {
             ec2_client(&twin.endpoint),
             resolver_client(&twin.endpoint),
             iam_client(&twin.endpoint),
+            dxvpn_test_support::cloudwatch_client(&twin.endpoint),
         );
         twin.inject(Fault {
             action: "AuthorizeSecurityGroupIngress".into(),

@@ -83,7 +83,7 @@ impl Doomed {
         match self {
             Doomed::Aws(s) => match s.kind {
                 // A forwarder host holds the DNS security group until it is terminated.
-                "vpn_connection" | "resolver_rule" | "forwarder_instance" => 0,
+                "vpn_connection" | "resolver_rule" | "forwarder_instance" | "tunnel_alarm" => 0,
                 "customer_gateway" | "resolver_endpoint" => 2,
                 _ => 3,
             },

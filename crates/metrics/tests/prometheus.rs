@@ -2,7 +2,9 @@
 //! started here on loopback with its own scrape config): every tunnel reads up in Prometheus's
 //! query API from both clouds' reports; a tunnel cut in the data plane (the negative control)
 //! falls to 0 there while the other stays 1, and comes back after the restore; `promtool check
-//! metrics` accepts the exposition and refuses a broken one; scrapes share readings.
+//! metrics` accepts the exposition and refuses a broken one; scrapes share readings. With
+//! `[alerts]`, `up` made a CloudWatch alarm per tunnel in the AWS twin: OK while the tunnels
+//! are up, ALARM for the cut one only, OK again after the restore, and none left after `down`.
 
 #![allow(clippy::unwrap_used, clippy::panic)] // test helpers fail loudly by design
 
@@ -161,7 +163,10 @@ fn tunnel_is(series: &[(Value, f64)], tunnel: &str, value: f64) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_sees_every_tunnel_up_a_cut_one_fall_to_0_and_come_back() {
     let lab = Lab::start_on_loopback(0.0005).await.unwrap();
-    let config = lab.config("dx-metrics", "development");
+    let config = format!(
+        "{}\n[alerts]\nenabled = true\ntunnel_down_minutes = 2\n",
+        lab.config("dx-metrics", "development")
+    );
     let converged = dxvpn_test_support::converged(&lab, &config).await;
     let plan = converged.plan.clone();
 
@@ -226,6 +231,13 @@ async fn prometheus_sees_every_tunnel_up_a_cut_one_fall_to_0_and_come_back() {
         })
         .await;
 
+    wait_alarms(
+        &lab,
+        "every tunnel alarm OK",
+        &[("c1t1", "OK"), ("c1t2", "OK")],
+    )
+    .await;
+
     // Cut c1t1 in the data plane: both clouds report it down, and c1t2 carries on.
     let plane = DataPlane::attach(&converged.prefix).unwrap();
     plane.cut_tunnel("c1t1").await.unwrap();
@@ -234,12 +246,24 @@ async fn prometheus_sees_every_tunnel_up_a_cut_one_fall_to_0_and_come_back() {
             tunnel_is(s, "c1t1", 0.0) && tunnel_is(s, "c1t2", 1.0)
         })
         .await;
+    wait_alarms(
+        &lab,
+        "c1t1's alarm fired",
+        &[("c1t1", "ALARM"), ("c1t2", "OK")],
+    )
+    .await;
     plane.restore().await.unwrap();
     prometheus
         .wait(&http, "c1t1 back at 1", "dxvpn_tunnel_up", |s| {
             tunnel_is(s, "c1t1", 1.0) && tunnel_is(s, "c1t2", 1.0)
         })
         .await;
+    wait_alarms(
+        &lab,
+        "c1t1's alarm cleared",
+        &[("c1t1", "OK"), ("c1t2", "OK")],
+    )
+    .await;
     plane.detach().unwrap();
     drop(prometheus);
     let _ = stop.send(());
@@ -248,6 +272,39 @@ async fn prometheus_sees_every_tunnel_up_a_cut_one_fall_to_0_and_come_back() {
     let deployer = dxvpn_deploy::Deployer::connect(&plan).await.unwrap();
     let down = deployer.down(plan.clone()).await;
     assert!(down.ok(), "{:?}", down.failures().collect::<Vec<_>>());
+    assert_eq!(
+        lab.aws.inventory()["alarms"],
+        serde_json::json!([]),
+        "alarms left after down"
+    );
     lab.wait_for(SETTLE, |s| s.prefix.is_none()).await.unwrap();
     lab.stop().await;
+}
+
+/// Waits until the AWS twin's alarm of each tunnel is in the state given.
+async fn wait_alarms(lab: &Lab, what: &str, wanted: &[(&str, &str)]) {
+    let start = Instant::now();
+    loop {
+        let alarms = lab.aws.inventory()["alarms"].clone();
+        let state = |tunnel: &str| {
+            alarms
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|a| {
+                    a["name"]
+                        .as_str()
+                        .is_some_and(|n| n.ends_with(&format!("-{tunnel}-tunnel-down")))
+                })
+                .map(|a| a["state"].as_str().unwrap_or_default().to_owned())
+        };
+        if wanted
+            .iter()
+            .all(|(tunnel, s)| state(tunnel).as_deref() == Some(*s))
+        {
+            return;
+        }
+        assert!(start.elapsed() < SETTLE, "{what}: {alarms:#}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

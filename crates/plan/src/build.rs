@@ -196,6 +196,23 @@ pub(crate) fn build(checked: Checked) -> Plan {
         );
     }
 
+    // An alarm per tunnel on what AWS reports of it.
+    if let Some(alerts) = &c.alerts {
+        for t in &c.tunnels {
+            b.add(
+                Cloud::Aws,
+                &format!("aws.tunnel_alarm.{}", t.key),
+                &format!("{}-tunnel-down", t.key),
+                &[&format!("aws.vpn_connection.{}", t.pairing.aws_connection)],
+                Spec::TunnelAlarm {
+                    tunnel: t.key.clone(),
+                    minutes: alerts.minutes,
+                    actions: alerts.sns_topic_arn.iter().cloned().collect(),
+                },
+            );
+        }
+    }
+
     // Azure gateway.
     let gateway_role = "azure.vpn_gateway";
     let instances = (0..c.use_case.azure_instances())

@@ -48,6 +48,27 @@ pub struct Config {
     /// What `dxvpn validate` checks across the clouds.
     #[serde(default)]
     pub validate: ValidateConfig,
+    /// Alarms on the tunnels in the clouds' own monitoring (on by default in
+    /// high_availability).
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+}
+
+/// `[alerts]`
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// A CloudWatch alarm per tunnel on AWS/VPN `TunnelState` (default: on in
+    /// high_availability, off in development; giving `sns_topic_arn` turns it on).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// How many minutes a tunnel may be down before its alarm fires (1-10080; default 5).
+    #[serde(default)]
+    pub tunnel_down_minutes: Option<u32>,
+    /// An SNS topic you already have that the alarms notify (`arn:aws:sns:REGION:ACCOUNT:NAME`);
+    /// without one the alarms only change state.
+    #[serde(default)]
+    pub sns_topic_arn: Option<String>,
 }
 
 /// `[aws]`

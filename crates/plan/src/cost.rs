@@ -153,6 +153,7 @@ pub(crate) fn estimate(checked: &Checked, resources: &[Resource]) -> CostEstimat
                 ("azure_dns_resolver_endpoint".to_owned(), 1)
             }
             Spec::DnsForwardingRuleset { .. } => ("azure_dns_ruleset".to_owned(), 1),
+            Spec::TunnelAlarm { .. } => ("aws_cloudwatch_alarm".to_owned(), 1),
             _ => continue,
         };
         *counts.entry(key).or_default() += n;

@@ -380,6 +380,17 @@ pub enum Spec {
         /// The managed policies attached to the role, by ARN.
         policy_arns: Vec<String>,
     },
+    /// A CloudWatch alarm on one tunnel's AWS/VPN `TunnelState` (dimensions VpnId and
+    /// TunnelIpAddress, Maximum over one-minute periods, below 1): ALARM once the tunnel has
+    /// been down for `minutes` periods in a row, AWS's guidance for watching a tunnel.
+    TunnelAlarm {
+        /// The tunnel's key, `c1t1`, ...
+        tunnel: String,
+        /// Minutes (one-minute periods) the tunnel may be down before the alarm fires.
+        minutes: u32,
+        /// SNS topics notified when it fires and when it clears.
+        actions: Vec<String>,
+    },
     /// The existing VNet.
     VirtualNetwork { name: String, cidr: Ipv4Net },
     /// Standard static public IP for one gateway instance.
@@ -485,6 +496,7 @@ impl Spec {
             Spec::DnsForwarder { .. } => "dns_forwarder",
             Spec::ForwarderInstance { .. } => "forwarder_instance",
             Spec::InstanceProfile { .. } => "instance_profile",
+            Spec::TunnelAlarm { .. } => "tunnel_alarm",
             Spec::VirtualNetwork { .. } => "virtual_network",
             Spec::PublicIp { .. } => "public_ip",
             Spec::VirtualNetworkGateway { .. } => "virtual_network_gateway",

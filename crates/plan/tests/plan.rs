@@ -666,3 +666,63 @@ fn the_aws_forwarder_host_gets_its_instance_profile_unless_the_config_says_other
     };
     assert!(policy_arns[0].starts_with("arn:aws-cn:iam::aws:policy/"));
 }
+
+#[test]
+fn tunnel_alarms_are_on_in_high_availability_off_in_development_and_follow_alerts() {
+    let alarms = |plan: &Plan| -> Vec<(String, Vec<String>, u32)> {
+        plan.resources
+            .iter()
+            .filter_map(|r| match &r.spec {
+                Spec::TunnelAlarm {
+                    tunnel,
+                    minutes,
+                    actions,
+                } => {
+                    // Each alarm waits for its own tunnel's VPN connection, and for nothing else.
+                    let t = plan.tunnels.iter().find(|t| t.key == *tunnel).unwrap();
+                    assert_eq!(r.depends_on, vec![t.connection_role()]);
+                    Some((tunnel.clone(), actions.clone(), *minutes))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let ha = dxvpn_plan::plan_from_toml(HIGH_AVAILABILITY).unwrap();
+    let ha_alarms = alarms(&ha);
+    assert_eq!(ha_alarms.len(), 4);
+    assert!(
+        ha_alarms
+            .iter()
+            .all(|(_, actions, minutes)| actions.is_empty() && *minutes == 5)
+    );
+    let line = ha
+        .cost
+        .lines
+        .iter()
+        .find(|l| l.item == "aws_cloudwatch_alarm")
+        .unwrap();
+    assert_eq!((line.quantity, line.monthly_usd), (4, 0.4));
+    assert_eq!(
+        alarms(&dxvpn_plan::plan_from_toml(DEVELOPMENT).unwrap()).len(),
+        0
+    );
+
+    let topic = "arn:aws:sns:eu-south-1:123456789012:vpn-alerts";
+    let with_topic =
+        format!("{DEVELOPMENT}\n[alerts]\nsns_topic_arn = \"{topic}\"\ntunnel_down_minutes = 2\n");
+    let dev = alarms(&dxvpn_plan::plan_from_toml(&with_topic).unwrap());
+    assert_eq!(dev.len(), 2);
+    assert!(
+        dev.iter()
+            .all(|(_, a, m)| a == &[topic.to_owned()] && *m == 2)
+    );
+    let off = format!("{HIGH_AVAILABILITY}\n[alerts]\nenabled = false\n");
+    assert!(alarms(&dxvpn_plan::plan_from_toml(&off).unwrap()).is_empty());
+    // A topic with alerts turned off is a contradiction, named as one.
+    let both = format!("{DEVELOPMENT}\n[alerts]\nenabled = false\nsns_topic_arn = \"{topic}\"\n");
+    let problems = dxvpn_plan::plan_from_toml(&both).unwrap_err();
+    assert!(
+        problems.errors.iter().any(|p| p.rule == "alerts-disabled"),
+        "{problems:?}"
+    );
+}

@@ -165,6 +165,19 @@ pub fn iam_client(endpoint: &str) -> aws_sdk_iam::Client {
     )
 }
 
+/// A plain aws-sdk-cloudwatch client for the twin at `endpoint`.
+pub fn cloudwatch_client(endpoint: &str) -> aws_sdk_cloudwatch::Client {
+    use aws_sdk_cloudwatch::config::{BehaviorVersion, Region};
+    aws_sdk_cloudwatch::Client::from_conf(
+        aws_sdk_cloudwatch::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-south-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(lab_credentials())
+            .build(),
+    )
+}
+
 /// A plain aws-sdk-route53resolver client for the twin at `endpoint`.
 pub fn resolver_client(endpoint: &str) -> aws_sdk_route53resolver::Client {
     use aws_sdk_route53resolver::config::{BehaviorVersion, Region};

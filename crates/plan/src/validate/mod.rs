@@ -19,6 +19,7 @@ use crate::model::{
 };
 use crate::problem::Problems;
 
+mod alerts;
 mod fields;
 mod forwarder;
 
@@ -69,6 +70,8 @@ pub(crate) struct Checked {
     pub prices: PriceTable,
     pub warnings: Problems,
     pub validate_targets: Vec<ValidateTarget>,
+    /// The tunnel alarms `up` creates, if any.
+    pub alerts: Option<alerts::Alerts>,
 }
 
 pub(crate) fn check(config: Config) -> Result<Checked, Problems> {
@@ -285,6 +288,7 @@ pub(crate) fn check(config: Config) -> Result<Checked, Problems> {
 
     // Tunnels
     let tunnels = check_tunnels(&mut p, &mut warnings, &config, use_case);
+    let alerts = alerts::check_alerts(&mut p, &config.alerts, use_case, &a.region);
     check_tags(&mut p, &config.tags);
     let prices = PriceTable::with_overrides(&mut p, &config.prices);
 
@@ -354,6 +358,7 @@ pub(crate) fn check(config: Config) -> Result<Checked, Problems> {
         prices,
         warnings,
         validate_targets,
+        alerts,
     })
 }
 
