@@ -280,11 +280,12 @@ impl Aws {
                         .strip_prefix(&prefix(plan))
                         .and_then(|n| n.strip_suffix("-tunnel-down"))
                         .unwrap_or(name);
+                    let role = format!("aws.tunnel_alarm.{tunnel}");
                     strays.push(Stray {
-                        role: format!("aws.tunnel_alarm.{tunnel}"),
+                        reason: format!("{role} is no longer in the plan"),
+                        role,
                         kind: KIND,
                         id: name.to_owned(),
-                        reason: "the plan has no alarm for this tunnel".into(),
                     });
                 }
             }

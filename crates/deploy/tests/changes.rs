@@ -208,11 +208,16 @@ async fn a_config_shrunk_to_development_deletes_exactly_the_second_connection() 
     let diff = deployer.diff(&dev).await.unwrap();
     assert_eq!(
         deletes(&diff),
-        // The second connection's resources, and high availability's managed DNS receivers
-        // (development forwards to forwarder hosts).
+        // The second connection's resources, high availability's managed DNS receivers
+        // (development forwards to forwarder hosts), and its tunnel alarms (development has
+        // none by default).
         [
             "aws.customer_gateway.1",
             "aws.resolver_endpoint.inbound",
+            "aws.tunnel_alarm.c1t1",
+            "aws.tunnel_alarm.c1t2",
+            "aws.tunnel_alarm.c2t1",
+            "aws.tunnel_alarm.c2t2",
             "aws.vpn_connection.1",
             "azure.connection.c2t1",
             "azure.connection.c2t2",
@@ -238,6 +243,7 @@ async fn a_config_shrunk_to_development_deletes_exactly_the_second_connection() 
     assert!(!any_writes(&converged), "{:?}", writing(&converged));
     assert_eq!(aws_live(&aws, "vpn_connections"), 1);
     assert_eq!(aws_live(&aws, "customer_gateways"), 1);
+    assert_eq!(aws.inventory()["alarms"], serde_json::json!([]));
     assert_eq!(azure_count(&azure, "connections"), 2);
     assert_eq!(azure_count(&azure, "localNetworkGateways"), 2);
     let directions: Vec<String> = aws.inventory()["resolver_endpoints"]

@@ -165,6 +165,52 @@ pub fn iam_client(endpoint: &str) -> aws_sdk_iam::Client {
     )
 }
 
+/// A VPN gateway (ASN 64512) and a customer gateway (198.18.2.1, ASN 65000) made through `ec2`
+/// in an AWS twin: their ids, once both are known to the calls that name them (EC2's reads lag
+/// its creates).
+pub async fn twin_gateways(ec2: &aws_sdk_ec2::Client) -> (String, String) {
+    use aws_sdk_ec2::types::GatewayType;
+    let vgw = ec2
+        .create_vpn_gateway()
+        .r#type(GatewayType::Ipsec1)
+        .amazon_side_asn(64512)
+        .send()
+        .await
+        .unwrap()
+        .vpn_gateway
+        .unwrap()
+        .vpn_gateway_id
+        .unwrap();
+    let cgw = ec2
+        .create_customer_gateway()
+        .r#type(GatewayType::Ipsec1)
+        .ip_address("198.18.2.1")
+        .bgp_asn(65000)
+        .send()
+        .await
+        .unwrap()
+        .customer_gateway
+        .unwrap()
+        .customer_gateway_id
+        .unwrap();
+    while ec2
+        .describe_customer_gateways()
+        .customer_gateway_ids(&cgw)
+        .send()
+        .await
+        .is_err()
+        || ec2
+            .describe_vpn_gateways()
+            .vpn_gateway_ids(&vgw)
+            .send()
+            .await
+            .is_err()
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (vgw, cgw)
+}
+
 /// A plain aws-sdk-cloudwatch client for the twin at `endpoint`.
 pub fn cloudwatch_client(endpoint: &str) -> aws_sdk_cloudwatch::Client {
     use aws_sdk_cloudwatch::config::{BehaviorVersion, Region};

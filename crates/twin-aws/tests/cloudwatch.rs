@@ -13,50 +13,16 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
-use aws_sdk_ec2::types::GatewayType;
 use dxvpn_twin_aws::{AwsScenario, AwsTwin, TunnelTelemetry};
 
 /// 60 s periods become 3 s.
 const FACTOR: f64 = 0.05;
 const PERIOD: Duration = Duration::from_secs(3);
 
-fn cloudwatch(endpoint: &str) -> aws_sdk_cloudwatch::Client {
-    use aws_sdk_cloudwatch::config::{BehaviorVersion, Credentials, Region};
-    aws_sdk_cloudwatch::Client::from_conf(
-        aws_sdk_cloudwatch::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-south-1"))
-            .endpoint_url(endpoint)
-            .credentials_provider(Credentials::new("AKIDLAB", "lab", None, None, "test"))
-            .build(),
-    )
-}
-
 /// A VPN connection in the twin; its id and tunnels' outside addresses.
 async fn vpn(twin: &AwsTwin) -> (String, Vec<Ipv4Addr>) {
     let ec2 = dxvpn_test_support::ec2_client(&twin.endpoint);
-    let vgw = ec2
-        .create_vpn_gateway()
-        .r#type(GatewayType::Ipsec1)
-        .send()
-        .await
-        .unwrap()
-        .vpn_gateway
-        .unwrap()
-        .vpn_gateway_id
-        .unwrap();
-    let cgw = ec2
-        .create_customer_gateway()
-        .r#type(GatewayType::Ipsec1)
-        .ip_address("203.0.113.7")
-        .bgp_asn(65000)
-        .send()
-        .await
-        .unwrap()
-        .customer_gateway
-        .unwrap()
-        .customer_gateway_id
-        .unwrap();
+    let (vgw, cgw) = dxvpn_test_support::twin_gateways(&ec2).await;
     let start = Instant::now();
     loop {
         let created = ec2
@@ -158,7 +124,7 @@ async fn a_tunnel_state_alarm_waits_its_periods_then_fires_and_clears() {
     )
     .await
     .unwrap();
-    let cw = cloudwatch(&twin.endpoint);
+    let cw = dxvpn_test_support::cloudwatch_client(&twin.endpoint);
     let (vpn, ips) = vpn(&twin).await;
     telemetry(&twin, &ips);
     let (t1, t2) = (ips[0].to_string(), ips[1].to_string());
@@ -237,7 +203,7 @@ async fn put_metric_alarm_rules_pages_and_deletes() {
     let twin = AwsTwin::start(dxvpn_test_support::loopback(), &AwsScenario::default(), 0.0)
         .await
         .unwrap();
-    let cw = cloudwatch(&twin.endpoint);
+    let cw = dxvpn_test_support::cloudwatch_client(&twin.endpoint);
     let base = || {
         cw.put_metric_alarm()
             .alarm_name("dx-rules")

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
-    GatewayType, ModifyVpnTunnelOptionsSpecification, VpnConnectionOptionsSpecification,
+    ModifyVpnTunnelOptionsSpecification, VpnConnectionOptionsSpecification,
     VpnTunnelOptionsSpecification,
 };
 
@@ -46,29 +46,7 @@ async fn a_tunnel_is_modified_in_place_one_at_a_time() {
     .await
     .unwrap();
     let ec2 = dxvpn_test_support::ec2_client(&twin.endpoint);
-    let vgw = ec2
-        .create_vpn_gateway()
-        .r#type(GatewayType::Ipsec1)
-        .amazon_side_asn(64512)
-        .send()
-        .await
-        .unwrap()
-        .vpn_gateway
-        .unwrap()
-        .vpn_gateway_id
-        .unwrap();
-    let cgw = ec2
-        .create_customer_gateway()
-        .r#type(GatewayType::Ipsec1)
-        .ip_address("198.18.2.1")
-        .bgp_asn(65000)
-        .send()
-        .await
-        .unwrap()
-        .customer_gateway
-        .unwrap()
-        .customer_gateway_id
-        .unwrap();
+    let (vgw, cgw) = dxvpn_test_support::twin_gateways(&ec2).await;
     let tunnel = |cidr: &str| {
         VpnTunnelOptionsSpecification::builder()
             .tunnel_inside_cidr(cidr)

@@ -3,9 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
-use aws_sdk_ec2::types::{
-    GatewayType, VpnConnectionOptionsSpecification, VpnTunnelOptionsSpecification,
-};
+use aws_sdk_ec2::types::{VpnConnectionOptionsSpecification, VpnTunnelOptionsSpecification};
 use std::collections::BTreeSet;
 
 use dxvpn_twin_aws::{AwsScenario, AwsTwin};
@@ -28,46 +26,7 @@ async fn a_connections_tunnels_come_back_in_no_promised_order() {
         .await
         .unwrap();
         let ec2 = dxvpn_test_support::ec2_client(&twin.endpoint);
-        let vgw = ec2
-            .create_vpn_gateway()
-            .r#type(GatewayType::Ipsec1)
-            .amazon_side_asn(64512)
-            .send()
-            .await
-            .unwrap()
-            .vpn_gateway
-            .unwrap()
-            .vpn_gateway_id
-            .unwrap();
-        let cgw = ec2
-            .create_customer_gateway()
-            .r#type(GatewayType::Ipsec1)
-            .ip_address("198.18.2.1")
-            .bgp_asn(65000)
-            .send()
-            .await
-            .unwrap()
-            .customer_gateway
-            .unwrap()
-            .customer_gateway_id
-            .unwrap();
-        // Calls that name a new id lag behind its create (EC2 developer guide): wait until
-        // both gateways are known.
-        while ec2
-            .describe_customer_gateways()
-            .customer_gateway_ids(&cgw)
-            .send()
-            .await
-            .is_err()
-            || ec2
-                .describe_vpn_gateways()
-                .vpn_gateway_ids(&vgw)
-                .send()
-                .await
-                .is_err()
-        {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        let (vgw, cgw) = dxvpn_test_support::twin_gateways(&ec2).await;
         let tunnel = |cidr: &str| {
             VpnTunnelOptionsSpecification::builder()
                 .tunnel_inside_cidr(cidr)
