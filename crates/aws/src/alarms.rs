@@ -66,15 +66,14 @@ impl Wanted {
                 output: "tunnel".into(),
             })?;
         let connection = t.connection_role();
-        let ip_output = if t.pairing.aws_tunnel == 0 {
-            "tunnel1_outside_ip"
-        } else {
-            "tunnel2_outside_ip"
-        };
         Ok(Wanted {
             name: alarm_name(plan, tunnel),
             vpn_id: outputs.need(role, &connection, "id")?,
-            outside_ip: outputs.need(role, &connection, ip_output)?,
+            outside_ip: outputs.need(
+                role,
+                &connection,
+                crate::tunnels::outside_ip_output(t.pairing.aws_tunnel),
+            )?,
             minutes: *minutes,
             actions: actions.clone(),
         })
@@ -263,13 +262,14 @@ impl Aws {
                 _ => None,
             })
             .collect();
+        let prefix = prefix(plan);
         let mut strays = Vec::new();
         let mut token = None;
         loop {
             let page = self
                 .cloudwatch
                 .describe_alarms()
-                .alarm_name_prefix(prefix(plan))
+                .alarm_name_prefix(&prefix)
                 .set_next_token(token)
                 .send()
                 .await
@@ -277,7 +277,7 @@ impl Aws {
             for name in page.metric_alarms().iter().filter_map(|a| a.alarm_name()) {
                 if !planned.iter().any(|p| p == name) {
                     let tunnel = name
-                        .strip_prefix(&prefix(plan))
+                        .strip_prefix(&prefix)
                         .and_then(|n| n.strip_suffix("-tunnel-down"))
                         .unwrap_or(name);
                     let role = format!("aws.tunnel_alarm.{tunnel}");

@@ -473,6 +473,16 @@ fn cgw_of(role: &str) -> Option<String> {
         .map(|n| format!("aws.customer_gateway.{n}"))
 }
 
+/// The output of a VPN connection that holds the outside address of its planned tunnel
+/// `index` (0 or 1).
+pub(crate) fn outside_ip_output(index: usize) -> &'static str {
+    if index == 0 {
+        "tunnel1_outside_ip"
+    } else {
+        "tunnel2_outside_ip"
+    }
+}
+
 /// Records `vpn`'s id, outside addresses and keys under the planned tunnels they are.
 pub(crate) fn record(
     plan: &Plan,
@@ -484,15 +494,7 @@ pub(crate) fn record(
     let pairs = pair(plan, role, vpn, outputs)?;
     for (t, i) in answered(vpn).into_iter().zip(pairs) {
         if let Some(ip) = t.outside_ip_address().filter(|ip| *ip != "0.0.0.0") {
-            outputs.set(
-                role,
-                if i == 0 {
-                    "tunnel1_outside_ip"
-                } else {
-                    "tunnel2_outside_ip"
-                },
-                ip,
-            );
+            outputs.set(role, outside_ip_output(i), ip);
         }
         if let Some(key) = t.pre_shared_key().and_then(|k| PresharedKey::parse(k).ok()) {
             outputs.set_key(role, i, key);

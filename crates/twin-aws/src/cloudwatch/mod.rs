@@ -437,6 +437,8 @@ impl CloudWatch {
             .iter()
             .filter(|d| d.map_or(missing_breaches, breaches))
             .count() as i64;
+        // The reasons' wording follows CloudWatch's console text only roughly (a guess): no
+        // client should parse it, and ours does not.
         let (state, reason) = if present == 0
             && matches!(a.treat_missing.as_str(), "missing" | "ignore")
         {
