@@ -33,6 +33,7 @@ fn bgp_where_it_could_run(aws: &AwsTwin, azure: &AzureTwin) -> usize {
                     ipsec_up: true,
                     bgp_up: true,
                     accepted_routes: 1,
+                    ..Default::default()
                 };
                 reports.insert(t.outside_ip, up);
             }

@@ -406,6 +406,8 @@ fn report(aws: &AwsTwin, azure: &AzureTwin, seen: Option<(&DataPlaneStatus, &Bou
                     ipsec_up: s.aws_ipsec.ike_established && s.aws_ipsec.child_installed,
                     bgp_up: s.aws_bgp.established(),
                     accepted_routes: s.aws_bgp.routes_received,
+                    bytes_in: s.aws_ipsec.bytes_in,
+                    bytes_out: s.aws_ipsec.bytes_out,
                 },
             );
             let azure_ipsec = s.azure_ipsec.ike_established && s.azure_ipsec.child_installed;

@@ -134,17 +134,49 @@ impl Charon {
         .map(drop)
     }
 
-    /// IKE SA established and CHILD SA installed, from `swanctl --list-sas`.
+    /// IKE SA established, CHILD SA installed and the bytes its CHILD SAs carried, from VICI's
+    /// `list-sas` (one `list-sa` event per IKE SA; swanctl's README, "list-sas"). A daemon that
+    /// does not answer reads as down with nothing carried.
     pub(crate) async fn sa_state(&self) -> SaState {
-        let uri = format!("unix://{}", self.vici.display());
-        let listing = run(&["swanctl", "--list-sas", "--uri", &uri])
-            .await
-            .unwrap_or_default();
-        SaState {
-            ike_established: listing.contains("ESTABLISHED"),
-            child_installed: listing.contains("INSTALLED"),
+        match self.list_sas().await {
+            Ok(events) => SaState::from_events(&events),
+            Err(e) => {
+                tracing::debug!(vici = %self.vici.display(), error = %e, "list-sas failed");
+                SaState::default()
+            }
         }
     }
+
+    async fn list_sas(&self) -> Result<Vec<ListSaEvent>, rsvici::Error> {
+        use futures_util::StreamExt;
+        let mut client = rsvici::unix::connect(&self.vici).await?;
+        let mut stream =
+            std::pin::pin!(client.stream_request::<(), ListSaEvent>("list-sas", "list-sa", ()));
+        let mut events = Vec::new();
+        while let Some(event) = stream.next().await {
+            events.push(event?);
+        }
+        Ok(events)
+    }
+}
+
+/// One `list-sa` event: the IKE SA's name and its state, as VICI's README documents them.
+type ListSaEvent = std::collections::BTreeMap<String, IkeSa>;
+
+#[derive(Debug, Deserialize)]
+struct IkeSa {
+    state: String,
+    #[serde(rename = "child-sas", default)]
+    child_sas: std::collections::BTreeMap<String, ChildSa>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChildSa {
+    state: String,
+    #[serde(rename = "bytes-in", default)]
+    bytes_in: u64,
+    #[serde(rename = "bytes-out", default)]
+    bytes_out: u64,
 }
 
 /// The IPsec state of one tunnel end.
@@ -154,6 +186,24 @@ pub struct SaState {
     pub ike_established: bool,
     /// CHILD SA installed (ESP carries traffic).
     pub child_installed: bool,
+    /// Bytes the CHILD SAs received (decrypted), charon's `bytes-in`. A rekeyed CHILD SA
+    /// starts again from 0, so this can fall: a reader treats a fall as a counter reset.
+    pub bytes_in: u64,
+    /// Bytes the CHILD SAs sent, charon's `bytes-out`.
+    pub bytes_out: u64,
+}
+
+impl SaState {
+    fn from_events(events: &[ListSaEvent]) -> Self {
+        let ikes = || events.iter().flat_map(|e| e.values());
+        let children = || ikes().flat_map(|ike| ike.child_sas.values());
+        SaState {
+            ike_established: ikes().any(|ike| ike.state == "ESTABLISHED"),
+            child_installed: children().any(|c| c.state == "INSTALLED"),
+            bytes_in: children().map(|c| c.bytes_in).sum(),
+            bytes_out: children().map(|c| c.bytes_out).sum(),
+        }
+    }
 }
 
 /// A BIRD serving one router.

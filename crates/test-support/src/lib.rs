@@ -211,6 +211,41 @@ pub async fn twin_gateways(ec2: &aws_sdk_ec2::Client) -> (String, String) {
     (vgw, cgw)
 }
 
+/// A VPN connection between fresh gateways ([`twin_gateways`]) in the AWS twin at `endpoint`:
+/// its id and its tunnels' outside addresses.
+pub async fn twin_vpn_connection(endpoint: &str) -> (String, Vec<std::net::Ipv4Addr>) {
+    let ec2 = ec2_client(endpoint);
+    let (vgw, cgw) = twin_gateways(&ec2).await;
+    let start = Instant::now();
+    loop {
+        let created = ec2
+            .create_vpn_connection()
+            .r#type("ipsec.1")
+            .customer_gateway_id(&cgw)
+            .vpn_gateway_id(&vgw)
+            .send()
+            .await;
+        match created {
+            Ok(out) => {
+                let vpn = out.vpn_connection.unwrap();
+                let ips = vpn
+                    .options()
+                    .unwrap()
+                    .tunnel_options()
+                    .iter()
+                    .map(|t| t.outside_ip_address().unwrap().parse().unwrap())
+                    .collect();
+                return (vpn.vpn_connection_id.unwrap(), ips);
+            }
+            // The customer gateway is briefly `pending`.
+            Err(_) if start.elapsed() < Duration::from_secs(60) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+}
+
 /// A plain aws-sdk-cloudwatch client for the twin at `endpoint`.
 pub fn cloudwatch_client(endpoint: &str) -> aws_sdk_cloudwatch::Client {
     use aws_sdk_cloudwatch::config::{BehaviorVersion, Region};

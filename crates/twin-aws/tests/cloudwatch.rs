@@ -19,40 +19,6 @@ use dxvpn_twin_aws::{AwsScenario, AwsTwin, TunnelTelemetry};
 const FACTOR: f64 = 0.05;
 const PERIOD: Duration = Duration::from_secs(3);
 
-/// A VPN connection in the twin; its id and tunnels' outside addresses.
-async fn vpn(twin: &AwsTwin) -> (String, Vec<Ipv4Addr>) {
-    let ec2 = dxvpn_test_support::ec2_client(&twin.endpoint);
-    let (vgw, cgw) = dxvpn_test_support::twin_gateways(&ec2).await;
-    let start = Instant::now();
-    loop {
-        let created = ec2
-            .create_vpn_connection()
-            .r#type("ipsec.1")
-            .customer_gateway_id(&cgw)
-            .vpn_gateway_id(&vgw)
-            .send()
-            .await;
-        match created {
-            Ok(out) => {
-                let vpn = out.vpn_connection.unwrap();
-                let ips = vpn
-                    .options()
-                    .unwrap()
-                    .tunnel_options()
-                    .iter()
-                    .map(|t| t.outside_ip_address().unwrap().parse().unwrap())
-                    .collect();
-                return (vpn.vpn_connection_id.unwrap(), ips);
-            }
-            // The customer gateway is briefly `pending`.
-            Err(_) if start.elapsed() < Duration::from_secs(60) => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("{e:?}"),
-        }
-    }
-}
-
 fn telemetry(twin: &AwsTwin, up: &[Ipv4Addr]) {
     let reports: BTreeMap<Ipv4Addr, TunnelTelemetry> = up
         .iter()
@@ -63,6 +29,7 @@ fn telemetry(twin: &AwsTwin, up: &[Ipv4Addr]) {
                     ipsec_up: true,
                     bgp_up: true,
                     accepted_routes: 1,
+                    ..Default::default()
                 },
             )
         })
@@ -125,7 +92,7 @@ async fn a_tunnel_state_alarm_waits_its_periods_then_fires_and_clears() {
     .await
     .unwrap();
     let cw = dxvpn_test_support::cloudwatch_client(&twin.endpoint);
-    let (vpn, ips) = vpn(&twin).await;
+    let (vpn, ips) = dxvpn_test_support::twin_vpn_connection(&twin.endpoint).await;
     telemetry(&twin, &ips);
     let (t1, t2) = (ips[0].to_string(), ips[1].to_string());
     put_alarm(&cw, "dx-c1t1", &vpn, &t1, "breaching")

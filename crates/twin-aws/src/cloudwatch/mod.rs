@@ -4,9 +4,14 @@
 //! `TreatMissingData` says ("Using Amazon CloudWatch alarms", user guide: "Evaluating an
 //! alarm", "Configuring how CloudWatch alarms treat missing data"). An alarm's state is
 //! computed when it is read, from the tunnel's recorded history, so one time factor scales the
-//! periods and nothing runs in the background. `wire` is the protocol.
+//! periods and nothing runs in the background. `metric_data` serves GetMetricData over the
+//! same tunnels; `wire` is the protocol.
 
+mod metric_data;
 pub(crate) mod wire;
+
+use metric_data::Traffic;
+pub(crate) use metric_data::TunnelSample;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -72,6 +77,11 @@ pub(crate) struct CloudWatch {
     seed: u64,
     alarms: BTreeMap<String, Alarm>,
     tunnel_state: History,
+    /// Bytes per tunnel, for TunnelDataIn/TunnelDataOut.
+    traffic: BTreeMap<(String, Ipv4Addr), Traffic>,
+    /// One moment on both clocks: the history is kept in `Instant`s, GetMetricData speaks in
+    /// wall time.
+    anchor: (Instant, SystemTime),
 }
 
 impl CloudWatch {
@@ -82,23 +92,50 @@ impl CloudWatch {
             seed,
             alarms: BTreeMap::new(),
             tunnel_state: BTreeMap::new(),
+            traffic: BTreeMap::new(),
+            anchor: (Instant::now(), SystemTime::now()),
+        }
+    }
+
+    /// `at` on the wall clock.
+    fn wall(&self, at: Instant) -> SystemTime {
+        match at.checked_duration_since(self.anchor.0) {
+            Some(after) => self.anchor.1 + after,
+            None => self.anchor.1 - self.anchor.0.duration_since(at),
+        }
+    }
+
+    /// The wall-clock moment `at` as an `Instant` (None before the process could have one).
+    fn instant(&self, at: SystemTime) -> Option<Instant> {
+        match at.duration_since(self.anchor.1) {
+            Ok(after) => self.anchor.0.checked_add(after),
+            Err(before) => self.anchor.0.checked_sub(before.duration()),
         }
     }
 
     /// Records each live tunnel's TunnelState (for BGP VPNs 1 only with the session
-    /// established, AWS/VPN metrics reference) now; tunnels no longer listed stop publishing.
-    pub(crate) fn record_tunnels(&mut self, states: &[(String, Ipv4Addr, f64)], now: Instant) {
+    /// established, AWS/VPN metrics reference) and byte counters now; tunnels no longer listed
+    /// stop publishing.
+    pub(crate) fn record_tunnels(&mut self, samples: &[TunnelSample], now: Instant) {
         for (key, history) in &mut self.tunnel_state {
-            let listed = states.iter().any(|(v, ip, _)| (v, ip) == (&key.0, &key.1));
+            let listed = samples
+                .iter()
+                .any(|s| (&s.vpn_id, &s.outside_ip) == (&key.0, &key.1));
             if !listed && history.last().is_some_and(|(_, v)| v.is_some()) {
                 history.push((now, None));
             }
         }
-        for (vpn, ip, value) in states {
-            let history = self.tunnel_state.entry((vpn.clone(), *ip)).or_default();
-            if history.last().map(|(_, v)| *v) != Some(Some(*value)) {
-                history.push((now, Some(*value)));
+        let wall = self.wall(now);
+        for s in samples {
+            let key = (s.vpn_id.clone(), s.outside_ip);
+            let history = self.tunnel_state.entry(key.clone()).or_default();
+            if history.last().map(|(_, v)| *v) != Some(Some(s.state)) {
+                history.push((now, Some(s.state)));
             }
+            self.traffic
+                .entry(key)
+                .or_default()
+                .record(wall, s.bytes_in, s.bytes_out);
         }
     }
 
@@ -130,6 +167,7 @@ impl CloudWatch {
             "PutMetricAlarm" => self.put_metric_alarm(input).map(|()| None),
             "DescribeAlarms" => self.describe_alarms(input).map(Some),
             "DeleteAlarms" => self.delete_alarms(input).map(|()| None),
+            "GetMetricData" => self.get_metric_data(input).map(Some),
             _ => Err(CwError {
                 status: 400,
                 code: "UnknownOperationException",
@@ -486,7 +524,7 @@ fn datapoint(
     series: &[(Instant, Option<f64>)],
     start: Instant,
     end: Instant,
-    statistic: &str,
+    statistic_name: &str,
 ) -> Option<f64> {
     let at_start = series
         .iter()
@@ -502,6 +540,11 @@ fn datapoint(
                 .filter_map(|(_, v)| *v),
         )
         .collect();
+    statistic(&values, statistic_name)
+}
+
+/// A statistic of the values published in one period; None when none was.
+fn statistic(values: &[f64], statistic: &str) -> Option<f64> {
     if values.is_empty() {
         return None;
     }

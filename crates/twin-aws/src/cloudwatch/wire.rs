@@ -142,6 +142,25 @@ pub(crate) fn strings(items: &[String]) -> Option<Value> {
     ))
 }
 
+/// A timestamp member: tag 1 over epoch seconds, an integer or a float (Smithy RPC v2 CBOR
+/// accepts both).
+pub(crate) fn time(map: &Value, key: &str) -> Option<SystemTime> {
+    let Value::Tag(1, inner) = member(map, key)? else {
+        return None;
+    };
+    let seconds = match inner.as_ref() {
+        Value::Float(f) => *f,
+        Value::Integer(i) => i64::try_from(*i).ok()? as f64,
+        _ => return None,
+    };
+    let offset = std::time::Duration::try_from_secs_f64(seconds.abs()).ok()?;
+    if seconds >= 0.0 {
+        SystemTime::UNIX_EPOCH.checked_add(offset)
+    } else {
+        SystemTime::UNIX_EPOCH.checked_sub(offset)
+    }
+}
+
 /// A timestamp: tag 1 over epoch seconds, with milliseconds.
 pub(crate) fn timestamp(at: SystemTime) -> Option<Value> {
     let seconds = at

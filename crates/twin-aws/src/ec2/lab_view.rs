@@ -5,6 +5,7 @@ use dxvpn_twin_kit::faults::Tamper;
 use dxvpn_twin_kit::views::AwsView;
 
 use super::*;
+use crate::cloudwatch::TunnelSample;
 
 impl Ec2 {
     /// The tunnels as AWS holds them, keys included, for the lab's data plane (in memory only).
@@ -118,17 +119,24 @@ impl Ec2 {
 }
 
 impl Ec2 {
-    /// Each live VPN connection's tunnels as AWS/VPN `TunnelState`: "For static VPNs, 0
-    /// indicates DOWN and 1 indicates UP. For BGP VPNs, 1 indicates ESTABLISHED and 0 is used
-    /// for all other states" (Site-to-Site VPN user guide, "Monitoring with CloudWatch").
-    pub(crate) fn tunnel_states(&self) -> Vec<(String, Ipv4Addr, f64)> {
+    /// Each live VPN connection's tunnels as AWS/VPN publishes them: `TunnelState` ("For
+    /// static VPNs, 0 indicates DOWN and 1 indicates UP. For BGP VPNs, 1 indicates ESTABLISHED
+    /// and 0 is used for all other states", Site-to-Site VPN user guide, "Monitoring with
+    /// CloudWatch") and the byte counters behind `TunnelDataIn`/`TunnelDataOut`.
+    pub(crate) fn tunnel_states(&self) -> Vec<TunnelSample> {
         self.vpns
             .iter()
             .filter(|v| v.life.live())
             .flat_map(|v| {
                 v.tunnels.iter().map(move |t| {
                     let up = t.telemetry.ipsec_up && (v.static_routes_only || t.telemetry.bgp_up);
-                    (v.id.clone(), t.outside_ip, f64::from(u8::from(up)))
+                    TunnelSample {
+                        vpn_id: v.id.clone(),
+                        outside_ip: t.outside_ip,
+                        state: f64::from(u8::from(up)),
+                        bytes_in: t.telemetry.bytes_in,
+                        bytes_out: t.telemetry.bytes_out,
+                    }
                 })
             })
             .collect()

@@ -278,6 +278,11 @@ pub struct TunnelTelemetry {
     pub bgp_up: bool,
     /// Routes the VGW accepted over it.
     pub accepted_routes: u32,
+    /// Bytes AWS's end received through the tunnel so far (charon's `bytes-in`); a value
+    /// lower than the last one is a reset (a rekeyed CHILD SA counts from 0).
+    pub bytes_in: u64,
+    /// Bytes AWS's end sent through the tunnel so far (charon's `bytes-out`).
+    pub bytes_out: u64,
 }
 
 #[derive(Debug, Clone)]
