@@ -33,6 +33,7 @@ mod instance_profile;
 mod lookup;
 mod states;
 mod status;
+mod traffic;
 mod tunnels;
 
 use std::time::{Duration, Instant};
@@ -51,6 +52,7 @@ pub use dxvpn_plan::{MissingInput, Outputs};
 use dxvpn_tunnel::psk::PresharedKey;
 pub use forwarder_host::ForwarderHostState;
 pub use status::{AwsTunnelState, PropagationState};
+pub use traffic::{TRAFFIC_PERIOD_SECONDS, TunnelTraffic};
 pub use tunnels::TUNNEL_UP_LIMIT;
 
 /// How long to wait for AWS at most: its slowest operation (a VPN connection) takes up to ~30 min.

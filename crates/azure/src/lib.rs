@@ -39,6 +39,7 @@ mod raw;
 mod shared_key;
 mod status;
 mod strays;
+mod traffic;
 
 use raw::json_body;
 
@@ -52,6 +53,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 pub use strays::AzureStray;
+pub use traffic::ConnectionTraffic;
 
 use azure_core::auth::TokenCredential;
 use azure_mgmt_network::package_2024_03::{Client as NetworkClient, models};

@@ -43,10 +43,23 @@ impl Azure {
         api_version: &str,
         body: Option<&Value>,
     ) -> azure_core::Result<azure_core::Response> {
+        self.raw_query(method, id, api_version, &[], body).await
+    }
+
+    /// [`Azure::raw_call`] with more query parameters after the api-version.
+    pub(crate) async fn raw_query(
+        &self,
+        method: Method,
+        id: &str,
+        api_version: &str,
+        parameters: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> azure_core::Result<azure_core::Response> {
         let mut url = self.endpoint.clone();
         url.set_path(id);
         url.query_pairs_mut()
-            .append_pair("api-version", api_version);
+            .append_pair("api-version", api_version)
+            .extend_pairs(parameters);
         let mut request = self.poller.authorized(url, method).await?;
         if let Some(body) = body {
             request.insert_header(azure_core::headers::CONTENT_TYPE, "application/json");

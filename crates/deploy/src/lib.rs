@@ -21,6 +21,7 @@
 
 mod changes;
 mod status;
+mod traffic;
 mod tunnels;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,6 +35,7 @@ use dxvpn_plan::model::{Resource, Spec};
 use dxvpn_plan::{Cloud, Outputs, Plan};
 use serde::Serialize;
 pub use status::{AzureForwarderHealth, ForwarderHostHealth, Status, TunnelHealth};
+pub use traffic::{Traffic, TunnelBytes};
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]

@@ -412,6 +412,10 @@ fn report(aws: &AwsTwin, azure: &AzureTwin, seen: Option<(&DataPlaneStatus, &Bou
             );
             let azure_ipsec = s.azure_ipsec.ike_established && s.azure_ipsec.child_installed;
             if let Some((_, name)) = bound.connections.iter().find(|(k, _)| *k == t.key) {
+                telemetry.connection_bytes.insert(
+                    name.to_ascii_lowercase(),
+                    (s.azure_ipsec.bytes_in, s.azure_ipsec.bytes_out),
+                );
                 telemetry.connection_status.insert(
                     name.to_ascii_lowercase(),
                     if azure_ipsec {

@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicU64;
 
 use dxvpn_deploy::Status;
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
@@ -55,6 +56,18 @@ struct TunnelLabels {
     outside_ip: String,
 }
 
+/// One direction of one tunnel as one cloud counts it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BytesLabels {
+    deployment: String,
+    cloud: String,
+    connection: String,
+    tunnel: String,
+    outside_ip: String,
+    /// `in`: received by that cloud's end; `out`: sent by it.
+    direction: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HealthLabels {
     deployment: String,
@@ -87,6 +100,8 @@ struct Families {
     tunnel_up: Family<TunnelLabels, Gauge>,
     bgp_up: Family<TunnelLabels, Gauge>,
     routes: Family<TunnelLabels, Gauge>,
+    bytes: Family<BytesLabels, Counter<f64, AtomicU64>>,
+    traffic_success: Family<DeploymentLabels, Gauge>,
     healthy: Family<HealthLabels, Gauge>,
     propagation: Family<RouteTableLabels, Gauge>,
     host_up: Family<HostLabels, Gauge>,
@@ -110,6 +125,17 @@ impl Families {
             "dxvpn_bgp_routes_received",
             "Routes the cloud's gateway received over the tunnel: AWS accepted routes, Azure routes received from the peer",
             self.routes.clone(),
+        );
+        registry.register_with_unit(
+            "dxvpn_tunnel",
+            "Bytes through the tunnel as the cloud counts them (AWS/VPN TunnelDataIn/TunnelDataOut, Azure TunnelIngressBytes/TunnelEgressBytes): direction in is what that cloud's end received, out what it sent",
+            Unit::Bytes,
+            self.bytes.clone(),
+        );
+        registry.register(
+            "dxvpn_traffic_read_success",
+            "1 when both clouds' traffic metrics were read; 0 leaves the byte counters of the cloud that failed out",
+            self.traffic_success.clone(),
         );
         registry.register(
             "dxvpn_tunnel_healthy",
@@ -217,6 +243,23 @@ pub fn encode(deployment: &str, reading: &Reading, format: Format) -> String {
         .set(i64::from(reading.status.is_ok()));
     if let Ok(status) = &reading.status {
         families.fill(deployment, status);
+        families
+            .traffic_success
+            .get_or_create(&labels)
+            .set(i64::from(reading.traffic_errors.is_empty()));
+        for b in &reading.bytes {
+            families
+                .bytes
+                .get_or_create(&BytesLabels {
+                    deployment: deployment.to_owned(),
+                    cloud: b.key.cloud.clone(),
+                    connection: b.key.connection.clone(),
+                    tunnel: b.key.tunnel.clone(),
+                    outside_ip: b.key.outside_ip.clone(),
+                    direction: b.key.direction.to_owned(),
+                })
+                .inc_by(b.bytes);
+        }
     }
     let mut out = String::new();
     // Writing into a String cannot fail.

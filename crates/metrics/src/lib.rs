@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+mod counters;
 mod exposition;
 
 use std::future::Future;
@@ -31,6 +32,7 @@ use axum::http::HeaderMap;
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::response::IntoResponse;
 use axum::routing::get;
+pub use counters::ByteCounters;
 use dxvpn_deploy::{Deployer, Status};
 use dxvpn_plan::Plan;
 pub use exposition::{Format, encode};
@@ -44,7 +46,38 @@ pub struct Reading {
     pub took: Duration,
     /// What the clouds reported, or why they could not be read.
     pub status: Result<Status, String>,
+    /// The byte counters per tunnel, cloud and direction (none when the status failed).
+    pub bytes: Vec<ByteCount>,
+    /// Why a cloud's traffic could not be read (its byte counters are then left out).
+    pub traffic_errors: Vec<String>,
 }
+
+/// One byte counter: what one cloud's end of a tunnel received (`in`) or sent (`out`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteKey {
+    /// `c1t1`, ...
+    pub tunnel: String,
+    /// `aws` or `azure`.
+    pub cloud: String,
+    /// AWS: the VPN connection id; Azure: the connection's name.
+    pub connection: String,
+    /// AWS's outside address of the tunnel.
+    pub outside_ip: String,
+    /// `in` or `out`.
+    pub direction: &'static str,
+}
+
+/// A byte counter's value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ByteCount {
+    /// Which counter.
+    pub key: ByteKey,
+    /// Bytes so far (since the exporter started, plus the window it first read).
+    pub bytes: f64,
+}
+
+/// How far back each reading asks the clouds for traffic.
+const TRAFFIC_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// Reads a deployment's health from both clouds for scrapers, at most once per `max_age`.
 pub struct Exporter {
@@ -53,6 +86,7 @@ pub struct Exporter {
     max_age: Duration,
     last: tokio::sync::Mutex<Option<Reading>>,
     readings: std::sync::atomic::AtomicU64,
+    counters: std::sync::Mutex<ByteCounters<ByteKey>>,
 }
 
 impl std::fmt::Debug for Exporter {
@@ -74,6 +108,7 @@ impl Exporter {
             max_age,
             last: tokio::sync::Mutex::new(None),
             readings: 0.into(),
+            counters: std::sync::Mutex::new(ByteCounters::new()),
         }
     }
 
@@ -93,15 +128,52 @@ impl Exporter {
         if let Err(e) = &status {
             tracing::warn!(error = %e, "reading both clouds failed; answering dxvpn_read_success 0");
         }
+        let (bytes, traffic_errors) = match &status {
+            Ok(status) => self.count_bytes(status).await,
+            Err(_) => (Vec::new(), Vec::new()),
+        };
         self.readings
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let reading = Reading {
             at: Instant::now(),
             took: start.elapsed(),
             status,
+            bytes,
+            traffic_errors,
         };
         *last = Some(reading.clone());
         reading
+    }
+
+    /// Reads both clouds' traffic of the tunnels in `status` and folds it into the counters.
+    async fn count_bytes(&self, status: &Status) -> (Vec<ByteCount>, Vec<String>) {
+        let since = std::time::SystemTime::now()
+            .checked_sub(TRAFFIC_WINDOW)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        let traffic = self
+            .deployer
+            .traffic(&self.plan, status, TRAFFIC_WINDOW)
+            .await;
+        for e in &traffic.errors {
+            tracing::warn!(error = %e, "reading traffic failed; its byte counters are left out");
+        }
+        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bytes = Vec::new();
+        for t in traffic.tunnels {
+            for (direction, sums) in [("in", &t.bytes_in), ("out", &t.bytes_out)] {
+                let key = ByteKey {
+                    tunnel: t.key.clone(),
+                    cloud: t.cloud.to_owned(),
+                    connection: t.connection.clone(),
+                    outside_ip: t.outside_ip.clone(),
+                    direction,
+                };
+                let total = counters.fold(&key, sums, since);
+                bytes.push(ByteCount { key, bytes: total });
+            }
+        }
+        (bytes, traffic.errors)
     }
 
     /// How many times both clouds have been read.

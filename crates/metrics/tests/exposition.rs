@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use dxvpn_aws::PropagationState;
 use dxvpn_deploy::{Status, TunnelHealth};
-use dxvpn_metrics::{Format, Reading, encode};
+use dxvpn_metrics::{ByteCount, ByteKey, Format, Reading, encode};
 
 fn tunnel(key: &str, ip: &str, aws: &str, azure: &str, bgp: &str, routes: i64) -> TunnelHealth {
     TunnelHealth {
@@ -26,10 +26,38 @@ fn tunnel(key: &str, ip: &str, aws: &str, azure: &str, bgp: &str, routes: i64) -
     }
 }
 
+fn byte_key(tunnel: &str, cloud: &str, direction: &'static str) -> ByteKey {
+    ByteKey {
+        tunnel: tunnel.into(),
+        cloud: cloud.into(),
+        connection: if cloud == "aws" {
+            "vpn-0123".into()
+        } else {
+            format!("dx-{tunnel}")
+        },
+        outside_ip: "203.0.113.1".into(),
+        direction,
+    }
+}
+
 fn reading(status: Result<Status, String>) -> Reading {
     Reading {
         at: Instant::now(),
         took: Duration::from_millis(250),
+        bytes: match &status {
+            Ok(_) => vec![
+                ByteCount {
+                    key: byte_key("c1t1", "aws", "in"),
+                    bytes: 1500.0,
+                },
+                ByteCount {
+                    key: byte_key("c1t1", "azure", "out"),
+                    bytes: 0.0,
+                },
+            ],
+            Err(_) => Vec::new(),
+        },
+        traffic_errors: Vec::new(),
         status,
     }
 }
@@ -86,6 +114,19 @@ fn each_tunnel_is_reported_per_cloud_with_its_labels_in_both_formats() {
             Some("0.25")
         );
         assert_eq!(text.matches("dxvpn_tunnel_up{").count(), 4);
+        // Byte counters, named by Prometheus's rules (unit, then `_total`).
+        let bytes = r#"cloud="aws",connection="vpn-0123",tunnel="c1t1",outside_ip="203.0.113.1",direction="in""#;
+        assert_eq!(
+            sample(&text, "dxvpn_tunnel_bytes_total", bytes),
+            Some("1500.0"),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("# TYPE dxvpn_tunnel_bytes") && l.ends_with(" counter")),
+            "{text}"
+        );
+        assert_eq!(sample(&text, "dxvpn_traffic_read_success", "dx"), Some("1"));
         // No forwarder host planned, so no series for one.
         assert!(!text.contains("dxvpn_forwarder_host_up{"));
         assert_eq!(
@@ -101,6 +142,7 @@ fn a_failed_reading_says_so_and_repeats_no_tunnel_value() {
     let text = encode("dx", &reading(Err("throttled".into())), Format::Text);
     assert_eq!(sample(&text, "dxvpn_read_success", "dx"), Some("0"));
     assert!(!text.contains("dxvpn_tunnel_up{"), "{text}");
+    assert!(!text.contains("dxvpn_tunnel_bytes_total{"), "{text}");
     assert!(!text.contains("throttled"));
 }
 

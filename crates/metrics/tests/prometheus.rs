@@ -2,7 +2,8 @@
 //! started here on loopback with its own scrape config): every tunnel reads up in Prometheus's
 //! query API from both clouds' reports; a tunnel cut in the data plane (the negative control)
 //! falls to 0 there while the other stays 1, and comes back after the restore; `promtool check
-//! metrics` accepts the exposition and refuses a broken one; scrapes share readings. With
+//! metrics` accepts the exposition and refuses a broken one; scrapes share readings; both
+//! clouds' byte counters grow while pings cross, and barely in a quiet window before. With
 //! `[alerts]`, `up` made a CloudWatch alarm per tunnel in the AWS twin: OK while the tunnels
 //! are up, ALARM for the cut one only, OK again after the restore, and none left after `down`.
 
@@ -238,8 +239,10 @@ async fn prometheus_sees_every_tunnel_up_a_cut_one_fall_to_0_and_come_back() {
     )
     .await;
 
-    // Cut c1t1 in the data plane: both clouds report it down, and c1t2 carries on.
     let plane = DataPlane::attach(&converged.prefix).unwrap();
+    bytes_grow_while_pings_cross(&prometheus, &http, &plane).await;
+
+    // Cut c1t1 in the data plane: both clouds report it down, and c1t2 carries on.
     plane.cut_tunnel("c1t1").await.unwrap();
     prometheus
         .wait(&http, "c1t1 at 0, c1t2 at 1", "dxvpn_tunnel_up", |s| {
@@ -279,6 +282,73 @@ async fn prometheus_sees_every_tunnel_up_a_cut_one_fall_to_0_and_come_back() {
     );
     lab.wait_for(SETTLE, |s| s.prefix.is_none()).await.unwrap();
     lab.stop().await;
+}
+
+/// Bytes a window must see every cloud's end count: about 36 pings of 84 bytes, 3.6 s of the
+/// stream, and far more than BGP's keepalives in the quiet window.
+const PING_BYTES: f64 = 3000.0;
+const QUIET: Duration = Duration::from_secs(5);
+
+/// Each cloud's end of the tunnels counts the pings that cross (CloudWatch's TunnelDataIn/Out
+/// and Azure's TunnelIngress/EgressBytes, from charon's counters over VICI, through the
+/// exporter's counters into Prometheus); the negative control is the quiet window before,
+/// which must not grow as much.
+async fn bytes_grow_while_pings_cross(
+    prometheus: &Prometheus,
+    http: &reqwest::Client,
+    plane: &DataPlane,
+) {
+    let per_end = "sum by (cloud, direction) (dxvpn_tunnel_bytes_total)";
+    prometheus
+        .wait(http, "byte counters of both clouds' ends", per_end, |s| {
+            s.len() == 4
+        })
+        .await;
+    let by_end = |series: &[(Value, f64)]| -> std::collections::BTreeMap<String, f64> {
+        series
+            .iter()
+            .map(|(m, v)| (format!("{}/{}", m["cloud"], m["direction"]), *v))
+            .collect()
+    };
+    let before = by_end(&prometheus.query(http, per_end).await);
+    tokio::time::sleep(QUIET).await;
+    let quiet = by_end(&prometheus.query(http, per_end).await);
+    for (end, v) in &quiet {
+        let grown = v - before.get(end).copied().unwrap_or(0.0);
+        assert!(
+            (0.0..PING_BYTES).contains(&grown),
+            "{end} grew by {grown} bytes with nothing crossing: the check below would prove nothing"
+        );
+    }
+    let azure_host = plane.topology().azure.host_ip;
+    let stream = plane
+        .ping_stream(dxvpn_netlab::Side::Aws, azure_host)
+        .unwrap();
+    prometheus
+        .wait(
+            http,
+            "every end's bytes grew while pings crossed",
+            per_end,
+            |s| {
+                let now = by_end(s);
+                now.len() == 4
+                    && now.iter().all(|(end, v)| {
+                        v - quiet.get(end).copied().unwrap_or(f64::MAX) >= PING_BYTES
+                    })
+            },
+        )
+        .await;
+    let replies = stream.stop().await;
+    assert!(!replies.is_empty(), "no ping crossed");
+    let after = by_end(&prometheus.query(http, per_end).await);
+    for (end, v) in &after {
+        let quiet_growth = quiet[end] - before.get(end).copied().unwrap_or(0.0);
+        eprintln!(
+            "{end}: {quiet_growth} bytes in {QUIET:?} quiet, {} while {} pings crossed",
+            v - quiet[end],
+            replies.len()
+        );
+    }
 }
 
 /// Waits until the AWS twin's alarm of each tunnel is in the state given.

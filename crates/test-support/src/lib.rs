@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use azure_core::Method as AzureMethod;
 use dxvpn_deploy::Deployer;
 use dxvpn_lab::Lab;
 use dxvpn_netlab::{DataPlane, DataPlaneStatus, Topology};
@@ -281,8 +282,18 @@ pub async fn azure_raw(
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    let url =
-        azure_core::Url::parse(&format!("{}{path}?api-version=2024-03-01", twin.endpoint)).unwrap();
+    azure_raw_query(twin, method, path, "api-version=2024-03-01", body).await
+}
+
+/// [`azure_raw`] with the query string given whole (`api-version=...&...`, encoded).
+pub async fn azure_raw_query(
+    twin: &AzureTwin,
+    method: azure_core::Method,
+    path: &str,
+    query: &str,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let url = azure_core::Url::parse(&format!("{}{path}?{query}", twin.endpoint)).unwrap();
     let mut request = azure_core::Request::new(url, method);
     request.insert_header("authorization", "Bearer lab-token");
     if let Some(body) = body {

@@ -28,6 +28,7 @@
 
 mod arm;
 mod kind;
+mod monitor;
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -53,6 +54,7 @@ use serde_json::{Value, json};
 #[derive(Debug)]
 struct TwinState {
     arm: Arm,
+    monitor: monitor::Monitor,
     faults: FaultBook,
 }
 
@@ -122,6 +124,7 @@ impl AzureTwin {
         let seeded = arm.seeded.clone();
         let state: Shared = Arc::new(Mutex::new(TwinState {
             arm,
+            monitor: monitor::Monitor::default(),
             faults: FaultBook::default(),
         }));
         let app = admin::routes(state.clone())
@@ -204,7 +207,11 @@ impl AzureTwin {
 
     /// Replaces everything the data plane reports.
     pub fn set_telemetry(&self, telemetry: Telemetry) {
-        lock(&self.state).arm.telemetry = telemetry;
+        let mut state = lock(&self.state);
+        state
+            .monitor
+            .record(&telemetry.connection_bytes, std::time::SystemTime::now());
+        state.arm.telemetry = telemetry;
     }
 
     /// The gateway and its connections as Azure holds them, keys included, for the data plane
@@ -445,6 +452,22 @@ async fn arm_call(
         return response;
     }
     let mut state = lock(&state);
+    if let Some(resource) = monitor::is_metrics_path(uri.path()) {
+        if let Some(fault) = state.faults.on_call("GET metrics", is_mutating) {
+            return fault_response(&fault.kind);
+        }
+        let TwinState { arm, monitor, .. } = &mut *state;
+        arm.sweep();
+        // Each read also publishes the counters as they are now (no growth is a 0).
+        monitor.record(
+            &arm.telemetry.connection_bytes,
+            std::time::SystemTime::now(),
+        );
+        return match monitor::list_metrics(arm, monitor, resource, &query) {
+            Ok(body) => Json(body).into_response(),
+            Err(e) => arm_error(&e),
+        };
+    }
     let rg = state.arm.seeded.resource_group.clone();
     let target = match parse_path(uri.path(), &rg) {
         Ok(t) => t,

@@ -12,6 +12,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime};
 
 use ciborium::Value;
+use dxvpn_twin_kit::counters::Increments;
 
 use super::wire::{self, CwError, map, member, string, text, timestamp};
 use super::{CloudWatch, datapoint, statistic};
@@ -28,33 +29,17 @@ pub(crate) struct TunnelSample {
     pub(crate) bytes_out: u64,
 }
 
-/// The bytes through one tunnel: the counters last seen and what each reading added.
+/// The bytes through one tunnel, in and out.
 #[derive(Debug, Default)]
 pub(super) struct Traffic {
-    last: (u64, u64),
-    /// (when, bytes in, bytes out) added since the point before, oldest first.
-    points: Vec<(SystemTime, f64, f64)>,
+    bytes_in: Increments,
+    bytes_out: Increments,
 }
 
 impl Traffic {
-    /// Adds what the counters grew by since the last reading; readings less than a second
-    /// apart share one point.
     pub(super) fn record(&mut self, now: SystemTime, bytes_in: u64, bytes_out: u64) {
-        // A counter lower than before was reset (a new CHILD SA): all of it is new.
-        let grown = |new: u64, old: u64| (if new >= old { new - old } else { new }) as f64;
-        let added = (grown(bytes_in, self.last.0), grown(bytes_out, self.last.1));
-        self.last = (bytes_in, bytes_out);
-        match self.points.last_mut() {
-            Some((at, i, o))
-                if now
-                    .duration_since(*at)
-                    .is_ok_and(|d| d < Duration::from_secs(1)) =>
-            {
-                *i += added.0;
-                *o += added.1;
-            }
-            _ => self.points.push((now, added.0, added.1)),
-        }
+        self.bytes_in.record(now, bytes_in);
+        self.bytes_out.record(now, bytes_out);
     }
 }
 
@@ -227,26 +212,17 @@ impl CloudWatch {
                 let Some(traffic) = self.traffic.get(&key) else {
                     return Vec::new();
                 };
-                let inbound = q.metric == "TunnelDataIn";
-                let step = q.period.max(1);
-                let mut per_period: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
-                for (at, i, o) in traffic.points.iter().filter(|p| p.0 >= start && p.0 < end) {
-                    let second = at
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .unwrap_or_default()
-                        .as_secs();
-                    per_period
-                        .entry(second / step * step)
-                        .or_default()
-                        .push(if inbound { *i } else { *o });
-                }
-                per_period
+                let counter = if q.metric == "TunnelDataIn" {
+                    &traffic.bytes_in
+                } else {
+                    &traffic.bytes_out
+                };
+                counter
+                    .per_period(start, end, q.period)
                     .into_iter()
                     .filter_map(|(s, values)| {
-                        Some((
-                            SystemTime::UNIX_EPOCH + Duration::from_secs(s),
-                            statistic(&values, q.stat)?,
-                        ))
+                        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+                        Some((at, statistic(&values, q.stat)?))
                     })
                     .collect()
             }

@@ -85,6 +85,9 @@ pub struct Telemetry {
     pub bgp_peers: BTreeMap<Ipv4Addr, (String, u32)>,
     /// Routes the gateway learned: (prefix, next hop, origin).
     pub learned_routes: Vec<(Ipv4Net, Ipv4Addr, String)>,
+    /// Connection name (lower case) -> bytes the gateway's end received and sent through it
+    /// so far (charon's `bytes-in`/`bytes-out`; a fall is a reset).
+    pub connection_bytes: BTreeMap<String, (u64, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -389,6 +392,29 @@ impl Arm {
                 r.kind == kind && k.starts_with(&prefix) && r.phase() != Phase::Gone
             })
             .map(|(_, r)| r)
+    }
+
+    /// The gateway `id` (live, not being deleted) and the names of the connections whose
+    /// `virtualNetworkGateway1` it is: what Azure Monitor splits its tunnel metrics by.
+    pub(crate) fn gateway_connections(&self, id: &str) -> Option<(String, Vec<String>)> {
+        let gateway = self
+            .live(id)
+            .filter(|r| r.kind == Kind::Gateway && r.deleting.is_none())?;
+        let location = gateway
+            .body
+            .get("location")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let names = self
+            .all_live(Kind::Connection)
+            .filter(|c| {
+                ref_id(c.props().get("virtualNetworkGateway1"))
+                    .is_some_and(|g| g.eq_ignore_ascii_case(&gateway.id))
+            })
+            .map(|c| c.name().to_owned())
+            .collect();
+        Some((location, names))
     }
 
     fn all_live(&self, kind: Kind) -> impl Iterator<Item = &Record> + '_ {

@@ -189,8 +189,16 @@ impl Arm {
                 props.entry("dpdTimeoutSeconds").or_insert(json!(45));
                 props.entry("routingWeight").or_insert(json!(0));
                 props.entry("enableBgp").or_insert(json!(false));
-                props.entry("ingressBytesTransferred").or_insert(json!(0));
-                props.entry("egressBytesTransferred").or_insert(json!(0));
+                // Read-only counters of the connection (TunnelConnectionHealth and the
+                // connection's own `ingressBytesTransferred`), from the data plane.
+                let (ingress, egress) = self
+                    .telemetry
+                    .connection_bytes
+                    .get(&r.name().to_ascii_lowercase())
+                    .copied()
+                    .unwrap_or_default();
+                props.insert("ingressBytesTransferred".into(), json!(ingress));
+                props.insert("egressBytesTransferred".into(), json!(egress));
             }
             Kind::LocalGateway => {
                 // Clients omit an empty list; Azure still reports the (empty) address space.
