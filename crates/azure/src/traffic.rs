@@ -2,8 +2,8 @@
 //! `TunnelIngressBytes` and `TunnelEgressBytes`, aggregation Total, split by the ConnectionName
 //! dimension ("Monitoring Azure VPN Gateway data reference"), read with Metrics - List
 //! (api-version 2023-10-01) as JSON: no crate of the owner's set has the Microsoft.Insights
-//! models. One-minute grains are asked with `AutoAdjustTimegrain=true`, so a gateway that
-//! publishes coarser ones answers with those, and the answer's `interval` says which. Like
+//! models. One-minute grains are asked with `AutoAdjustTimegrain=true`: the gateway publishes
+//! five-minute ones and answers with those (asked without it, Azure refuses the grain). Like
 //! CloudWatch, Azure gives totals per grain; the caller keeps the counter.
 
 use std::time::{Duration, SystemTime};

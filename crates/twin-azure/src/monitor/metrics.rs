@@ -1,8 +1,8 @@
 //! `GET {resourceUri}/providers/Microsoft.Insights/metrics` (Metrics - List, api-version
 //! 2023-10-01; azure-rest-api-specs, specification/monitor/.../stable/2023-10-01/metrics_API.json
 //! and its example GetMetric.json) for a VPN gateway's `TunnelIngressBytes` and
-//! `TunnelEgressBytes`. `timespan` is `start/end`; `interval` a time grain (default PT1M; FULL
-//! is not served), adjusted to the closest one served when `AutoAdjustTimegrain=true` and refused
+//! `TunnelEgressBytes`. `timespan` is `start/end`; `interval` a time grain (default PT1M, which
+//! the VPN gateway does not publish; FULL is not served), adjusted to the closest one served when `AutoAdjustTimegrain=true` and refused
 //! otherwise; `aggregation` a list (default the metric's primary one, Total); `$filter`
 //! `ConnectionName eq '*'` (one series per connection, at most `top`, default 10) or names
 //! joined by `or`; no filter gives one series over all connections. Every grain of the timespan
@@ -32,9 +32,10 @@ const METRICS: [(&str, &str, &str); 2] = [
         "Outgoing bytes of a tunnel",
     ),
 ];
-/// Azure Monitor's time grains (ISO 8601) in seconds.
-const GRAINS: [(&str, u64); 8] = [
-    ("PT1M", 60),
+/// The time grains (ISO 8601) of the gateway's tunnel metrics, in seconds: Azure Monitor's,
+/// from five minutes on, the granularity the VPN gateway publishes them at (field-notes,
+/// "Monitoring conventions"); a one-minute grain is refused unless adjusted.
+const GRAINS: [(&str, u64); 7] = [
     ("PT5M", 300),
     ("PT15M", 900),
     ("PT30M", 1800),
@@ -230,7 +231,7 @@ fn timespan(text: Option<&str>) -> Result<(SystemTime, SystemTime), ArmError> {
     Ok((start, end))
 }
 
-/// The time grain asked for (default PT1M), in seconds.
+/// The time grain asked for (default PT1M, which these metrics do not have), in seconds.
 fn grain(text: Option<&str>, auto_adjust: bool) -> Result<(String, u64), ArmError> {
     let text = text.unwrap_or("PT1M");
     if text.eq_ignore_ascii_case("FULL") {
@@ -256,7 +257,7 @@ fn grain(text: Option<&str>, auto_adjust: bool) -> Result<(String, u64), ArmErro
                 .iter()
                 .min_by_key(|(_, s)| s.abs_diff(asked.as_secs()))
                 .copied()
-                .unwrap_or(("PT1M", 60));
+                .unwrap_or(("PT5M", 300));
             Ok((closest.0.to_owned(), closest.1))
         }
         None => Err(bad(
