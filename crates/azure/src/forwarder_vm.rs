@@ -227,11 +227,16 @@ impl ForwarderVmState {
 impl Ids {
     /// The id of a Microsoft.Compute resource of the resource group.
     pub(crate) fn compute(&self, type_path: &str, name: &str) -> String {
+        self.of_provider("Microsoft.Compute", type_path, name)
+    }
+
+    /// The id of `name` of `type_path` of `provider` in the resource group.
+    pub(crate) fn of_provider(&self, provider: &str, type_path: &str, name: &str) -> String {
         format!(
             "{}/{type_path}/{name}",
             self.base.replace(
                 "/providers/Microsoft.Network",
-                "/providers/Microsoft.Compute"
+                &format!("/providers/{provider}")
             )
         )
     }
@@ -279,15 +284,19 @@ impl Azure {
         Ok(())
     }
 
-    /// GET, PUT or DELETE of a Microsoft.Compute resource, as JSON.
-    pub(crate) async fn compute_call(
+    /// GET, PUT or DELETE of a resource of a JSON kind ([`Kind::json_api`]).
+    pub(crate) async fn json_call(
         &self,
+        kind: Kind,
         method: azure_core::Method,
         name: &str,
         body: Option<&Value>,
     ) -> azure_core::Result<azure_core::Response> {
-        let id = self.ids.compute(Kind::VirtualMachine.type_path(), name);
-        self.raw_call(method, &id, COMPUTE_API_VERSION, body).await
+        let (provider, version) = kind
+            .json_api()
+            .unwrap_or(("Microsoft.Compute", COMPUTE_API_VERSION));
+        let id = self.ids.of_provider(provider, kind.type_path(), name);
+        self.raw_call(method, &id, version, body).await
     }
 
     /// The forwarder VM of `plan`, when it has one and Azure holds it.

@@ -21,6 +21,8 @@ pub(crate) enum Kind {
     NetworkInterface,
     /// Microsoft.Compute, written as JSON (`forwarder_vm`).
     VirtualMachine,
+    /// Microsoft.Insights, written as JSON (`alerts`).
+    MetricAlert,
 }
 
 impl Kind {
@@ -39,6 +41,7 @@ impl Kind {
             Spec::DnsVnetLink { .. } => Some(Kind::VnetLink),
             Spec::NetworkSecurityGroup { .. } => Some(Kind::SecurityGroup),
             Spec::ForwarderInstance { .. } => Some(Kind::VirtualMachine),
+            Spec::TunnelAlert { .. } => Some(Kind::MetricAlert),
             _ => None,
         }
     }
@@ -59,6 +62,29 @@ impl Kind {
             Kind::SecurityGroup => "networkSecurityGroups",
             Kind::NetworkInterface => "networkInterfaces",
             Kind::VirtualMachine => "virtualMachines",
+            Kind::MetricAlert => "metricAlerts",
+        }
+    }
+
+    /// Whether ARM reports the type's `provisioningState`: a metric alert has none, its PUT
+    /// ends when it answers.
+    pub(crate) fn provisions(self) -> bool {
+        self != Kind::MetricAlert
+    }
+
+    /// The provider and api-version of a type no typed client of the owner's set writes: it is
+    /// read and written as JSON by id.
+    pub(crate) fn json_api(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Kind::VirtualMachine => Some((
+                "Microsoft.Compute",
+                crate::forwarder_vm::COMPUTE_API_VERSION,
+            )),
+            Kind::MetricAlert => Some((
+                "Microsoft.Insights",
+                crate::alerts::METRIC_ALERTS_API_VERSION,
+            )),
+            _ => None,
         }
     }
 
@@ -118,7 +144,7 @@ macro_rules! per_kind {
                 let $client = $self.network.network_interfaces_client();
                 $call
             }
-            _ => unreachable!("DNS kinds go through the dns module, VMs through forwarder_vm"),
+            _ => unreachable!("DNS kinds go through the dns module, JSON kinds through json_call"),
         }
     };
 }

@@ -27,6 +27,7 @@
 
 #[macro_use]
 mod kind;
+mod alerts;
 mod body;
 mod credential;
 mod dns;
@@ -227,8 +228,11 @@ impl Azure {
     ) -> Result<Option<Value>, AzureError> {
         let sub = self.subscription.as_str();
         let operation = format!("GET {}", kind.type_path());
-        let result = if kind == Kind::VirtualMachine {
-            match self.compute_call(azure_core::Method::Get, name, None).await {
+        let result = if kind.json_api().is_some() {
+            match self
+                .json_call(kind, azure_core::Method::Get, name, None)
+                .await
+            {
                 Ok(response) => json_body(response).await,
                 Err(e) => Err(e),
             }
@@ -269,8 +273,8 @@ impl Azure {
             transient: false,
         };
         self.report(role, "writing");
-        let response = if kind == Kind::VirtualMachine {
-            self.compute_call(azure_core::Method::Put, name, Some(&body))
+        let response = if kind.json_api().is_some() {
+            self.json_call(kind, azure_core::Method::Put, name, Some(&body))
                 .await
         } else if kind.is_gateway_family() {
             per_kind!(self, kind, |client, Model| client
@@ -493,6 +497,23 @@ impl Azure {
                 let nic_id = outputs.need(&resource.role, &resource.role, "nic_id")?;
                 forwarder_vm::vm(plan, resource, &nic_id)
             }
+            Kind::MetricAlert => {
+                let gateway =
+                    plan.resource("azure.vpn_gateway")
+                        .ok_or_else(|| AzureError::Api {
+                            role: resource.role.clone(),
+                            operation: "PUT metricAlerts".into(),
+                            code: "NoGateway".into(),
+                            message: "the plan has no VPN gateway to watch".into(),
+                            transient: false,
+                        })?;
+                let (rg, name) = self.locate_top(Kind::Gateway, gateway);
+                let gateway_id = format!(
+                    "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworkGateways/{name}",
+                    self.subscription
+                );
+                alerts::metric_alert(resource, &gateway_id)
+            }
             _ => dns::body(plan, resource, &self.ids, outputs)?,
         })
     }
@@ -623,7 +644,7 @@ impl Azure {
                     self.write(kind, at, role, wanted).await?;
                 }
             }
-            None if state == "Succeeded" => {}
+            None if state == "Succeeded" || !kind.provisions() => {}
             None => {
                 // A run before this one started it; wait for Azure to finish.
                 self.report(role, &format!("waiting ({state})"));
@@ -710,8 +731,8 @@ impl Azure {
         let operation = format!("DELETE {}", kind.type_path());
         let sub = self.subscription.as_str();
         self.report(role, "deleting");
-        let response = if kind == Kind::VirtualMachine {
-            self.compute_call(azure_core::Method::Delete, name, None)
+        let response = if kind.json_api().is_some() {
+            self.json_call(kind, azure_core::Method::Delete, name, None)
                 .await
         } else if kind.is_gateway_family() {
             per_kind!(self, kind, |client, _Model| client

@@ -1,6 +1,6 @@
 //! This deployment's Azure resources that the plan does not have (a shrunk config, managed DNS
 //! moved to forwarders, a zone dropped): found by listing the resource group's connections,
-//! local network gateways, public IPs, DNS resolvers and rulesets, forwarder VMs with their
+//! local network gateways, public IPs, DNS resolvers and rulesets, metric alerts, forwarder VMs with their
 //! interfaces and security groups, the endpoints, forwarding rules and links under them, and
 //! the VNet's subnets, and keeping those marked as this deployment's (its tags; a forwarding
 //! rule's or link's metadata; a subnet's delegation name or security group, as subnets have no
@@ -54,8 +54,8 @@ impl AzureStray {
     }
 
     /// Where it goes in the order of deletes, lowest first: a resource before the one it
-    /// holds. 1: connections (then, listed after them, local network gateways), forwarding
-    /// rules and VNet links; 2: rulesets (a ruleset names its outbound endpoint); 3: endpoints;
+    /// holds. 1: metric alerts (they watch the gateway), connections (then, listed after them,
+    /// local network gateways), forwarding rules and VNet links; 2: rulesets (a ruleset names its outbound endpoint); 3: endpoints;
     /// 4: resolvers; 5: subnets; 6: public IPs and security groups. A forwarder VM (1) goes
     /// before its interface (2), which holds an address in a subnet.
     pub fn rank(&self) -> u8 {
@@ -64,7 +64,8 @@ impl AzureStray {
             | Kind::LocalGateway
             | Kind::ForwardingRule
             | Kind::VnetLink
-            | Kind::VirtualMachine => 1,
+            | Kind::VirtualMachine
+            | Kind::MetricAlert => 1,
             Kind::Ruleset | Kind::NetworkInterface => 2,
             Kind::InboundEndpoint | Kind::OutboundEndpoint => 3,
             Kind::DnsResolver => 4,
@@ -76,7 +77,8 @@ impl AzureStray {
 
 /// The kinds listed in the resource group, dependents first: a connection holds its local
 /// network gateway.
-const LISTED: [Kind; 8] = [
+const LISTED: [Kind; 9] = [
+    Kind::MetricAlert,
     Kind::VirtualMachine,
     Kind::NetworkInterface,
     Kind::Connection,
@@ -219,10 +221,7 @@ impl Azure {
             Some((parent_type, child)) => format!("{parent_type}/{parent}/{child}"),
             None => kind.type_path().to_owned(),
         };
-        let provider = match kind {
-            Kind::VirtualMachine => "Microsoft.Compute",
-            _ => "Microsoft.Network",
-        };
+        let provider = kind.json_api().map_or("Microsoft.Network", |(p, _)| p);
         let mut url = self.endpoint.clone();
         url.set_path(&format!(
             "/subscriptions/{}/resourceGroups/{}/providers/{provider}/{path}",
@@ -236,6 +235,7 @@ impl Azure {
             | Kind::ForwardingRule
             | Kind::VnetLink => DNS_API_VERSION,
             Kind::VirtualMachine => COMPUTE_API_VERSION,
+            Kind::MetricAlert => crate::alerts::METRIC_ALERTS_API_VERSION,
             _ => NETWORK_API_VERSION,
         };
         url.query_pairs_mut().append_pair("api-version", version);

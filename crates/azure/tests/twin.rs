@@ -544,3 +544,88 @@ async fn a_fault_after_every_write_in_turn_still_converges_without_duplicates() 
         }
     }
 }
+
+/// The gateway's metric alerts (high availability has them by default): one per tunnel on its
+/// BGP peer; a rule changed behind dxvpn's back is a drift that `ensure` writes back; the
+/// twin refuses what the metricAlerts reference refuses; a delete of a rule that is not there
+/// answers 204; deleting the plan leaves none.
+#[tokio::test]
+async fn tunnel_alerts_are_made_kept_and_deleted_with_the_gateway() {
+    use dxvpn_plan::Drift;
+    use dxvpn_test_support::{AzureMethod, azure_raw_query};
+    let (twin, azure, plan) = setup("high_availability").await;
+    let mut outputs = aws_outputs(&plan);
+    ensure_all(&azure, &plan, &mut outputs).await.unwrap();
+    let rules = twin.inventory()["metric_alerts"].clone();
+    assert_eq!(rules.as_array().unwrap().len(), 4, "{rules:#}");
+    let alert = plan.resource("azure.tunnel_alert.c1t1").unwrap();
+    let path = format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Insights/metricAlerts/{}",
+        twin.seeded.subscription_id, twin.seeded.resource_group, alert.name
+    );
+    let api = "api-version=2018-03-01";
+    let (status, rule) = azure_raw_query(&twin, AzureMethod::Get, &path, api, None).await;
+    assert_eq!(status, 200, "{rule}");
+    let criterion = &rule["properties"]["criteria"]["allOf"][0];
+    assert_eq!(criterion["metricName"], "BgpPeerStatus");
+    let peer = plan.tunnels[0].pairing.aws_inside_ip.to_string();
+    assert_eq!(criterion["dimensions"][0]["values"][0], peer.as_str());
+    assert_eq!(rule["properties"]["windowSize"], "PT5M");
+
+    // Someone widens the window in the portal: dxvpn sees it and puts it back.
+    let mut widened = rule.clone();
+    widened["properties"]["windowSize"] = "PT1H".into();
+    let (status, _) = azure_raw_query(&twin, AzureMethod::Put, &path, api, Some(&widened)).await;
+    assert_eq!(status, 200);
+    match azure.drift(&plan, alert, &mut outputs).await.unwrap() {
+        Drift::Update(fields) => {
+            assert!(
+                fields.iter().any(|f| f.path.contains("windowSize")),
+                "{fields:?}"
+            )
+        }
+        other => panic!("a widened window is an update, not {other:?}"),
+    }
+    ensure_all(&azure, &plan, &mut outputs).await.unwrap();
+    let (_, back) = azure_raw_query(&twin, AzureMethod::Get, &path, api, None).await;
+    assert_eq!(back["properties"]["windowSize"], "PT5M");
+    assert!(matches!(
+        azure.drift(&plan, alert, &mut outputs).await.unwrap(),
+        Drift::Same
+    ));
+
+    // The reference's refusals (the control: the rule as it is is taken).
+    let (status, _) = azure_raw_query(&twin, AzureMethod::Put, &path, api, Some(&back)).await;
+    assert_eq!(status, 200);
+    let broken = |pointer: &str, value: serde_json::Value| {
+        let mut body = back.clone();
+        *body.pointer_mut(pointer).unwrap() = value;
+        body
+    };
+    for (what, body) in [
+        ("severity 7", broken("/properties/severity", 7.into())),
+        ("a window Azure lacks", broken("/properties/windowSize", "PT7M".into())),
+        ("a frequency over the window", broken("/properties/evaluationFrequency", "PT1H".into())),
+        ("a metric the gateway lacks", broken("/properties/criteria/allOf/0/metricName", "CpuPercent".into())),
+        ("a scope that is not there", broken("/properties/scopes/0", "/subscriptions/x/resourceGroups/y/providers/Microsoft.Network/virtualNetworkGateways/none".into())),
+        ("no location", broken("/location", "".into())),
+    ] {
+        let (status, answer) = azure_raw_query(&twin, AzureMethod::Put, &path, api, Some(&body)).await;
+        assert_eq!(status, 400, "{what}: {answer}");
+        assert!(answer["error"]["code"].is_string(), "{what}: {answer}");
+    }
+    let (status, _) = azure_raw_query(
+        &twin,
+        AzureMethod::Get,
+        &path,
+        "api-version=2021-01-01",
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "an api-version the twin does not serve");
+
+    delete_all(&azure, &plan, &mut outputs).await;
+    assert_eq!(twin.inventory()["metric_alerts"], serde_json::json!([]));
+    let (status, _) = azure_raw_query(&twin, AzureMethod::Delete, &path, api, None).await;
+    assert_eq!(status, 204, "a rule that is not there");
+}

@@ -209,8 +209,8 @@ async fn a_config_shrunk_to_development_deletes_exactly_the_second_connection() 
     assert_eq!(
         deletes(&diff),
         // The second connection's resources, high availability's managed DNS receivers
-        // (development forwards to forwarder hosts), and its tunnel alarms (development has
-        // none by default).
+        // (development forwards to forwarder hosts), and its tunnel alarms and alerts
+        // (development has none by default).
         [
             "aws.customer_gateway.1",
             "aws.resolver_endpoint.inbound",
@@ -226,6 +226,10 @@ async fn a_config_shrunk_to_development_deletes_exactly_the_second_connection() 
             "azure.local_network_gateway.c2t1",
             "azure.local_network_gateway.c2t2",
             "azure.public_ip.1",
+            "azure.tunnel_alert.c1t1",
+            "azure.tunnel_alert.c1t2",
+            "azure.tunnel_alert.c2t1",
+            "azure.tunnel_alert.c2t2",
         ],
         "{diff:#?}"
     );
@@ -244,6 +248,7 @@ async fn a_config_shrunk_to_development_deletes_exactly_the_second_connection() 
     assert_eq!(aws_live(&aws, "vpn_connections"), 1);
     assert_eq!(aws_live(&aws, "customer_gateways"), 1);
     assert_eq!(aws.inventory()["alarms"], serde_json::json!([]));
+    assert_eq!(azure.inventory()["metric_alerts"], serde_json::json!([]));
     assert_eq!(azure_count(&azure, "connections"), 2);
     assert_eq!(azure_count(&azure, "localNetworkGateways"), 2);
     let directions: Vec<String> = aws.inventory()["resolver_endpoints"]

@@ -4,8 +4,9 @@
 //! falls to 0 there while the other stays 1, and comes back after the restore; `promtool check
 //! metrics` accepts the exposition and refuses a broken one; scrapes share readings; both
 //! clouds' byte counters grow while pings cross, and barely in a quiet window before. With
-//! `[alerts]`, `up` made a CloudWatch alarm per tunnel in the AWS twin: OK while the tunnels
-//! are up, ALARM for the cut one only, OK again after the restore, and none left after `down`.
+//! `[alerts]`, `up` made a CloudWatch alarm per tunnel in the AWS twin (OK while the tunnels
+//! are up, ALARM for the cut one only, OK again after the restore) and a metric alert per
+//! tunnel on the Azure gateway, and `down` leaves none of either.
 
 #![allow(clippy::unwrap_used, clippy::panic)] // test helpers fail loudly by design
 
@@ -238,6 +239,19 @@ async fn prometheus_sees_every_tunnel_up_a_cut_one_fall_to_0_and_come_back() {
         &[("c1t1", "OK"), ("c1t2", "OK")],
     )
     .await;
+    // And Azure's side: a metric alert per tunnel on the gateway.
+    let alerts = lab.azure.inventory()["metric_alerts"].clone();
+    assert_eq!(alerts.as_array().map(Vec::len), Some(tunnels), "{alerts:#}");
+    assert!(
+        alerts
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|a| a["scopes"][0]
+                .as_str()
+                .is_some_and(|s| s.contains("/virtualNetworkGateways/"))),
+        "{alerts:#}"
+    );
 
     let plane = DataPlane::attach(&converged.prefix).unwrap();
     bytes_grow_while_pings_cross(&prometheus, &http, &plane).await;
@@ -279,6 +293,11 @@ async fn prometheus_sees_every_tunnel_up_a_cut_one_fall_to_0_and_come_back() {
         lab.aws.inventory()["alarms"],
         serde_json::json!([]),
         "alarms left after down"
+    );
+    assert_eq!(
+        lab.azure.inventory()["metric_alerts"],
+        serde_json::json!([]),
+        "metric alerts left after down"
     );
     lab.wait_for(SETTLE, |s| s.prefix.is_none()).await.unwrap();
     lab.stop().await;

@@ -283,6 +283,24 @@ pub(crate) fn build(checked: Checked) -> Plan {
         );
     }
 
+    // And a metric alert per tunnel on what Azure reports of its BGP session.
+    if let Some(alerts) = &c.alerts {
+        for t in &c.tunnels {
+            b.add(
+                Cloud::Azure,
+                &format!("azure.tunnel_alert.{}", t.key),
+                &format!("{}-bgp-down", t.key),
+                &[gateway_role],
+                Spec::TunnelAlert {
+                    tunnel: t.key.clone(),
+                    peer: t.pairing.aws_inside_ip,
+                    window_minutes: crate::model::alert_window_minutes(alerts.minutes),
+                    action_groups: alerts.azure_action_group_id.iter().cloned().collect(),
+                },
+            );
+        }
+    }
+
     let dns = build_dns(&mut b);
     let resources = b.resources;
     let cost = crate::cost::estimate(&checked, &resources);

@@ -58,8 +58,9 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
-    /// A CloudWatch alarm per tunnel on AWS/VPN `TunnelState` (default: on in
-    /// high_availability, off in development; giving `sns_topic_arn` turns it on).
+    /// A CloudWatch alarm and an Azure metric alert per tunnel (default: on in
+    /// high_availability, off in development; giving `sns_topic_arn` or
+    /// `azure_action_group_id` turns them on).
     #[serde(default)]
     pub enabled: Option<bool>,
     /// How many minutes a tunnel may be down before its alarm fires (1-10080; default 5).
@@ -69,6 +70,11 @@ pub struct AlertsConfig {
     /// without one the alarms only change state.
     #[serde(default)]
     pub sns_topic_arn: Option<String>,
+    /// An Azure action group you already have that the gateway's alerts notify (its ARM id,
+    /// `/subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Insights/actionGroups/NAME`);
+    /// without one the alerts only fire in Azure Monitor.
+    #[serde(default)]
+    pub azure_action_group_id: Option<String>,
 }
 
 /// `[aws]`

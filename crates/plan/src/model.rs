@@ -391,6 +391,21 @@ pub enum Spec {
         /// SNS topics notified when it fires and when it clears.
         actions: Vec<String>,
     },
+    /// An Azure Monitor metric alert on one tunnel's BGP session: the gateway's `BgpPeerStatus`
+    /// for the tunnel's AWS inside address (Maximum over the gateway's instances, below 1),
+    /// evaluated every five minutes over `window_minutes`; Azure's counterpart of the tunnel
+    /// alarm. BgpPeerStatus unsplit averages in each instance as a peer of 0 (field-notes), so
+    /// the alert names its peer.
+    TunnelAlert {
+        /// The tunnel's key, `c1t1`, ...
+        tunnel: String,
+        /// The BGP peer the gateway sees over it: AWS's inside address.
+        peer: Ipv4Addr,
+        /// The alert's window: one Azure offers ([`ALERT_WINDOWS_MINUTES`]).
+        window_minutes: u32,
+        /// Action groups notified when it fires and resolves, by ARM id.
+        action_groups: Vec<String>,
+    },
     /// The existing VNet.
     VirtualNetwork { name: String, cidr: Ipv4Net },
     /// Standard static public IP for one gateway instance.
@@ -497,6 +512,7 @@ impl Spec {
             Spec::ForwarderInstance { .. } => "forwarder_instance",
             Spec::InstanceProfile { .. } => "instance_profile",
             Spec::TunnelAlarm { .. } => "tunnel_alarm",
+            Spec::TunnelAlert { .. } => "tunnel_alert",
             Spec::VirtualNetwork { .. } => "virtual_network",
             Spec::PublicIp { .. } => "public_ip",
             Spec::VirtualNetworkGateway { .. } => "virtual_network_gateway",
@@ -537,4 +553,18 @@ pub struct DnsForwarding {
     pub receiver: String,
     /// Addresses the rules point at.
     pub targets: Deferred<Vec<Ipv4Addr>>,
+}
+
+/// The windows a metric alert may have, in minutes (`windowSize`: PT1M, PT5M, PT15M, PT30M,
+/// PT1H, PT6H, PT12H, P1D; Microsoft.Insights metricAlerts 2018-03-01).
+pub const ALERT_WINDOWS_MINUTES: [u32; 8] = [1, 5, 15, 30, 60, 360, 720, 1440];
+
+/// The alert window for a tunnel that may be down `minutes`: the shortest Azure offers that
+/// covers them, five minutes at least (the gateway publishes five-minute data, field-notes) and
+/// a day at most (Azure's longest).
+pub fn alert_window_minutes(minutes: u32) -> u32 {
+    ALERT_WINDOWS_MINUTES
+        .into_iter()
+        .find(|w| *w >= minutes.max(5))
+        .unwrap_or(1440)
 }

@@ -668,6 +668,91 @@ fn the_aws_forwarder_host_gets_its_instance_profile_unless_the_config_says_other
 }
 
 #[test]
+fn azure_tunnel_alerts_come_with_the_alarms_watch_each_bgp_peer_and_take_an_action_group() {
+    let alerts = |plan: &Plan| -> Vec<(String, std::net::Ipv4Addr, u32, Vec<String>)> {
+        plan.resources
+            .iter()
+            .filter_map(|r| match &r.spec {
+                Spec::TunnelAlert {
+                    tunnel,
+                    peer,
+                    window_minutes,
+                    action_groups,
+                } => {
+                    // Each alert watches the gateway, and waits for nothing else.
+                    assert_eq!(r.depends_on, vec!["azure.vpn_gateway".to_owned()]);
+                    assert_eq!(r.cloud, dxvpn_plan::Cloud::Azure);
+                    Some((
+                        tunnel.clone(),
+                        *peer,
+                        *window_minutes,
+                        action_groups.clone(),
+                    ))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let ha = dxvpn_plan::plan_from_toml(HIGH_AVAILABILITY).unwrap();
+    let ha_alerts = alerts(&ha);
+    assert_eq!(ha_alerts.len(), 4);
+    for (tunnel, peer, window, groups) in &ha_alerts {
+        let t = ha.tunnels.iter().find(|t| t.key == *tunnel).unwrap();
+        assert_eq!(
+            *peer, t.pairing.aws_inside_ip,
+            "the peer is AWS's end of {tunnel}"
+        );
+        assert_eq!((*window, groups.len()), (5, 0));
+    }
+    let line = ha
+        .cost
+        .lines
+        .iter()
+        .find(|l| l.item == "azure_metric_alert")
+        .unwrap();
+    assert_eq!((line.quantity, line.monthly_usd), (4, 0.4));
+    assert!(alerts(&dxvpn_plan::plan_from_toml(DEVELOPMENT).unwrap()).is_empty());
+
+    // An action group turns them on in development; the window is the shortest Azure offers
+    // that covers the minutes, five at least.
+    let group = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/ops/providers/Microsoft.Insights/actionGroups/vpn-alerts";
+    for (minutes, window) in [(2, 5), (7, 15), (61, 360), (10_080, 1440)] {
+        let config = format!(
+            "{DEVELOPMENT}\n[alerts]\nazure_action_group_id = \"{group}\"\ntunnel_down_minutes = {minutes}\n"
+        );
+        let dev = alerts(&dxvpn_plan::plan_from_toml(&config).unwrap());
+        assert_eq!(dev.len(), 2);
+        assert!(
+            dev.iter()
+                .all(|(_, _, w, g)| *w == window && g == &[group.to_owned()]),
+            "{minutes}: {dev:?}"
+        );
+    }
+    // Not an action group's id, or one with alerts turned off: named, with the rule.
+    for (config, rule) in [
+        (
+            format!("{DEVELOPMENT}\n[alerts]\nazure_action_group_id = \"vpn-alerts\"\n"),
+            "action-group-id",
+        ),
+        (
+            format!(
+                "{DEVELOPMENT}\n[alerts]\nenabled = false\nazure_action_group_id = \"{group}\"\n"
+            ),
+            "alerts-disabled",
+        ),
+    ] {
+        let problems = dxvpn_plan::plan_from_toml(&config).unwrap_err();
+        assert!(
+            problems
+                .errors
+                .iter()
+                .any(|p| p.rule == rule && p.path == "alerts.azure_action_group_id"),
+            "{problems:?}"
+        );
+    }
+}
+
+#[test]
 fn tunnel_alarms_are_on_in_high_availability_off_in_development_and_follow_alerts() {
     let alarms = |plan: &Plan| -> Vec<(String, Vec<String>, u32)> {
         plan.resources

@@ -55,6 +55,7 @@ use serde_json::{Value, json};
 struct TwinState {
     arm: Arm,
     monitor: monitor::Monitor,
+    alerts: monitor::MetricAlerts,
     faults: FaultBook,
 }
 
@@ -65,7 +66,9 @@ impl AdminState for TwinState {
 
     fn inventory(&mut self) -> Value {
         self.arm.sweep();
-        self.arm.inventory()
+        let mut inventory = self.arm.inventory();
+        inventory["metric_alerts"] = self.alerts.inventory();
+        inventory
     }
 
     fn tamper(&mut self, tamper: &Tamper) -> bool {
@@ -125,6 +128,7 @@ impl AzureTwin {
         let state: Shared = Arc::new(Mutex::new(TwinState {
             arm,
             monitor: monitor::Monitor::default(),
+            alerts: monitor::MetricAlerts::default(),
             faults: FaultBook::default(),
         }));
         let app = admin::routes(state.clone())
@@ -465,6 +469,32 @@ async fn arm_call(
         );
         return match monitor::list_metrics(arm, monitor, resource, &query) {
             Ok(body) => Json(body).into_response(),
+            Err(e) => arm_error(&e),
+        };
+    }
+    if let Some((collection, name)) = monitor::alerts_path(uri.path()) {
+        let call = format!("{method} metricAlerts");
+        if let Some(fault) = state.faults.on_call(&call, is_mutating) {
+            return fault_response(&fault.kind);
+        }
+        let TwinState { arm, alerts, .. } = &mut *state;
+        arm.sweep();
+        let version = query.get("api-version").map(String::as_str);
+        return match alerts.handle(
+            arm,
+            method.as_str(),
+            (&collection, name.as_deref()),
+            version,
+            &body,
+        ) {
+            Ok((code, body)) => {
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+                if body.is_null() {
+                    status.into_response()
+                } else {
+                    (status, Json(body)).into_response()
+                }
+            }
             Err(e) => arm_error(&e),
         };
     }

@@ -1,5 +1,5 @@
-//! `[alerts]`: whether `up` creates an alarm per tunnel, after how long a tunnel down fires it,
-//! and which SNS topic it notifies.
+//! `[alerts]`: whether `up` creates an alarm per tunnel in each cloud, after how long a tunnel
+//! down fires it, and which SNS topic and Azure action group they notify.
 
 use dxvpn_tunnel::UseCase;
 
@@ -18,6 +18,7 @@ const MAX_MINUTES: u32 = 10_080;
 pub(crate) struct Alerts {
     pub minutes: u32,
     pub sns_topic_arn: Option<String>,
+    pub azure_action_group_id: Option<String>,
 }
 
 pub(crate) fn check_alerts(
@@ -46,13 +47,51 @@ pub(crate) fn check_alerts(
             );
         }
     }
+    if let Some(id) = &config.azure_action_group_id {
+        check_action_group_id(p, id);
+        if config.enabled == Some(false) {
+            p.add(
+                "alerts.azure_action_group_id",
+                "alerts-disabled",
+                "an action group is given for alerts, but alerts.enabled = false creates none",
+                "remove alerts.enabled = false, or the action group",
+            );
+        }
+    }
+    let asked = config.sns_topic_arn.is_some() || config.azure_action_group_id.is_some();
     let on = config
         .enabled
-        .unwrap_or(use_case == UseCase::HighAvailability || config.sns_topic_arn.is_some());
+        .unwrap_or(use_case == UseCase::HighAvailability || asked);
     on.then(|| Alerts {
         minutes,
         sns_topic_arn: config.sns_topic_arn.clone(),
+        azure_action_group_id: config.azure_action_group_id.clone(),
     })
+}
+
+/// `/subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Insights/actionGroups/NAME`: an
+/// action group is global, so any resource group and subscription will do (metric alert
+/// `actions[].actionGroupId`, Microsoft.Insights 2018-03-01).
+fn check_action_group_id(p: &mut Problems, id: &str) {
+    let parts: Vec<&str> = id.split('/').collect();
+    let well_formed = parts.len() == 9
+        && parts[0].is_empty()
+        && parts[1].eq_ignore_ascii_case("subscriptions")
+        && !parts[2].is_empty()
+        && parts[3].eq_ignore_ascii_case("resourceGroups")
+        && !parts[4].is_empty()
+        && parts[5].eq_ignore_ascii_case("providers")
+        && parts[6].eq_ignore_ascii_case("Microsoft.Insights")
+        && parts[7].eq_ignore_ascii_case("actionGroups")
+        && !parts[8].is_empty();
+    if !well_formed {
+        p.add(
+            "alerts.azure_action_group_id",
+            "action-group-id",
+            format!("`{id}` is not an action group's ARM id"),
+            "give the id az monitor action-group show prints, e.g. /subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Insights/actionGroups/vpn-alerts",
+        );
+    }
 }
 
 /// `arn:PARTITION:sns:REGION:ACCOUNT:NAME` (SNS topic ARN, as PutMetricAlarm's `AlarmActions`

@@ -1,8 +1,10 @@
 //! Azure Monitor (Microsoft.Insights) for what dxvpn reads of a VPN gateway: its tunnels'
 //! traffic. The data plane's byte counters become `TunnelIngressBytes`/`TunnelEgressBytes`,
 //! split by connection ("Monitoring Azure VPN Gateway data reference": bytes in and out of a
-//! tunnel, aggregation Total, dimension ConnectionName). `metrics` serves the metrics list.
+//! tunnel, aggregation Total, dimension ConnectionName). `metrics` serves the metrics list,
+//! `alerts` the metric alert rules.
 
+mod alerts;
 mod metrics;
 
 use std::collections::BTreeMap;
@@ -10,6 +12,7 @@ use std::time::SystemTime;
 
 use dxvpn_twin_kit::counters::Increments;
 
+pub(crate) use alerts::{MetricAlerts, alerts_path};
 pub(crate) use metrics::{is_metrics_path, list_metrics};
 
 /// The traffic per connection, as Azure Monitor keeps it.

@@ -1,0 +1,92 @@
+//! The tunnel alerts (`Spec::TunnelAlert`): an Azure Monitor metric alert per tunnel on the VPN
+//! gateway's `BgpPeerStatus` for the tunnel's BGP peer, Azure's counterpart of the CloudWatch
+//! alarm on TunnelState. Microsoft.Insights `metricAlerts` (api-version 2018-03-01, a global
+//! resource in the deployment's resource group) are written as JSON: no crate of the owner's
+//! set has their models. The PUT is synchronous (no long-running operation), the rest is the
+//! generic path of every JSON kind: read by name, written when missing or different, deleted
+//! and awaited until a GET answers 404, and listed for strays by the `dxvpn:deployment` tag.
+
+use dxvpn_plan::model::{Resource, Spec};
+use serde_json::{Value, json};
+
+/// The api-version of Microsoft.Insights/metricAlerts.
+pub(crate) const METRIC_ALERTS_API_VERSION: &str = "2018-03-01";
+
+/// The gateway's metric namespace.
+const NAMESPACE: &str = "Microsoft.Network/virtualNetworkGateways";
+
+/// `PT5M`, `PT1H`, `P1D`: a window of whole minutes as ISO 8601.
+fn iso_minutes(minutes: u32) -> String {
+    match minutes {
+        m if m % 1440 == 0 => format!("P{}D", m / 1440),
+        m if m % 60 == 0 => format!("PT{}H", m / 60),
+        m => format!("PT{m}M"),
+    }
+}
+
+/// The body of the alert of `resource` on the gateway `gateway_id`: BgpPeerStatus of the
+/// tunnel's peer, Maximum over the gateway's instances (the instance that holds the session
+/// says 1), below 1 for the whole window; evaluated every five minutes, the gateway's grain;
+/// resolved by itself when the session is back (`autoMitigate`).
+pub(crate) fn metric_alert(resource: &Resource, gateway_id: &str) -> Value {
+    let Spec::TunnelAlert {
+        tunnel,
+        peer,
+        window_minutes,
+        action_groups,
+    } = &resource.spec
+    else {
+        return Value::Null;
+    };
+    let actions: Vec<Value> = action_groups
+        .iter()
+        .map(|id| json!({ "actionGroupId": id }))
+        .collect();
+    json!({
+        "location": "global",
+        "tags": resource.tags,
+        "properties": {
+            "description": format!(
+                "dxvpn: tunnel {tunnel}'s BGP session with {peer} has been down for {window_minutes} minutes"
+            ),
+            "severity": 1,
+            "enabled": true,
+            "scopes": [gateway_id],
+            "evaluationFrequency": "PT5M",
+            "windowSize": iso_minutes(*window_minutes),
+            "criteria": {
+                "odata.type": "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+                "allOf": [{
+                    "criterionType": "StaticThresholdCriterion",
+                    "name": "bgp-peer-down",
+                    "metricName": "BgpPeerStatus",
+                    "metricNamespace": NAMESPACE,
+                    "dimensions": [{
+                        "name": "BgpPeerAddress",
+                        "operator": "Include",
+                        "values": [peer.to_string()],
+                    }],
+                    "operator": "LessThan",
+                    "threshold": 1.0,
+                    "timeAggregation": "Maximum",
+                }],
+            },
+            "autoMitigate": true,
+            "actions": actions,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_written_as_iso_durations() {
+        assert_eq!(iso_minutes(5), "PT5M");
+        assert_eq!(iso_minutes(15), "PT15M");
+        assert_eq!(iso_minutes(60), "PT1H");
+        assert_eq!(iso_minutes(720), "PT12H");
+        assert_eq!(iso_minutes(1440), "P1D");
+    }
+}
