@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::e2e_metrics::{MetricsRun, all_tunnels_read, promtool, tunnel_up};
+use crate::e2e_metrics::{MetricsRun, all_tunnels_read, bytes_by_cloud, promtool, tunnel_up};
 use crate::{
     LAB_PACKAGES, Result, TEST_PACKAGES, dxvpn_binary, ensure_debian_packages, lab_prefix, lab_up,
     root, run,
@@ -394,6 +394,14 @@ fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
         format!("{said}\n{exposition}")
     });
     tally.printed.push_str(&exposition);
+    // Byte counters: one per tunnel, cloud and direction, and both clouds' grow while
+    // validate's probes cross (the lab test in crates/metrics holds the quiet control).
+    let (series, before) = bytes_by_cloud(&exposition);
+    tally.check(
+        "metrics: dxvpn_tunnel_bytes_total for every tunnel, cloud and direction",
+        series == 4 * tunnels,
+        || exposition.clone(),
+    );
     for from in ["aws", "azure"] {
         let (ok, report) = tally.dxvpn_until(
             dxvpn,
@@ -406,6 +414,17 @@ fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
             || report.clone(),
         );
     }
+    let (ok, exposition) = metrics.until(SETTLE, |e| {
+        let (_, now) = bytes_by_cloud(e);
+        ["aws", "azure"].iter().all(|c| {
+            now.get(*c).copied().unwrap_or(0.0) > before.get(*c).copied().unwrap_or(f64::MAX)
+        })
+    });
+    tally.check(
+        "metrics: both clouds' byte counters grew while validate's probes crossed",
+        ok,
+        || format!("before {before:?}\n{exposition}"),
+    );
     let out = tally.dxvpn(dxvpn, &["lab", "cut", "--tunnel", "c1t1"]);
     tally.check("lab cut --tunnel c1t1", code(&out) == 0, || text(&out));
     let (ok, report) = tally.dxvpn_until(

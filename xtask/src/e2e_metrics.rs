@@ -120,6 +120,31 @@ pub(crate) fn tunnel_up(exposition: &str, tunnel: &str) -> Vec<String> {
         .collect()
 }
 
+/// The `dxvpn_tunnel_bytes_total` samples: how many, and their sum per cloud.
+pub(crate) fn bytes_by_cloud(exposition: &str) -> (usize, std::collections::BTreeMap<String, f64>) {
+    let mut sums = std::collections::BTreeMap::new();
+    let mut count = 0;
+    for line in exposition
+        .lines()
+        .filter(|l| l.starts_with("dxvpn_tunnel_bytes_total{"))
+    {
+        count += 1;
+        let cloud = line
+            .split("cloud=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_owned();
+        let value: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        *sums.entry(cloud).or_insert(0.0) += value;
+    }
+    (count, sums)
+}
+
 /// Every `dxvpn_tunnel_up` sample reads `value`, and there are `count` of them.
 pub(crate) fn all_tunnels_read(exposition: &str, count: usize, value: &str) -> bool {
     let values: Vec<&str> = exposition
