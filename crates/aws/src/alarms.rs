@@ -47,6 +47,7 @@ impl Wanted {
             tunnel,
             minutes,
             actions,
+            notify_alert_topic,
         } = &resource.spec
         else {
             return Err(AwsError::Api {
@@ -75,7 +76,14 @@ impl Wanted {
                 crate::tunnels::outside_ip_output(t.pairing.aws_tunnel),
             )?,
             minutes: *minutes,
-            actions: actions.clone(),
+            actions: {
+                let mut all = actions.clone();
+                if *notify_alert_topic {
+                    let topic = dxvpn_plan::model::ALERT_TOPIC_ROLE;
+                    all.push(outputs.need(role, topic, "arn")?);
+                }
+                all
+            },
         })
     }
 

@@ -16,8 +16,8 @@ pub struct Stray {
     /// The role its tag names.
     pub role: String,
     /// `vpn_connection`, `customer_gateway`, `vpn_gateway`, `resolver_rule`,
-    /// `resolver_endpoint`, `security_group`, `forwarder_instance`, `instance_profile` or
-    /// `tunnel_alarm` (the plan's kind names).
+    /// `resolver_endpoint`, `security_group`, `forwarder_instance`, `instance_profile`,
+    /// `tunnel_alarm` or `alert_topic` (the plan's kind names).
     pub kind: &'static str,
     /// Its id.
     pub id: String,
@@ -140,6 +140,7 @@ impl Aws {
                 self.instance_profile_drift(plan, resource, outputs).await
             }
             Spec::TunnelAlarm { .. } => self.alarm_drift(plan, resource, outputs).await,
+            Spec::AlertTopic { .. } => self.alert_topic_drift(plan, resource, outputs).await,
             _ => Ok(if self.observe(plan, resource, outputs).await? {
                 Drift::Same
             } else {
@@ -270,6 +271,7 @@ impl Aws {
         strays.extend(self.instance_profile_strays(plan).await?);
         strays.extend(self.dns_strays(plan).await?);
         strays.extend(self.alarm_strays(plan).await?);
+        strays.extend(self.alert_topic_strays(plan).await?);
         Ok(strays)
     }
 }
@@ -286,6 +288,7 @@ impl Aws {
             }
             "forwarder_instance" => return self.terminate(role, id).await,
             crate::alarms::KIND => return self.delete_alarm_named(role, id).await,
+            crate::alert_topic::KIND => return self.delete_topic_arn(role, id).await,
             crate::instance_profile::KIND => {
                 return self.delete_instance_profile(plan, role, id).await;
             }

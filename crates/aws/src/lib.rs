@@ -1,5 +1,6 @@
-//! The AWS half of a dxvpn deployment, on aws-sdk-ec2, aws-sdk-route53resolver and (for the
-//! forwarder host's instance profile) aws-sdk-iam.
+//! The AWS half of a dxvpn deployment, on aws-sdk-ec2, aws-sdk-route53resolver, aws-sdk-iam
+//! (the forwarder host's instance profile), aws-sdk-cloudwatch (tunnel alarms and traffic) and
+//! aws-sdk-sns (the alert topic).
 //!
 //! For each AWS resource of a [`Plan`] this crate can `observe` it (find it by its
 //! `dxvpn:deployment` and `dxvpn:role` tags), `ensure` it (create it only if it is missing, then
@@ -25,6 +26,7 @@
 //! ```
 
 mod alarms;
+mod alert_topic;
 mod dns;
 mod dns_strays;
 mod drift;
@@ -156,6 +158,7 @@ pub struct Aws {
     resolver: aws_sdk_route53resolver::Client,
     iam: aws_sdk_iam::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    sns: aws_sdk_sns::Client,
     /// When this run began: reads may not show yet what an earlier run wrote just before.
     started: Instant,
     /// Whether `ensure` leaves a VPN connection's tunnel changes to the caller (see
@@ -203,6 +206,7 @@ impl Aws {
             ),
             iam: aws_sdk_iam::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
             caller_updates_tunnels: false,
         }
     }
@@ -213,9 +217,11 @@ impl Aws {
         resolver: aws_sdk_route53resolver::Client,
         iam: aws_sdk_iam::Client,
         cloudwatch: aws_sdk_cloudwatch::Client,
+        sns: aws_sdk_sns::Client,
     ) -> Self {
         Aws {
             cloudwatch,
+            sns,
             ec2,
             resolver,
             iam,
@@ -285,6 +291,7 @@ impl Aws {
                 self.observe_instance_profile(plan, resource, outputs).await
             }
             Spec::TunnelAlarm { .. } => self.observe_alarm(plan, resource, outputs).await,
+            Spec::AlertTopic { .. } => self.observe_alert_topic(plan, resource, outputs).await,
             Spec::Vpc { .. } => Ok(true),
             _ => Ok(false),
         }
@@ -488,6 +495,7 @@ impl Aws {
             }
             Spec::InstanceProfile { .. } => self.create_instance_profile(plan, resource).await,
             Spec::TunnelAlarm { .. } => self.put_alarm(plan, resource, outputs).await,
+            Spec::AlertTopic { .. } => self.put_alert_topic(plan, resource).await,
             _ => self.create_dns(plan, resource, outputs).await,
         }
     }
@@ -523,8 +531,8 @@ impl Aws {
             }
             Spec::ForwarderInstance { .. } => self.wait_forwarder_host(plan, role, outputs).await,
             Spec::InstanceProfile { .. } => self.wait_instance_profile(resource).await,
-            // PutMetricAlarm takes effect at once.
-            Spec::TunnelAlarm { .. } => Ok(()),
+            // PutMetricAlarm and CreateTopic take effect at once.
+            Spec::TunnelAlarm { .. } | Spec::AlertTopic { .. } => Ok(()),
             _ => self.wait_dns(plan, resource, outputs).await,
         }
     }
@@ -621,6 +629,7 @@ impl Aws {
                 self.delete_instance_profile(plan, role, name).await?;
             }
             Spec::TunnelAlarm { .. } => self.delete_alarm(plan, resource).await?,
+            Spec::AlertTopic { .. } => self.delete_alert_topic(plan, role).await?,
             _ => self.delete_dns(plan, resource).await?,
         }
         outputs.forget(role);

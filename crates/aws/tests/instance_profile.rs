@@ -26,6 +26,7 @@ fn clients(twin: &AwsTwin) -> Aws {
         resolver_client(&twin.endpoint),
         iam_client(&twin.endpoint),
         dxvpn_test_support::cloudwatch_client(&twin.endpoint),
+        dxvpn_test_support::sns_client(&twin.endpoint),
     )
 }
 

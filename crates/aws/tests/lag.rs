@@ -66,6 +66,7 @@ async fn a_lost_create_answer_under_lagging_reads_makes_exactly_one() {
             resolver_client(&twin.endpoint),
             iam_client(&twin.endpoint),
             dxvpn_test_support::cloudwatch_client(&twin.endpoint),
+            dxvpn_test_support::sns_client(&twin.endpoint),
         );
         for action in ["CreateVpnGateway", "CreateVpnConnection"] {
             twin.inject(Fault {

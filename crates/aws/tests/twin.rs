@@ -17,9 +17,10 @@ async fn setup(use_case: &str) -> (AwsTwin, Aws, Plan) {
     let resolver = resolver_client(&twin.endpoint);
     let iam = iam_client(&twin.endpoint);
     let cloudwatch = dxvpn_test_support::cloudwatch_client(&twin.endpoint);
+    let sns = dxvpn_test_support::sns_client(&twin.endpoint);
     (
         twin,
-        Aws::from_clients(ec2, resolver, iam, cloudwatch),
+        Aws::from_clients(ec2, resolver, iam, cloudwatch, sns),
         plan,
     )
 }
@@ -82,6 +83,7 @@ async fn tunnels_are_paired_by_inside_cidr_whatever_order_aws_answers() {
             resolver_client(&twin.endpoint),
             iam_client(&twin.endpoint),
             dxvpn_test_support::cloudwatch_client(&twin.endpoint),
+            dxvpn_test_support::sns_client(&twin.endpoint),
         );
         let outputs = ensure_all(&aws, &plan).await.unwrap();
         for t in &plan.tunnels {
@@ -255,6 +257,7 @@ async fn an_authorize_whose_answer_was_lost_still_converges_in_one_run() {
             resolver_client(&twin.endpoint),
             iam_client(&twin.endpoint),
             dxvpn_test_support::cloudwatch_client(&twin.endpoint),
+            dxvpn_test_support::sns_client(&twin.endpoint),
         );
         twin.inject(Fault {
             action: "AuthorizeSecurityGroupIngress".into(),

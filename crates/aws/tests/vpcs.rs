@@ -85,6 +85,7 @@ async fn a_namesake_in_another_vpc_is_neither_adopted_nor_deleted() {
         resolver_client(&twin.endpoint),
         iam_client(&twin.endpoint),
         dxvpn_test_support::cloudwatch_client(&twin.endpoint),
+        dxvpn_test_support::sns_client(&twin.endpoint),
     );
 
     let mut outputs_a = up(&aws, &plan_a).await;

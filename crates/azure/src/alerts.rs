@@ -1,4 +1,5 @@
-//! The tunnel alerts (`Spec::TunnelAlert`): an Azure Monitor metric alert per tunnel on the VPN
+//! The tunnel alerts (`Spec::TunnelAlert`) and the action group they tell (`Spec::ActionGroup`,
+//! e-mail receivers for `alerts.emails`): an Azure Monitor metric alert per tunnel on the VPN
 //! gateway's `BgpPeerStatus` for the tunnel's BGP peer, Azure's counterpart of the CloudWatch
 //! alarm on TunnelState. Microsoft.Insights `metricAlerts` (api-version 2018-03-01, a global
 //! resource in the deployment's resource group) are written as JSON: no crate of the owner's
@@ -11,6 +12,8 @@ use serde_json::{Value, json};
 
 /// The api-version of Microsoft.Insights/metricAlerts.
 pub(crate) const METRIC_ALERTS_API_VERSION: &str = "2018-03-01";
+/// The api-version of Microsoft.Insights/actionGroups.
+pub(crate) const ACTION_GROUPS_API_VERSION: &str = "2023-01-01";
 
 /// The gateway's metric namespace.
 const NAMESPACE: &str = "Microsoft.Network/virtualNetworkGateways";
@@ -28,18 +31,26 @@ fn iso_minutes(minutes: u32) -> String {
 /// tunnel's peer, Maximum over the gateway's instances (the instance that holds the session
 /// says 1), below 1 for the whole window; evaluated every five minutes, the gateway's grain;
 /// resolved by itself when the session is back (`autoMitigate`).
-pub(crate) fn metric_alert(resource: &Resource, gateway_id: &str) -> Value {
+/// `own_group` is the id of the action group dxvpn makes, when the plan has one.
+pub(crate) fn metric_alert(
+    resource: &Resource,
+    gateway_id: &str,
+    own_group: Option<&str>,
+) -> Value {
     let Spec::TunnelAlert {
         tunnel,
         peer,
         window_minutes,
         action_groups,
+        notify_action_group,
     } = &resource.spec
     else {
         return Value::Null;
     };
     let actions: Vec<Value> = action_groups
         .iter()
+        .map(String::as_str)
+        .chain(own_group.filter(|_| *notify_action_group))
         .map(|id| json!({ "actionGroupId": id }))
         .collect();
     json!({
@@ -73,6 +84,34 @@ pub(crate) fn metric_alert(resource: &Resource, gateway_id: &str) -> Value {
             },
             "autoMitigate": true,
             "actions": actions,
+        },
+    })
+}
+
+/// The body of the action group of `resource`: global (action groups are), an e-mail
+/// receiver per address, in the common alert schema.
+pub(crate) fn action_group(resource: &Resource) -> Value {
+    let Spec::ActionGroup { short_name, emails } = &resource.spec else {
+        return Value::Null;
+    };
+    let receivers: Vec<Value> = emails
+        .iter()
+        .enumerate()
+        .map(|(i, email)| {
+            json!({
+                "name": format!("email-{}", i + 1),
+                "emailAddress": email,
+                "useCommonAlertSchema": true,
+            })
+        })
+        .collect();
+    json!({
+        "location": "Global",
+        "tags": resource.tags,
+        "properties": {
+            "groupShortName": short_name,
+            "enabled": true,
+            "emailReceivers": receivers,
         },
     })
 }

@@ -23,6 +23,8 @@ pub(crate) enum Kind {
     VirtualMachine,
     /// Microsoft.Insights, written as JSON (`alerts`).
     MetricAlert,
+    /// Microsoft.Insights, written as JSON (`alerts`).
+    ActionGroup,
 }
 
 impl Kind {
@@ -42,6 +44,7 @@ impl Kind {
             Spec::NetworkSecurityGroup { .. } => Some(Kind::SecurityGroup),
             Spec::ForwarderInstance { .. } => Some(Kind::VirtualMachine),
             Spec::TunnelAlert { .. } => Some(Kind::MetricAlert),
+            Spec::ActionGroup { .. } => Some(Kind::ActionGroup),
             _ => None,
         }
     }
@@ -63,13 +66,14 @@ impl Kind {
             Kind::NetworkInterface => "networkInterfaces",
             Kind::VirtualMachine => "virtualMachines",
             Kind::MetricAlert => "metricAlerts",
+            Kind::ActionGroup => "actionGroups",
         }
     }
 
     /// Whether ARM reports the type's `provisioningState`: a metric alert has none, its PUT
     /// ends when it answers.
     pub(crate) fn provisions(self) -> bool {
-        self != Kind::MetricAlert
+        !matches!(self, Kind::MetricAlert | Kind::ActionGroup)
     }
 
     /// The provider and api-version of a type no typed client of the owner's set writes: it is
@@ -83,6 +87,10 @@ impl Kind {
             Kind::MetricAlert => Some((
                 "Microsoft.Insights",
                 crate::alerts::METRIC_ALERTS_API_VERSION,
+            )),
+            Kind::ActionGroup => Some((
+                "Microsoft.Insights",
+                crate::alerts::ACTION_GROUPS_API_VERSION,
             )),
             _ => None,
         }

@@ -8,7 +8,9 @@
 //! is read and used; dxvpn only adds the custom APIPA addresses its connections need (writing the
 //! gateway back whole, and recording what it added in the tag `dxvpn:apipa:<deployment>`), and
 //! `delete` removes exactly those, never the gateway. Cross-cloud DNS adds two delegated subnets, the DNS private resolver, its
-//! endpoints, a forwarding ruleset with its rules and the ruleset's VNet link.
+//! endpoints, a forwarding ruleset with its rules and the ruleset's VNet link. Alerts add
+//! Microsoft.Insights metric alerts on the gateway and an action group, and the exporter reads
+//! the gateway's traffic from Azure Monitor.
 //!
 //! Long-running operations are polled here, not by the SDK's `.await`: that way progress can be
 //! shown, and when Azure fails an operation its error code and message reach the user.
@@ -512,8 +514,18 @@ impl Azure {
                     "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworkGateways/{name}",
                     self.subscription
                 );
-                alerts::metric_alert(resource, &gateway_id)
+                let own_group = plan
+                    .resource(dxvpn_plan::model::ACTION_GROUP_ROLE)
+                    .map(|g| {
+                        self.ids.of_provider(
+                            "Microsoft.Insights",
+                            Kind::ActionGroup.type_path(),
+                            &g.name,
+                        )
+                    });
+                alerts::metric_alert(resource, &gateway_id, own_group.as_deref())
             }
+            Kind::ActionGroup => alerts::action_group(resource),
             _ => dns::body(plan, resource, &self.ids, outputs)?,
         })
     }

@@ -1,5 +1,7 @@
 //! Reading and writing ARM's resources as JSON, past the typed models.
 
+use std::time::Duration;
+
 use azure_core::Method;
 use azure_core::error::{ErrorKind, HttpError};
 use serde_json::Value;
@@ -11,6 +13,8 @@ use crate::Azure;
 pub(crate) const NETWORK_API_VERSION: &str = "2024-03-01";
 /// The Microsoft.Network/dnsResolvers api-version of azure_mgmt_dnsresolver's `package_2022_07`.
 pub(crate) const DNS_API_VERSION: &str = "2022-07-01";
+/// Tries of one raw call, as many as the typed clients' pipeline makes (1 + 7 retries).
+const RAW_ATTEMPTS: u32 = 8;
 
 /// A resource read as JSON, not through the typed models: ARM answers members the models
 /// cannot hold (a connection's gateways as ids only, though the models require their
@@ -60,14 +64,41 @@ impl Azure {
         url.query_pairs_mut()
             .append_pair("api-version", api_version)
             .extend_pairs(parameters);
-        let mut request = self.poller.authorized(url, method).await?;
-        if let Some(body) = body {
-            request.insert_header(azure_core::headers::CONTENT_TYPE, "application/json");
-            let bytes = serde_json::to_vec(body)
-                .map_err(|e| azure_core::Error::new(ErrorKind::DataConversion, e))?;
-            request.set_body(bytes);
-        }
-        let response = self.poller.http.execute_request(&request).await?;
+        let bytes = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| azure_core::Error::new(ErrorKind::DataConversion, e))?;
+        // The typed clients' pipeline tries a send 8 times (a connection that failed, 429,
+        // 5xx); these calls bypass it, so they try as often themselves. ARM's PUT, GET and
+        // DELETE are idempotent, so a retry after a lost answer does no harm.
+        let mut attempt = 0;
+        let response = loop {
+            attempt += 1;
+            let mut request = self.poller.authorized(url.clone(), method).await?;
+            if let Some(bytes) = &bytes {
+                request.insert_header(azure_core::headers::CONTENT_TYPE, "application/json");
+                request.set_body(bytes.clone());
+            }
+            let backoff = Duration::from_millis(200 << attempt.min(5));
+            match self.poller.http.execute_request(&request).await {
+                Ok(response) => {
+                    let status = response.status();
+                    let retryable = status == azure_core::StatusCode::TooManyRequests
+                        || u16::from(status) >= 500;
+                    if !retryable || attempt >= RAW_ATTEMPTS {
+                        break response;
+                    }
+                    let wait = crate::lro::retry_after(response.headers())
+                        .unwrap_or(backoff)
+                        .min(crate::lro::MAX_RETRY_AFTER);
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) if *e.kind() == ErrorKind::Io && attempt < RAW_ATTEMPTS => {
+                    tokio::time::sleep(backoff).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let status = response.status();
         if status.is_success() {
             return Ok(response);

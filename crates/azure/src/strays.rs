@@ -66,6 +66,8 @@ impl AzureStray {
             | Kind::VnetLink
             | Kind::VirtualMachine
             | Kind::MetricAlert => 1,
+            // The alerts name it.
+            Kind::ActionGroup => 2,
             Kind::Ruleset | Kind::NetworkInterface => 2,
             Kind::InboundEndpoint | Kind::OutboundEndpoint => 3,
             Kind::DnsResolver => 4,
@@ -77,8 +79,9 @@ impl AzureStray {
 
 /// The kinds listed in the resource group, dependents first: a connection holds its local
 /// network gateway.
-const LISTED: [Kind; 9] = [
+const LISTED: [Kind; 10] = [
     Kind::MetricAlert,
+    Kind::ActionGroup,
     Kind::VirtualMachine,
     Kind::NetworkInterface,
     Kind::Connection,
@@ -236,6 +239,7 @@ impl Azure {
             | Kind::VnetLink => DNS_API_VERSION,
             Kind::VirtualMachine => COMPUTE_API_VERSION,
             Kind::MetricAlert => crate::alerts::METRIC_ALERTS_API_VERSION,
+            Kind::ActionGroup => crate::alerts::ACTION_GROUPS_API_VERSION,
             _ => NETWORK_API_VERSION,
         };
         url.query_pairs_mut().append_pair("api-version", version);

@@ -84,6 +84,8 @@ impl Doomed {
             Doomed::Aws(s) => match s.kind {
                 // A forwarder host holds the DNS security group until it is terminated.
                 "vpn_connection" | "resolver_rule" | "forwarder_instance" | "tunnel_alarm" => 0,
+                // The alarms notify the topic: it goes after them.
+                "alert_topic" => 1,
                 "customer_gateway" | "resolver_endpoint" => 2,
                 _ => 3,
             },

@@ -11,6 +11,7 @@ use dxvpn_cidr::nth_host;
 use dxvpn_tunnel::policy::IpsecPolicy;
 
 use crate::config::DnsMode;
+use crate::model::{ACTION_GROUP_ROLE, ALERT_TOPIC_ROLE};
 use crate::model::{
     Action, Cloud, Deferred, DnsForwarding, DnsPlan, EndpointDirection, ForwarderSetup,
     GatewayInstance, Plan, PskSource, Resource, Spec,
@@ -196,18 +197,37 @@ pub(crate) fn build(checked: Checked) -> Plan {
         );
     }
 
-    // An alarm per tunnel on what AWS reports of it.
+    // An alarm per tunnel on what AWS reports of it, telling the topic made for the
+    // addresses given.
     if let Some(alerts) = &c.alerts {
+        let topic = !alerts.emails.is_empty();
+        if topic {
+            b.add(
+                Cloud::Aws,
+                ALERT_TOPIC_ROLE,
+                "alerts",
+                &[],
+                Spec::AlertTopic {
+                    emails: alerts.emails.clone(),
+                },
+            );
+        }
         for t in &c.tunnels {
+            let connection = format!("aws.vpn_connection.{}", t.pairing.aws_connection);
+            let mut depends = vec![connection.as_str()];
+            if topic {
+                depends.push(ALERT_TOPIC_ROLE);
+            }
             b.add(
                 Cloud::Aws,
                 &format!("aws.tunnel_alarm.{}", t.key),
                 &format!("{}-tunnel-down", t.key),
-                &[&format!("aws.vpn_connection.{}", t.pairing.aws_connection)],
+                &depends,
                 Spec::TunnelAlarm {
                     tunnel: t.key.clone(),
                     minutes: alerts.minutes,
                     actions: alerts.sns_topic_arn.iter().cloned().collect(),
+                    notify_alert_topic: topic,
                 },
             );
         }
@@ -283,19 +303,38 @@ pub(crate) fn build(checked: Checked) -> Plan {
         );
     }
 
-    // And a metric alert per tunnel on what Azure reports of its BGP session.
+    // And a metric alert per tunnel on what Azure reports of its BGP session, telling the
+    // action group made for the addresses given.
     if let Some(alerts) = &c.alerts {
+        let group = !alerts.emails.is_empty();
+        if group {
+            b.add(
+                Cloud::Azure,
+                ACTION_GROUP_ROLE,
+                "alerts",
+                &[],
+                Spec::ActionGroup {
+                    short_name: "dxvpn".into(),
+                    emails: alerts.emails.clone(),
+                },
+            );
+        }
         for t in &c.tunnels {
+            let mut depends = vec![gateway_role];
+            if group {
+                depends.push(ACTION_GROUP_ROLE);
+            }
             b.add(
                 Cloud::Azure,
                 &format!("azure.tunnel_alert.{}", t.key),
                 &format!("{}-bgp-down", t.key),
-                &[gateway_role],
+                &depends,
                 Spec::TunnelAlert {
                     tunnel: t.key.clone(),
                     peer: t.pairing.aws_inside_ip,
                     window_minutes: crate::model::alert_window_minutes(alerts.minutes),
                     action_groups: alerts.azure_action_group_id.iter().cloned().collect(),
+                    notify_action_group: group,
                 },
             );
         }

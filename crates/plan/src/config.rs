@@ -75,6 +75,11 @@ pub struct AlertsConfig {
     /// without one the alerts only fire in Azure Monitor.
     #[serde(default)]
     pub azure_action_group_id: Option<String>,
+    /// E-mail addresses told when an alarm or alert fires: `up` makes an SNS topic with an
+    /// e-mail subscription for each (each address is asked to confirm it) and an Azure action
+    /// group with an e-mail receiver for each; `down` deletes both.
+    #[serde(default)]
+    pub emails: Vec<String>,
 }
 
 /// `[aws]`

@@ -390,6 +390,22 @@ pub enum Spec {
         minutes: u32,
         /// SNS topics notified when it fires and when it clears.
         actions: Vec<String>,
+        /// Also the topic dxvpn makes (`aws.alert_topic`, its `arn` output).
+        notify_alert_topic: bool,
+    },
+    /// An SNS topic that the tunnel alarms notify, with an e-mail subscription per address
+    /// (each address confirms its own; SNS sends nothing to one that has not).
+    AlertTopic {
+        /// The addresses subscribed.
+        emails: Vec<String>,
+    },
+    /// An Azure Monitor action group that the tunnel alerts notify, with an e-mail receiver
+    /// per address.
+    ActionGroup {
+        /// Its short name, in the e-mails' subject (12 characters at most).
+        short_name: String,
+        /// The addresses told.
+        emails: Vec<String>,
     },
     /// An Azure Monitor metric alert on one tunnel's BGP session: the gateway's `BgpPeerStatus`
     /// for the tunnel's AWS inside address (Maximum over the gateway's instances, below 1),
@@ -405,6 +421,8 @@ pub enum Spec {
         window_minutes: u32,
         /// Action groups notified when it fires and resolves, by ARM id.
         action_groups: Vec<String>,
+        /// Also the action group dxvpn makes (`azure.action_group`).
+        notify_action_group: bool,
     },
     /// The existing VNet.
     VirtualNetwork { name: String, cidr: Ipv4Net },
@@ -513,6 +531,8 @@ impl Spec {
             Spec::InstanceProfile { .. } => "instance_profile",
             Spec::TunnelAlarm { .. } => "tunnel_alarm",
             Spec::TunnelAlert { .. } => "tunnel_alert",
+            Spec::AlertTopic { .. } => "alert_topic",
+            Spec::ActionGroup { .. } => "action_group",
             Spec::VirtualNetwork { .. } => "virtual_network",
             Spec::PublicIp { .. } => "public_ip",
             Spec::VirtualNetworkGateway { .. } => "virtual_network_gateway",
@@ -568,3 +588,8 @@ pub fn alert_window_minutes(minutes: u32) -> u32 {
         .find(|w| *w >= minutes.max(5))
         .unwrap_or(1440)
 }
+
+/// The role of the SNS topic the tunnel alarms tell, when `alerts.emails` is given.
+pub const ALERT_TOPIC_ROLE: &str = "aws.alert_topic";
+/// The role of the action group the tunnel alerts tell, when `alerts.emails` is given.
+pub const ACTION_GROUP_ROLE: &str = "azure.action_group";

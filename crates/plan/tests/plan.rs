@@ -668,6 +668,67 @@ fn the_aws_forwarder_host_gets_its_instance_profile_unless_the_config_says_other
 }
 
 #[test]
+fn alert_emails_make_a_topic_and_an_action_group_that_every_alarm_and_alert_tells() {
+    let config = format!(
+        "{DEVELOPMENT}\n[alerts]\nemails = [\"ops@example.com\", \"oncall@example.org\"]\n"
+    );
+    let plan = dxvpn_plan::plan_from_toml(&config).unwrap();
+    let topic = plan.resource(dxvpn_plan::model::ALERT_TOPIC_ROLE).unwrap();
+    let group = plan.resource(dxvpn_plan::model::ACTION_GROUP_ROLE).unwrap();
+    assert!(matches!(&topic.spec, Spec::AlertTopic { emails } if emails.len() == 2));
+    assert!(
+        matches!(&group.spec, Spec::ActionGroup { short_name, emails } if short_name.len() <= 12 && emails.len() == 2)
+    );
+    let mut alarms = 0;
+    let mut alerts = 0;
+    for r in &plan.resources {
+        match &r.spec {
+            Spec::TunnelAlarm {
+                notify_alert_topic, ..
+            } => {
+                alarms += 1;
+                assert!(*notify_alert_topic);
+                assert!(r.depends_on.contains(&topic.role), "{:?}", r.depends_on);
+            }
+            Spec::TunnelAlert {
+                notify_action_group,
+                ..
+            } => {
+                alerts += 1;
+                assert!(*notify_action_group);
+                assert!(r.depends_on.contains(&group.role), "{:?}", r.depends_on);
+            }
+            _ => {}
+        }
+    }
+    // Addresses turn the alarms on in development.
+    assert_eq!((alarms, alerts), (2, 2));
+    // Without addresses, neither is made (the high availability default).
+    let ha = dxvpn_plan::plan_from_toml(HIGH_AVAILABILITY).unwrap();
+    assert!(ha.resource(dxvpn_plan::model::ALERT_TOPIC_ROLE).is_none());
+    assert!(ha.resource(dxvpn_plan::model::ACTION_GROUP_ROLE).is_none());
+
+    for (emails, rule) in [
+        ("\"ops at example.com\"", "alert-email"),
+        ("\"ops@localhost\"", "alert-email"),
+        (
+            "\"ops@example.com\", \"OPS@example.com\"",
+            "alert-email-twice",
+        ),
+    ] {
+        let config = format!("{DEVELOPMENT}\n[alerts]\nemails = [{emails}]\n");
+        let problems = dxvpn_plan::plan_from_toml(&config).unwrap_err();
+        assert!(
+            problems
+                .errors
+                .iter()
+                .any(|p| p.rule == rule && p.path.starts_with("alerts.emails[")),
+            "{emails}: {problems:?}"
+        );
+    }
+}
+
+#[test]
 fn azure_tunnel_alerts_come_with_the_alarms_watch_each_bgp_peer_and_take_an_action_group() {
     let alerts = |plan: &Plan| -> Vec<(String, std::net::Ipv4Addr, u32, Vec<String>)> {
         plan.resources
@@ -678,6 +739,7 @@ fn azure_tunnel_alerts_come_with_the_alarms_watch_each_bgp_peer_and_take_an_acti
                     peer,
                     window_minutes,
                     action_groups,
+                    ..
                 } => {
                     // Each alert watches the gateway, and waits for nothing else.
                     assert_eq!(r.depends_on, vec!["azure.vpn_gateway".to_owned()]);
@@ -762,6 +824,7 @@ fn tunnel_alarms_are_on_in_high_availability_off_in_development_and_follow_alert
                     tunnel,
                     minutes,
                     actions,
+                    ..
                 } => {
                     // Each alarm waits for its own tunnel's VPN connection, and for nothing else.
                     let t = plan.tunnels.iter().find(|t| t.key == *tunnel).unwrap();

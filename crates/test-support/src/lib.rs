@@ -260,6 +260,19 @@ pub fn cloudwatch_client(endpoint: &str) -> aws_sdk_cloudwatch::Client {
     )
 }
 
+/// A plain aws-sdk-sns client for the twin at `endpoint`.
+pub fn sns_client(endpoint: &str) -> aws_sdk_sns::Client {
+    use aws_sdk_sns::config::{BehaviorVersion, Region};
+    aws_sdk_sns::Client::from_conf(
+        aws_sdk_sns::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-south-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(lab_credentials())
+            .build(),
+    )
+}
+
 /// A plain aws-sdk-route53resolver client for the twin at `endpoint`.
 pub fn resolver_client(endpoint: &str) -> aws_sdk_route53resolver::Client {
     use aws_sdk_route53resolver::config::{BehaviorVersion, Region};

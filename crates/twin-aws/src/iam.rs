@@ -15,13 +15,12 @@
 //! or profile is missing from reads (Get*, List*) for a seeded moment; writes see it at once.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
-use quick_xml::escape::escape;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use crate::awsquery::Out;
 use crate::query::Params;
 
 /// The account the twin plays (the example account of AWS's documentation).
@@ -39,12 +38,7 @@ const MANAGED_POLICIES: &[&str] = &[
 ];
 
 /// An IAM error: HTTP status, code and message.
-#[derive(Debug)]
-pub(crate) struct IamError {
-    pub(crate) status: u16,
-    pub(crate) code: &'static str,
-    pub(crate) message: String,
-}
+pub(crate) use crate::awsquery::QueryError as IamError;
 
 fn error(status: u16, code: &'static str, message: impl Into<String>) -> IamError {
     IamError {
@@ -195,27 +189,7 @@ fn url_encoded(text: &str) -> String {
         .collect()
 }
 
-/// A tiny XML writer for IAM's shapes: `<Name>text</Name>` and `<member>` lists.
-#[derive(Default)]
-struct Out(String);
-
 impl Out {
-    fn field(&mut self, name: &str, text: &str) -> &mut Self {
-        let _ = write!(self.0, "<{name}>{}</{name}>", escape(text));
-        self
-    }
-
-    fn members<T>(&mut self, name: &str, items: &[T], each: impl Fn(&mut Out, &T)) -> &mut Self {
-        let _ = write!(self.0, "<{name}>");
-        for item in items {
-            self.0.push_str("<member>");
-            each(self, item);
-            self.0.push_str("</member>");
-        }
-        let _ = write!(self.0, "</{name}>");
-        self
-    }
-
     fn tags(&mut self, tags: &[(String, String)]) -> &mut Self {
         self.members("Tags", tags, |o, (k, v)| {
             o.field("Key", k).field("Value", v);
@@ -555,29 +529,8 @@ impl Iam {
     }
 }
 
-/// The whole success document of `action`.
-pub(crate) fn response(action: &str, result: Option<&str>, request_id: &str) -> String {
-    let result = result
-        .map(|r| format!("<{action}Result>{r}</{action}Result>"))
-        .unwrap_or_default();
-    format!(
-        "<{action}Response xmlns=\"{NAMESPACE}\">{result}<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>"
-    )
-}
-
-/// The error document (IAM's `ErrorResponse`, with `Type` Sender or Receiver).
-pub(crate) fn error_response(e: &IamError, request_id: &str) -> String {
-    let kind = if e.status >= 500 {
-        "Receiver"
-    } else {
-        "Sender"
-    };
-    format!(
-        "<ErrorResponse xmlns=\"{NAMESPACE}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
-        escape(e.code),
-        escape(&e.message)
-    )
-}
+/// The answers' namespace, for the Query protocol's documents.
+pub(crate) const IAM_NAMESPACE: &str = NAMESPACE;
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,8 @@
 //! The AWS twin: an HTTP server speaking the EC2 Query protocol (API 2016-11-15) for the VPN
 //! subset dxvpn uses, Route 53 Resolver's awsJson1_1 (API 2018-04-01), SSM's GetParameter and
-//! IAM's Query protocol (API 2010-05-08, roles and instance profiles) and CloudWatch's metric
-//! alarms (Smithy RPC v2 CBOR, over the tunnels' TunnelState) on the same port,
+//! IAM's Query protocol (API 2010-05-08, roles and instance profiles), SNS's (API 2010-03-31,
+//! topics and e-mail subscriptions) and CloudWatch's metric alarms and GetMetricData (Smithy
+//! RPC v2 CBOR, over the tunnels' TunnelState and byte counters) on the same port,
 //! wire-compatible with the AWS SDKs pointed at it with `endpoint_url`.
 //!
 //! It enforces AWS's documented rules and error codes (cloud-apis.md section 1), scales real
@@ -23,11 +24,13 @@
 //! # Ok(()) }
 //! ```
 
+mod awsquery;
 mod cloudwatch;
 mod ec2;
 mod iam;
 mod query;
 mod resolver;
+mod sns;
 mod ssm;
 mod xml;
 
@@ -57,6 +60,7 @@ struct TwinState {
     resolver: Resolver,
     iam: iam::Iam,
     cloudwatch: cloudwatch::CloudWatch,
+    sns: sns::Sns,
     faults: FaultBook,
 }
 
@@ -72,6 +76,7 @@ impl AdminState for TwinState {
                 self.resolver.inventory(),
                 self.iam.inventory(),
                 self.cloudwatch.inventory(),
+                serde_json::json!({ "topics": self.sns.inventory() }),
             ] {
                 if let serde_json::Value::Object(part) = part {
                     all.extend(part);
@@ -130,6 +135,7 @@ impl AwsTwin {
             resolver: Resolver::new(&scenario.region, time_factor, seed),
             iam: iam::Iam::new(time_factor, seed),
             cloudwatch: cloudwatch::CloudWatch::new(&scenario.region, time_factor, seed),
+            sns: sns::Sns::new(&scenario.region, seed),
             faults: FaultBook::default(),
         }));
         let app = Router::new()
@@ -254,7 +260,21 @@ async fn ec2_call(
     };
     // IAM shares the Query protocol and tells itself apart by its API version.
     if params.get("Version") == Some(IAM_VERSION) {
-        return iam_call(&state, &id, &action, &params);
+        return query_call(
+            &state,
+            (&id, &action, &params),
+            iam::IAM_NAMESPACE,
+            |s, action, params| s.iam.handle(action, params),
+        );
+    }
+    // So does SNS.
+    if params.get("Version") == Some(sns::SNS_VERSION) {
+        return query_call(
+            &state,
+            (&id, &action, &params),
+            sns::SNS_NAMESPACE,
+            |s, action, params| s.sns.handle(action, params),
+        );
     }
     let mut state = lock(&state);
     let fault = state.faults.on_call(&action, is_mutating);
@@ -382,8 +402,14 @@ async fn cloudwatch_call(
 /// The IAM API version, the `Version` of every IAM call.
 const IAM_VERSION: &str = "2010-05-08";
 
-/// One IAM call (Query protocol, XML answers; `iam` has the rules).
-fn iam_call(state: &Shared, id: &str, action: &str, params: &Params) -> Response {
+/// One call of a Query service other than EC2 (XML answers in `namespace`): IAM (`iam` has
+/// its rules) or SNS (`sns`), run by `handle`.
+fn query_call(
+    state: &Shared,
+    (id, action, params): (&str, &str, &Params),
+    namespace: &str,
+    handle: fn(&mut TwinState, &str, &Params) -> Result<Option<String>, awsquery::QueryError>,
+) -> Response {
     let mut state = lock(state);
     let fault = state.faults.on_call(action, is_mutating);
     let respond = |status: u16, body: String| {
@@ -397,8 +423,14 @@ fn iam_call(state: &Shared, id: &str, action: &str, params: &Params) -> Response
         )
             .into_response()
     };
+    let error = |e: &awsquery::QueryError| {
+        respond(
+            e.status,
+            awsquery::error_response(namespace, e.status, e.code, &e.message, id),
+        )
+    };
     let fault_answer = |kind: &FaultKind| {
-        let e = |status, code, message: &str| iam::IamError {
+        let e = |status, code, message: &str| awsquery::QueryError {
             status,
             code,
             message: message.to_owned(),
@@ -408,27 +440,31 @@ fn iam_call(state: &Shared, id: &str, action: &str, params: &Params) -> Response
                 Some(e(400, "InvalidInput", message))
             }
             FaultKind::ServerError => Some(e(500, "ServiceFailure", "internal error (injected)")),
-            // The Query protocol's throttling answer ("Common Errors", IAM API reference).
+            // The Query protocol's throttling answer ("Common Errors" of IAM's and SNS's
+            // API references).
             FaultKind::Throttle => Some(e(400, "Throttling", "Rate exceeded (injected)")),
             FaultKind::Drop | FaultKind::Stall => None,
         }
     };
     let answer_fault = |kind: &FaultKind| match fault_answer(kind) {
-        Some(e) => respond(e.status, iam::error_response(&e, id)),
+        Some(e) => error(&e),
         None if matches!(kind, FaultKind::Drop) => dropped_response(),
         None => stalled_response(),
     };
     if let Some(fault) = fault.as_ref().filter(|f| !f.after_effect) {
         return answer_fault(&fault.kind);
     }
-    let result = state.iam.handle(action, params);
+    let result = handle(&mut state, action, params);
     drop(state);
     if let Some(fault) = fault {
         return answer_fault(&fault.kind);
     }
     match result {
-        Ok(out) => respond(200, iam::response(action, out.as_deref(), id)),
-        Err(e) => respond(e.status, iam::error_response(&e, id)),
+        Ok(out) => respond(
+            200,
+            awsquery::response(namespace, action, out.as_deref(), id),
+        ),
+        Err(e) => error(&e),
     }
 }
 

@@ -273,13 +273,22 @@ async fn a_running_instances_profile_is_associated_replaced_and_disassociated_in
     .await;
     let first = associated.iam_instance_profile_association().unwrap();
     assert_eq!(first.state().map(|s| s.as_str()), Some("associating"));
-    let second = ec2
-        .associate_iam_instance_profile()
-        .instance_id(&id)
-        .iam_instance_profile(spec("two"))
-        .send()
-        .await
-        .unwrap_err();
+    // Profile two may not have reached EC2 yet (IAM's propagation delay is seeded per
+    // profile): until it has, EC2 refuses the name itself, not the second association.
+    let started = Instant::now();
+    let second = loop {
+        let e = ec2
+            .associate_iam_instance_profile()
+            .instance_id(&id)
+            .iam_instance_profile(spec("two"))
+            .send()
+            .await
+            .unwrap_err();
+        if e.code() != Some("InvalidParameterValue") || started.elapsed() > Duration::from_secs(3) {
+            break e;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(
         second.code(),
         Some("IncorrectState"),

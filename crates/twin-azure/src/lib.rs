@@ -2,7 +2,8 @@
 //! (Microsoft.Network 2024-03-01: public IPs, virtual networks and subnets, VPN gateways with
 //! `getBgpPeerStatus`/`getLearnedRoutes`, local network gateways, connections with `sharedkey`,
 //! network security groups and interfaces; the DNS private resolver at 2022-07-01; Microsoft.Compute
-//! virtual machines with `instanceView` at 2024-07-01), wire-compatible with azure_mgmt_network
+//! virtual machines with `instanceView` at 2024-07-01; Microsoft.Insights metrics, metric alerts
+//! and action groups), wire-compatible with azure_mgmt_network
 //! and azure_mgmt_dnsresolver 0.21 pointed at it with a static token.
 //!
 //! It follows the ARM contract of cloud-apis.md sections 3-5: PUT answers 201/200 with
@@ -68,6 +69,7 @@ impl AdminState for TwinState {
         self.arm.sweep();
         let mut inventory = self.arm.inventory();
         inventory["metric_alerts"] = self.alerts.inventory();
+        inventory["action_groups"] = self.alerts.groups_inventory();
         inventory
     }
 
@@ -472,8 +474,8 @@ async fn arm_call(
             Err(e) => arm_error(&e),
         };
     }
-    if let Some((collection, name)) = monitor::alerts_path(uri.path()) {
-        let call = format!("{method} metricAlerts");
+    if let Some((kind, collection, name)) = monitor::alerts_path(uri.path()) {
+        let call = format!("{method} {}", kind.path());
         if let Some(fault) = state.faults.on_call(&call, is_mutating) {
             return fault_response(&fault.kind);
         }
@@ -483,7 +485,7 @@ async fn arm_call(
         return match alerts.handle(
             arm,
             method.as_str(),
-            (&collection, name.as_deref()),
+            (kind, &collection, name.as_deref()),
             version,
             &body,
         ) {

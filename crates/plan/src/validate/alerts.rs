@@ -19,7 +19,12 @@ pub(crate) struct Alerts {
     pub minutes: u32,
     pub sns_topic_arn: Option<String>,
     pub azure_action_group_id: Option<String>,
+    /// Addresses the topic and the action group dxvpn makes tell (none: neither is made).
+    pub emails: Vec<String>,
 }
+
+/// An Azure action group takes at most 1000 e-mail receivers ("Action groups", limits).
+const MAX_EMAILS: usize = 1000;
 
 pub(crate) fn check_alerts(
     p: &mut Problems,
@@ -58,7 +63,18 @@ pub(crate) fn check_alerts(
             );
         }
     }
-    let asked = config.sns_topic_arn.is_some() || config.azure_action_group_id.is_some();
+    check_emails(p, &config.emails);
+    if !config.emails.is_empty() && config.enabled == Some(false) {
+        p.add(
+            "alerts.emails",
+            "alerts-disabled",
+            "addresses are given for alerts, but alerts.enabled = false creates none",
+            "remove alerts.enabled = false, or the addresses",
+        );
+    }
+    let asked = config.sns_topic_arn.is_some()
+        || config.azure_action_group_id.is_some()
+        || !config.emails.is_empty();
     let on = config
         .enabled
         .unwrap_or(use_case == UseCase::HighAvailability || asked);
@@ -66,7 +82,51 @@ pub(crate) fn check_alerts(
         minutes,
         sns_topic_arn: config.sns_topic_arn.clone(),
         azure_action_group_id: config.azure_action_group_id.clone(),
+        emails: config.emails.clone(),
     })
+}
+
+/// Each address once, in the form `local@domain.tld` (what SNS's e-mail protocol and Azure's
+/// e-mail receivers take), at most [`MAX_EMAILS`].
+fn check_emails(p: &mut Problems, emails: &[String]) {
+    if emails.len() > MAX_EMAILS {
+        p.add(
+            "alerts.emails",
+            "alert-email",
+            format!(
+                "{} addresses; an Azure action group takes at most {MAX_EMAILS}",
+                emails.len()
+            ),
+            "send the alerts to a list address instead",
+        );
+    }
+    for (i, email) in emails.iter().enumerate() {
+        let path = format!("alerts.emails[{i}]");
+        let well_formed = email.len() <= 254
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            });
+        if !well_formed {
+            p.add(
+                &path,
+                "alert-email",
+                format!("`{email}` is not an e-mail address"),
+                "give an address like ops@example.com",
+            );
+        } else if emails[..i].iter().any(|e| e.eq_ignore_ascii_case(email)) {
+            p.add(
+                &path,
+                "alert-email-twice",
+                format!("`{email}` is listed twice"),
+                "list each address once",
+            );
+        }
+    }
 }
 
 /// `/subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Insights/actionGroups/NAME`: an

@@ -7,7 +7,9 @@
 //! no longer than the window, criteria of a known `odata.type` with at least one criterion.
 //! The twin also refuses a scope that is not a live VPN gateway and a metric the gateway does
 //! not publish (Azure refuses both; the wording of its messages is a guess). Rules do not fire
-//! in the twin. The list comes in no documented order: a seeded one.
+//! in the twin. Action groups (`actionGroups`, 2023-01-01) are kept the same way: global, a
+//! short name of at most 12 characters, e-mail receivers with unique names. Lists come in no
+//! documented order: a seeded one.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +18,13 @@ use serde_json::{Map, Value, json};
 use crate::arm::{Arm, ArmError, bad};
 
 pub(crate) const ALERTS_API: &str = "2018-03-01";
+/// Microsoft.Insights/actionGroups (azure-rest-api-specs, .../stable/2023-01-01/actionGroups_API.json).
+pub(crate) const ACTION_GROUPS_API: &str = "2023-01-01";
+/// "groupShortName: The short name of the action group. This will be used in SMS messages",
+/// at most 12 characters.
+const SHORT_NAME_MAX: usize = 12;
+/// An action group takes at most 1000 e-mail receivers (Azure Monitor service limits).
+const EMAIL_RECEIVERS_MAX: usize = 1000;
 /// `evaluationFrequency` and `windowSize` values, in minutes (ISO 8601 in the body).
 const DURATIONS: [(&str, u32); 9] = [
     ("PT1M", 1),
@@ -47,15 +56,40 @@ const GATEWAY_METRICS: [&str; 9] = [
     "TunnelIngressPackets",
 ];
 
-/// The metric alert rules, by id in lower case.
+/// The Microsoft.Insights resources the twin keeps: metric alert rules and action groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InsightsType {
+    MetricAlert,
+    ActionGroup,
+}
+
+impl InsightsType {
+    pub(crate) fn path(self) -> &'static str {
+        match self {
+            InsightsType::MetricAlert => "metricAlerts",
+            InsightsType::ActionGroup => "actionGroups",
+        }
+    }
+
+    /// The api-version served: metricAlerts' 2018-03-01, actionGroups' 2023-01-01.
+    fn api(self) -> &'static str {
+        match self {
+            InsightsType::MetricAlert => ALERTS_API,
+            InsightsType::ActionGroup => ACTION_GROUPS_API,
+        }
+    }
+}
+
+/// The rules and the action groups, by id in lower case.
 #[derive(Debug, Default)]
 pub(crate) struct MetricAlerts {
     rules: BTreeMap<String, Value>,
+    groups: BTreeMap<String, Value>,
 }
 
-/// What a path under `.../providers/Microsoft.Insights/metricAlerts` names: the collection's
-/// path and, for one rule, its name.
-pub(crate) fn alerts_path(path: &str) -> Option<(String, Option<String>)> {
+/// What a path under `.../providers/Microsoft.Insights/{metricAlerts|actionGroups}` names: the
+/// type, the collection's path and, for one resource, its name.
+pub(crate) fn alerts_path(path: &str) -> Option<(InsightsType, String, Option<String>)> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let named = |i: usize, what: &str| {
         segments
@@ -65,15 +99,21 @@ pub(crate) fn alerts_path(path: &str) -> Option<(String, Option<String>)> {
     if !(named(0, "subscriptions")
         && named(2, "resourceGroups")
         && named(4, "providers")
-        && named(5, "Microsoft.Insights")
-        && named(6, "metricAlerts"))
+        && named(5, "Microsoft.Insights"))
     {
         return None;
     }
+    let kind = if named(6, "metricAlerts") {
+        InsightsType::MetricAlert
+    } else if named(6, "actionGroups") {
+        InsightsType::ActionGroup
+    } else {
+        return None;
+    };
     let collection = format!("/{}", segments[..7].join("/"));
     match segments.len() {
-        7 => Some((collection, None)),
-        8 => Some((collection, Some(segments[7].to_owned()))),
+        7 => Some((kind, collection, None)),
+        8 => Some((kind, collection, Some(segments[7].to_owned()))),
         _ => None,
     }
 }
@@ -84,17 +124,18 @@ impl MetricAlerts {
         &mut self,
         arm: &Arm,
         method: &str,
-        (collection, name): (&str, Option<&str>),
+        (kind, collection, name): (InsightsType, &str, Option<&str>),
         api_version: Option<&str>,
         body: &[u8],
     ) -> Result<(u16, Value), ArmError> {
         match api_version {
-            Some(ALERTS_API) => {}
+            Some(v) if v == kind.api() => {}
             Some(other) => {
                 return Err(bad(
                     "InvalidApiVersionParameter",
                     format!(
-                        "The api-version '{other}' is invalid. The supported versions are '{ALERTS_API}'."
+                        "The api-version '{other}' is invalid. The supported versions are '{}'.",
+                        kind.api()
                     ),
                 ));
             }
@@ -116,32 +157,39 @@ impl MetricAlerts {
                 message: format!("Resource group of '{collection}' could not be found."),
             });
         }
+        let store = match kind {
+            InsightsType::MetricAlert => &mut self.rules,
+            InsightsType::ActionGroup => &mut self.groups,
+        };
         let Some(name) = name else {
             if method != "GET" {
                 return Err(bad("MethodNotAllowed", format!("{method} on a collection")));
             }
-            let mut rules: Vec<&Value> = self.rules.values().collect();
+            let mut rules: Vec<&Value> = store.values().collect();
             rules.sort_by_key(|r| dxvpn_twin_kit::seed::rank(arm.seeded.seed, r["id"].as_str()));
             return Ok((200, json!({ "value": rules })));
         };
         let id = format!("{collection}/{name}");
         let key = id.to_ascii_lowercase();
         match method {
-            "GET" => self.rules.get(&key).map(|r| (200, r.clone())).ok_or_else(|| ArmError {
+            "GET" => store.get(&key).map(|r| (200, r.clone())).ok_or_else(|| ArmError {
                 status: 404,
                 code: "ResourceNotFound".into(),
-                message: format!("The Resource 'Microsoft.Insights/metricAlerts/{name}' under resource group '{}' was not found.", arm.seeded.resource_group),
+                message: format!("The Resource 'Microsoft.Insights/{}/{name}' under resource group '{}' was not found.", kind.path(), arm.seeded.resource_group),
             }),
-            "DELETE" => Ok(match self.rules.remove(&key) {
+            "DELETE" => Ok(match store.remove(&key) {
                 Some(_) => (200, Value::Null),
                 None => (204, Value::Null),
             }),
             "PUT" => {
                 let body: Value = serde_json::from_slice(body)
                     .map_err(|e| bad("InvalidRequestContent", format!("The request content was invalid: {e}")))?;
-                let rule = checked(arm, &id, name, body)?;
-                self.rules.insert(key, rule.clone());
-                Ok((200, rule))
+                let resource = match kind {
+                    InsightsType::MetricAlert => checked(arm, &id, name, body)?,
+                    InsightsType::ActionGroup => checked_group(&id, name, body)?,
+                };
+                store.insert(key, resource.clone());
+                Ok((200, resource))
             }
             other => Err(bad("MethodNotAllowed", format!("{other} is not served for metric alerts"))),
         }
@@ -153,6 +201,19 @@ impl MetricAlerts {
             self.rules
                 .values()
                 .map(|r| json!({ "id": r["id"], "tags": r["tags"], "scopes": r["properties"]["scopes"] }))
+                .collect(),
+        )
+    }
+
+    /// The action groups, for the inventory.
+    pub(crate) fn groups_inventory(&self) -> Value {
+        Value::Array(
+            self.groups
+                .values()
+                .map(|g| {
+                    let receivers = g["properties"]["emailReceivers"].as_array().map(Vec::len);
+                    json!({ "id": g["id"], "tags": g["tags"], "email_receivers": receivers })
+                })
                 .collect(),
         )
     }
@@ -300,4 +361,90 @@ fn checked(arm: &Arm, id: &str, name: &str, body: Value) -> Result<Value, ArmErr
     }
     rule.entry("tags").or_insert(json!({}));
     Ok(Value::Object(rule))
+}
+
+/// The action group as Azure keeps it, or the first rule the body breaks: global, a short
+/// name of at most 12 characters, `enabled`, e-mail receivers each with a unique name and an
+/// address (each answered with `status: Enabled`).
+fn checked_group(id: &str, name: &str, body: Value) -> Result<Value, ArmError> {
+    let invalid = |m: String| bad("BadRequest", m);
+    let Value::Object(mut body) = body else {
+        return Err(invalid("The request body is not a JSON object.".into()));
+    };
+    if !body
+        .get("location")
+        .and_then(Value::as_str)
+        .is_some_and(|l| l.eq_ignore_ascii_case("global"))
+    {
+        return Err(bad(
+            "LocationNotAvailableForResourceType",
+            "An action group's location is Global.",
+        ));
+    }
+    let props = body
+        .get_mut("properties")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| invalid("properties is required.".into()))?;
+    let short = props
+        .get("groupShortName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if short.is_empty() || short.chars().count() > SHORT_NAME_MAX {
+        return Err(invalid(format!(
+            "properties.groupShortName '{short}' must be 1 to {SHORT_NAME_MAX} characters."
+        )));
+    }
+    if props.get("enabled").and_then(Value::as_bool).is_none() {
+        return Err(invalid("properties.enabled is required.".into()));
+    }
+    let receivers = props
+        .get_mut("emailReceivers")
+        .and_then(Value::as_array_mut)
+        .map(std::mem::take)
+        .unwrap_or_default();
+    if receivers.len() > EMAIL_RECEIVERS_MAX {
+        return Err(invalid(format!(
+            "at most {EMAIL_RECEIVERS_MAX} emailReceivers."
+        )));
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut kept = Vec::new();
+    for mut r in receivers {
+        let receiver = r
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let address = r
+            .get("emailAddress")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if receiver.is_empty() || !address.contains('@') {
+            return Err(invalid(
+                "each email receiver needs a name and an emailAddress.".into(),
+            ));
+        }
+        if names.iter().any(|n| n.eq_ignore_ascii_case(&receiver)) {
+            return Err(invalid(format!(
+                "the receiver name {receiver} is used twice."
+            )));
+        }
+        names.push(receiver);
+        if let Some(r) = r.as_object_mut() {
+            r.insert("status".into(), json!("Enabled"));
+        }
+        kept.push(r);
+    }
+    props.insert("emailReceivers".into(), Value::Array(kept));
+    let mut group = Map::new();
+    group.insert("id".into(), json!(id));
+    group.insert("name".into(), json!(name));
+    group.insert("type".into(), json!("Microsoft.Insights/ActionGroups"));
+    for key in ["location", "tags", "properties"] {
+        if let Some(v) = body.remove(key) {
+            group.insert(key.into(), v);
+        }
+    }
+    group.entry("tags").or_insert(json!({}));
+    Ok(Value::Object(group))
 }
