@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::e2e_metrics::{MetricsRun, all_tunnels_read, bytes_by_cloud, promtool, tunnel_up};
+use crate::e2e_metrics::{
+    MetricsRun, all_tunnels_read, bytes_by_cloud, probe_losses, promtool, tunnel_up,
+};
 use crate::{
     LAB_PACKAGES, Result, TEST_PACKAGES, dxvpn_binary, ensure_debian_packages, lab_prefix, lab_up,
     root, run,
@@ -396,6 +398,15 @@ fn story(tally: &mut Tally, dxvpn: &str, use_case: &str) -> Result {
     tally.printed.push_str(&exposition);
     // Byte counters: one per tunnel, cloud and direction, and both clouds' grow while
     // validate's probes cross (the lab test in crates/metrics holds the quiet control).
+    let (ok, probed) = metrics.until(SETTLE, |e| {
+        let losses = probe_losses(e);
+        !losses.is_empty() && losses.iter().all(|l| *l == 0.0)
+    });
+    tally.check(
+        "metrics --from aws: every validate target answers the AWS host's pings (loss 0)",
+        ok,
+        || probed.clone(),
+    );
     let (series, before) = bytes_by_cloud(&exposition);
     tally.check(
         "metrics: dxvpn_tunnel_bytes_total for every tunnel, cloud and direction",

@@ -18,7 +18,8 @@ pub(crate) struct MetricsRun {
 }
 
 impl MetricsRun {
-    /// Serves `config`'s metrics on a free loopback port, reading both clouds on every scrape.
+    /// Serves `config`'s metrics on a free loopback port, reading both clouds on every scrape
+    /// and pinging the validate targets from the lab's AWS host.
     pub(crate) fn start(dxvpn: &str, config: &str) -> Result<MetricsRun> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -28,7 +29,16 @@ impl MetricsRun {
         let log = std::env::temp_dir().join(format!("dxvpn-e2e-metrics-{port}.log"));
         let stderr = std::fs::File::create(&log).map_err(|e| e.to_string())?;
         let child = Command::new(dxvpn)
-            .args(["-vvv", "metrics", "-c", config, "--max-age", "0"])
+            .args([
+                "-vvv",
+                "metrics",
+                "-c",
+                config,
+                "--max-age",
+                "0",
+                "--from",
+                "aws",
+            ])
             .args(["--listen", &address])
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -143,6 +153,15 @@ pub(crate) fn bytes_by_cloud(exposition: &str) -> (usize, std::collections::BTre
         *sums.entry(cloud).or_insert(0.0) += value;
     }
     (count, sums)
+}
+
+/// The `dxvpn_probe_loss_ratio` samples' values.
+pub(crate) fn probe_losses(exposition: &str) -> Vec<f64> {
+    exposition
+        .lines()
+        .filter(|l| l.starts_with("dxvpn_probe_loss_ratio{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect()
 }
 
 /// Every `dxvpn_tunnel_up` sample reads `value`, and there are `count` of them.

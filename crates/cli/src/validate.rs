@@ -52,7 +52,7 @@ pub(crate) struct ValidateArgs {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Vantage {
+pub(crate) enum Vantage {
     /// This machine.
     Here,
     /// The lab's VPC host.
@@ -62,7 +62,7 @@ enum Vantage {
 }
 
 impl Vantage {
-    fn cloud(self) -> Option<Cloud> {
+    pub(crate) fn cloud(self) -> Option<Cloud> {
         match self {
             Vantage::Here => None,
             Vantage::Aws => Some(Cloud::Aws),
@@ -72,7 +72,7 @@ impl Vantage {
 
     /// The lab namespace that plays this side's host.
     /// The lab host the probes run on, if not here.
-    fn lab_side(self) -> Option<Side> {
+    pub(crate) fn lab_side(self) -> Option<Side> {
         match self {
             Vantage::Here => None,
             Vantage::Aws => Some(Side::Aws),

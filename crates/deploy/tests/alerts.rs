@@ -94,7 +94,9 @@ async fn alert_addresses_get_a_topic_and_an_action_group_until_down() {
     let actions = alarm_actions(&aws).await;
     assert_eq!(actions.len(), 2);
     assert!(
-        actions.iter().all(|a| a == std::slice::from_ref(&topic_arn)),
+        actions
+            .iter()
+            .all(|a| a == std::slice::from_ref(&topic_arn)),
         "{actions:?}"
     );
     let groups = azure.inventory()["action_groups"].clone();

@@ -68,6 +68,15 @@ struct BytesLabels {
     direction: String,
 }
 
+/// Pings from where the exporter runs to one validate target.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeLabels {
+    deployment: String,
+    /// `aws`, `azure` or `here`.
+    from: String,
+    target: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HealthLabels {
     deployment: String,
@@ -102,6 +111,8 @@ struct Families {
     routes: Family<TunnelLabels, Gauge>,
     bytes: Family<BytesLabels, Counter<f64, AtomicU64>>,
     traffic_success: Family<DeploymentLabels, Gauge>,
+    probe_loss: Family<ProbeLabels, Gauge<f64, AtomicU64>>,
+    probe_rtt: Family<ProbeLabels, Gauge<f64, AtomicU64>>,
     healthy: Family<HealthLabels, Gauge>,
     propagation: Family<RouteTableLabels, Gauge>,
     host_up: Family<HostLabels, Gauge>,
@@ -136,6 +147,17 @@ impl Families {
             "dxvpn_traffic_read_success",
             "1 when both clouds' traffic metrics were read; 0 leaves the byte counters of the cloud that failed out",
             self.traffic_success.clone(),
+        );
+        registry.register(
+            "dxvpn_probe_loss_ratio",
+            "Share of the echo requests to the validate target that got no reply in the last reading (dxvpn metrics --from)",
+            self.probe_loss.clone(),
+        );
+        registry.register_with_unit(
+            "dxvpn_probe_rtt",
+            "Average round trip of the replies from the validate target in the last reading; absent without replies",
+            Unit::Seconds,
+            self.probe_rtt.clone(),
         );
         registry.register(
             "dxvpn_tunnel_healthy",
@@ -241,6 +263,18 @@ pub fn encode(deployment: &str, reading: &Reading, format: Format) -> String {
         .read_success
         .get_or_create(&labels)
         .set(i64::from(reading.status.is_ok()));
+    for p in &reading.probes {
+        let labels = ProbeLabels {
+            deployment: deployment.to_owned(),
+            from: p.from.clone(),
+            target: p.target.clone(),
+        };
+        let lost = f64::from(p.sent.saturating_sub(p.received)) / f64::from(p.sent.max(1));
+        families.probe_loss.get_or_create(&labels).set(lost);
+        if let Some(rtt) = p.rtt_seconds {
+            families.probe_rtt.get_or_create(&labels).set(rtt);
+        }
+    }
     if let Ok(status) = &reading.status {
         families.fill(deployment, status);
         families

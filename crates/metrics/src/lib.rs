@@ -22,6 +22,7 @@
 
 mod counters;
 mod exposition;
+mod probes;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub use counters::ByteCounters;
 use dxvpn_deploy::{Deployer, Status};
 use dxvpn_plan::Plan;
 pub use exposition::{Format, encode};
+pub use probes::{ProbeReading, Prober, Probing, here};
 
 /// One reading of both clouds.
 #[derive(Debug, Clone)]
@@ -50,6 +52,8 @@ pub struct Reading {
     pub bytes: Vec<ByteCount>,
     /// Why a cloud's traffic could not be read (its byte counters are then left out).
     pub traffic_errors: Vec<String>,
+    /// The last round of pings, when the exporter probes ([`Exporter::with_probing`]).
+    pub probes: Vec<ProbeReading>,
 }
 
 /// One byte counter: what one cloud's end of a tunnel received (`in`) or sent (`out`).
@@ -87,6 +91,19 @@ pub struct Exporter {
     last: tokio::sync::Mutex<Option<Reading>>,
     readings: std::sync::atomic::AtomicU64,
     counters: std::sync::Mutex<ByteCounters<ByteKey>>,
+    probing: Option<Probing>,
+    /// The last round of pings, which a task of their own refreshes: a target that does not
+    /// answer takes the probes' whole timeout, which no scrape should wait for.
+    pings: Arc<std::sync::Mutex<Vec<ProbeReading>>>,
+    pinger: std::sync::OnceLock<tokio::task::AbortHandle>,
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        if let Some(task) = self.pinger.get() {
+            task.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for Exporter {
@@ -109,7 +126,18 @@ impl Exporter {
             last: tokio::sync::Mutex::new(None),
             readings: 0.into(),
             counters: std::sync::Mutex::new(ByteCounters::new()),
+            probing: None,
+            pings: Arc::default(),
+            pinger: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Also pings the plan's validate targets (RTT and loss), where `probing`'s prober runs
+    /// them: from inside a cloud, or a lab host. A task of its own pings every `max_age` (a
+    /// second at least) from the first reading on; each reading answers the last round.
+    pub fn with_probing(mut self, probing: Probing) -> Self {
+        self.probing = Some(probing);
+        self
     }
 
     /// The last reading if it is younger than `max_age`, else a new one. The lock is held
@@ -120,11 +148,13 @@ impl Exporter {
             return fresh.clone();
         }
         let start = Instant::now();
+        self.start_pinging();
         let status = self
             .deployer
             .status(&self.plan)
             .await
             .map_err(|e| e.to_string());
+        let probes = self.pings.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if let Err(e) = &status {
             tracing::warn!(error = %e, "reading both clouds failed; answering dxvpn_read_success 0");
         }
@@ -140,9 +170,29 @@ impl Exporter {
             status,
             bytes,
             traffic_errors,
+            probes,
         };
         *last = Some(reading.clone());
         reading
+    }
+
+    /// Starts the task that pings the targets, once, every `max_age` (a second at least).
+    fn start_pinging(&self) {
+        let Some(probing) = &self.probing else {
+            return;
+        };
+        self.pinger.get_or_init(|| {
+            let (probing, pings) = (probing.clone(), self.pings.clone());
+            let every = self.max_age.max(Duration::from_secs(1));
+            tokio::spawn(async move {
+                loop {
+                    let round = probing.read().await;
+                    *pings.lock().unwrap_or_else(|p| p.into_inner()) = round;
+                    tokio::time::sleep(every).await;
+                }
+            })
+            .abort_handle()
+        });
     }
 
     /// Reads both clouds' traffic of the tunnels in `status` and folds it into the counters.

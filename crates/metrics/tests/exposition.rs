@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use dxvpn_aws::PropagationState;
 use dxvpn_deploy::{Status, TunnelHealth};
-use dxvpn_metrics::{ByteCount, ByteKey, Format, Reading, encode};
+use dxvpn_metrics::{ByteCount, ByteKey, Format, ProbeReading, Reading, encode};
 
 fn tunnel(key: &str, ip: &str, aws: &str, azure: &str, bgp: &str, routes: i64) -> TunnelHealth {
     TunnelHealth {
@@ -58,6 +58,22 @@ fn reading(status: Result<Status, String>) -> Reading {
             Err(_) => Vec::new(),
         },
         traffic_errors: Vec::new(),
+        probes: vec![
+            ProbeReading {
+                target: "10.51.1.10".into(),
+                from: "aws".into(),
+                sent: 3,
+                received: 3,
+                rtt_seconds: Some(0.012),
+            },
+            ProbeReading {
+                target: "10.51.9.99".into(),
+                from: "aws".into(),
+                sent: 3,
+                received: 0,
+                rtt_seconds: None,
+            },
+        ],
         status,
     }
 }
@@ -127,6 +143,19 @@ fn each_tunnel_is_reported_per_cloud_with_its_labels_in_both_formats() {
             "{text}"
         );
         assert_eq!(sample(&text, "dxvpn_traffic_read_success", "dx"), Some("1"));
+        // Pings from the exporter's place: a target that answers, and one that does not.
+        let answers = r#"from="aws",target="10.51.1.10""#;
+        let silent = r#"from="aws",target="10.51.9.99""#;
+        assert_eq!(
+            sample(&text, "dxvpn_probe_loss_ratio", answers),
+            Some("0.0")
+        );
+        assert_eq!(
+            sample(&text, "dxvpn_probe_rtt_seconds", answers),
+            Some("0.012")
+        );
+        assert_eq!(sample(&text, "dxvpn_probe_loss_ratio", silent), Some("1.0"));
+        assert_eq!(sample(&text, "dxvpn_probe_rtt_seconds", silent), None);
         // No forwarder host planned, so no series for one.
         assert!(!text.contains("dxvpn_forwarder_host_up{"));
         assert_eq!(

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use dxvpn_lab::Lab;
 use dxvpn_metrics::Exporter;
 use dxvpn_netlab::DataPlane;
+use dxvpn_validate::probe::{Probe, ProbeOptions, run_probes};
 use futures_util::future::join_all;
 use serde_json::Value;
 
@@ -181,11 +182,34 @@ async fn prometheus_sees_every_tunnel_up_a_cut_one_fall_to_0_and_come_back() {
         assert_eq!(exporter.readings(), readings, "max_age {max_age:?}");
     }
 
-    let exporter = Arc::new(Exporter::new(
-        plan.clone(),
-        converged.deployer,
-        Duration::from_millis(500),
-    ));
+    // The exporter also pings from the lab's AWS host, as from an instance in the VPC: the
+    // Azure host, and an address of the VNet where nothing answers (the negative control).
+    let topology = DataPlane::attach(&converged.prefix).unwrap();
+    let azure_host = topology.topology().azure.host_ip;
+    let nobody = std::net::Ipv4Addr::from(u32::from(azure_host) + 50);
+    topology.detach().unwrap();
+    let aws_host = dxvpn_netlab::host_namespace(&converged.prefix, dxvpn_netlab::Side::Aws);
+    let prober: dxvpn_metrics::Prober = Arc::new(move |probes| {
+        let ns = aws_host.clone();
+        Box::pin(async move {
+            dxvpn_netlab::run::run_in_namespace(&ns, move || async move {
+                run_probes(&probes, &ProbeOptions::default()).await
+            })
+            .await
+            .map_err(|e| e.to_string())
+        })
+    });
+    let probing = dxvpn_metrics::Probing {
+        from: "aws".into(),
+        probes: [azure_host, nobody]
+            .map(|a| Probe::Ping { target: a.into() })
+            .to_vec(),
+        prober,
+    };
+    let exporter = Arc::new(
+        Exporter::new(plan.clone(), converged.deployer, Duration::from_millis(500))
+            .with_probing(probing),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -255,6 +279,27 @@ async fn prometheus_sees_every_tunnel_up_a_cut_one_fall_to_0_and_come_back() {
 
     let plane = DataPlane::attach(&converged.prefix).unwrap();
     bytes_grow_while_pings_cross(&prometheus, &http, &plane).await;
+    let of = |s: &[(Value, f64)], target: std::net::Ipv4Addr| {
+        s.iter()
+            .find(|(m, _)| m["target"] == target.to_string() && m["from"] == "aws")
+            .map(|(_, v)| *v)
+    };
+    prometheus
+        .wait(
+            &http,
+            "the Azure host answers every ping, nobody none",
+            "dxvpn_probe_loss_ratio",
+            |s| of(s, azure_host) == Some(0.0) && of(s, nobody) == Some(1.0),
+        )
+        .await;
+    prometheus
+        .wait(
+            &http,
+            "a round trip to the Azure host, none to nobody",
+            "dxvpn_probe_rtt_seconds",
+            |s| of(s, azure_host).is_some_and(|rtt| rtt > 0.0) && of(s, nobody).is_none(),
+        )
+        .await;
 
     // Cut c1t1 in the data plane: both clouds report it down, and c1t2 carries on.
     plane.cut_tunnel("c1t1").await.unwrap();
@@ -303,15 +348,19 @@ async fn prometheus_sees_every_tunnel_up_a_cut_one_fall_to_0_and_come_back() {
     lab.stop().await;
 }
 
-/// Bytes a window must see every cloud's end count: about 36 pings of 84 bytes, 3.6 s of the
-/// stream, and far more than BGP's keepalives in the quiet window.
-const PING_BYTES: f64 = 3000.0;
+/// Bytes a window with a ping stream must count beyond what a window without one counted
+/// (BGP keepalives and the exporter's own probes): the stream adds 10 pings of 84 bytes a
+/// second, so about 4200 in `QUIET`; the probes alone add about 750 over `STREAMED`.
+const PING_BYTES: f64 = 1500.0;
 const QUIET: Duration = Duration::from_secs(5);
+/// How long the stream may take to show: the quiet window and three seconds of lag (scrapes
+/// every second, readings every half second). Bounded, so that the probes alone cannot pass.
+const STREAMED: Duration = Duration::from_secs(8);
 
 /// Each cloud's end of the tunnels counts the pings that cross (CloudWatch's TunnelDataIn/Out
 /// and Azure's TunnelIngress/EgressBytes, from charon's counters over VICI, through the
-/// exporter's counters into Prometheus); the negative control is the quiet window before,
-/// which must not grow as much.
+/// exporter's counters into Prometheus): a window with a ping stream counts at least
+/// `PING_BYTES` more than a window as long without one (the negative control).
 async fn bytes_grow_while_pings_cross(
     prometheus: &Prometheus,
     http: &reqwest::Client,
@@ -332,42 +381,38 @@ async fn bytes_grow_while_pings_cross(
     let before = by_end(&prometheus.query(http, per_end).await);
     tokio::time::sleep(QUIET).await;
     let quiet = by_end(&prometheus.query(http, per_end).await);
-    for (end, v) in &quiet {
-        let grown = v - before.get(end).copied().unwrap_or(0.0);
-        assert!(
-            (0.0..PING_BYTES).contains(&grown),
-            "{end} grew by {grown} bytes with nothing crossing: the check below would prove nothing"
-        );
-    }
+    let quiet_growth = |end: &str| quiet[end] - before.get(end).copied().unwrap_or(0.0);
     let azure_host = plane.topology().azure.host_ip;
     let stream = plane
         .ping_stream(dxvpn_netlab::Side::Aws, azure_host)
         .unwrap();
-    prometheus
-        .wait(
-            http,
-            "every end's bytes grew while pings crossed",
-            per_end,
-            |s| {
-                let now = by_end(s);
-                now.len() == 4
-                    && now.iter().all(|(end, v)| {
-                        v - quiet.get(end).copied().unwrap_or(f64::MAX) >= PING_BYTES
-                    })
-            },
-        )
-        .await;
+    let started = Instant::now();
+    let mut now = quiet.clone();
+    let grew = |now: &std::collections::BTreeMap<String, f64>| {
+        now.len() == 4
+            && now
+                .iter()
+                .all(|(end, v)| v - quiet[end] - quiet_growth(end) >= PING_BYTES)
+    };
+    while !grew(&now) && started.elapsed() < STREAMED {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        now = by_end(&prometheus.query(http, per_end).await);
+    }
     let replies = stream.stop().await;
-    assert!(!replies.is_empty(), "no ping crossed");
-    let after = by_end(&prometheus.query(http, per_end).await);
-    for (end, v) in &after {
-        let quiet_growth = quiet[end] - before.get(end).copied().unwrap_or(0.0);
+    for (end, v) in &now {
         eprintln!(
-            "{end}: {quiet_growth} bytes in {QUIET:?} quiet, {} while {} pings crossed",
+            "{end}: {} bytes in {QUIET:?} quiet, {} in {:?} while {} pings crossed",
+            quiet_growth(end),
             v - quiet[end],
+            started.elapsed(),
             replies.len()
         );
     }
+    assert!(!replies.is_empty(), "no ping crossed");
+    assert!(
+        grew(&now),
+        "the pings did not show in every end's bytes within {STREAMED:?}: quiet {quiet:?}, now {now:?}"
+    );
 }
 
 /// Waits until the AWS twin's alarm of each tunnel is in the state given.

@@ -350,17 +350,28 @@ fn checked(arm: &Arm, id: &str, name: &str, body: Value) -> Result<Value, ArmErr
         "lastUpdatedTime".into(),
         json!(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()),
     );
-    let mut rule = Map::new();
-    rule.insert("id".into(), json!(id));
-    rule.insert("name".into(), json!(name));
-    rule.insert("type".into(), json!("Microsoft.Insights/metricAlerts"));
+    Ok(kept_as_resource(
+        id,
+        name,
+        "Microsoft.Insights/metricAlerts",
+        body,
+    ))
+}
+
+/// A resource as ARM answers it: id, name and type, then the body's location, tags (empty
+/// when none) and properties.
+fn kept_as_resource(id: &str, name: &str, type_name: &str, mut body: Map<String, Value>) -> Value {
+    let mut resource = Map::new();
+    resource.insert("id".into(), json!(id));
+    resource.insert("name".into(), json!(name));
+    resource.insert("type".into(), json!(type_name));
     for key in ["location", "tags", "properties"] {
         if let Some(v) = body.remove(key) {
-            rule.insert(key.into(), v);
+            resource.insert(key.into(), v);
         }
     }
-    rule.entry("tags").or_insert(json!({}));
-    Ok(Value::Object(rule))
+    resource.entry("tags").or_insert(json!({}));
+    Value::Object(resource)
 }
 
 /// The action group as Azure keeps it, or the first rule the body breaks: global, a short
@@ -436,15 +447,10 @@ fn checked_group(id: &str, name: &str, body: Value) -> Result<Value, ArmError> {
         kept.push(r);
     }
     props.insert("emailReceivers".into(), Value::Array(kept));
-    let mut group = Map::new();
-    group.insert("id".into(), json!(id));
-    group.insert("name".into(), json!(name));
-    group.insert("type".into(), json!("Microsoft.Insights/ActionGroups"));
-    for key in ["location", "tags", "properties"] {
-        if let Some(v) = body.remove(key) {
-            group.insert(key.into(), v);
-        }
-    }
-    group.entry("tags").or_insert(json!({}));
-    Ok(Value::Object(group))
+    Ok(kept_as_resource(
+        id,
+        name,
+        "Microsoft.Insights/ActionGroups",
+        body,
+    ))
 }
