@@ -1,4 +1,5 @@
-//! The tunnel alerts (`Spec::TunnelAlert`) and the action group they tell (`Spec::ActionGroup`,
+//! The tunnel and traffic alerts (`Spec::TunnelAlert`, `Spec::TrafficAlert`) and the action
+//! group they tell (`Spec::ActionGroup`,
 //! e-mail receivers for `alerts.emails`): an Azure Monitor metric alert per tunnel on the VPN
 //! gateway's `BgpPeerStatus` for the tunnel's BGP peer, Azure's counterpart of the CloudWatch
 //! alarm on TunnelState. Microsoft.Insights `metricAlerts` (api-version 2018-03-01, a global
@@ -27,60 +28,91 @@ fn iso_minutes(minutes: u32) -> String {
     }
 }
 
-/// The body of the alert of `resource` on the gateway `gateway_id`: BgpPeerStatus of the
-/// tunnel's peer, Maximum over the gateway's instances (the instance that holds the session
-/// says 1), below 1 for the whole window; evaluated every five minutes, the gateway's grain;
-/// resolved by itself when the session is back (`autoMitigate`).
-/// `own_group` is the id of the action group dxvpn makes, when the plan has one.
+/// The body of the alert of `resource` on the gateway `gateway_id`; `own_group` is the id of
+/// the action group dxvpn makes, when the plan has one. A tunnel alert watches BgpPeerStatus
+/// of the tunnel's peer, Maximum over the gateway's instances (the instance that holds the
+/// session says 1), below 1 for the whole window; a traffic alert watches TunnelIngressBytes of
+/// the tunnel's connection, Total at 0. Both are evaluated every five minutes, the gateway's
+/// grain, and resolve by themselves (`autoMitigate`).
 pub(crate) fn metric_alert(
     resource: &Resource,
     gateway_id: &str,
     own_group: Option<&str>,
 ) -> Value {
-    let Spec::TunnelAlert {
-        tunnel,
-        peer,
-        window_minutes,
-        action_groups,
-        notify_action_group,
-    } = &resource.spec
-    else {
-        return Value::Null;
+    let criterion = |name: &str, metric: &str, dimension: (&str, &str), test: (&str, f64, &str)| {
+        json!({
+            "criterionType": "StaticThresholdCriterion",
+            "name": name,
+            "metricName": metric,
+            "metricNamespace": NAMESPACE,
+            "dimensions": [{ "name": dimension.0, "operator": "Include", "values": [dimension.1] }],
+            "operator": test.0,
+            "threshold": test.1,
+            "timeAggregation": test.2,
+        })
     };
-    let actions: Vec<Value> = action_groups
+    let (description, criterion, window, groups, notify) = match &resource.spec {
+        Spec::TunnelAlert {
+            tunnel,
+            peer,
+            window_minutes,
+            action_groups,
+            notify_action_group,
+        } => (
+            format!(
+                "dxvpn: tunnel {tunnel}'s BGP session with {peer} has been down for {window_minutes} minutes"
+            ),
+            criterion(
+                "bgp-peer-down",
+                "BgpPeerStatus",
+                ("BgpPeerAddress", &peer.to_string()),
+                ("LessThan", 1.0, "Maximum"),
+            ),
+            window_minutes,
+            action_groups,
+            notify_action_group,
+        ),
+        Spec::TrafficAlert {
+            tunnel,
+            connection,
+            window_minutes,
+            action_groups,
+            notify_action_group,
+        } => (
+            format!(
+                "dxvpn: tunnel {tunnel} ({connection}) has brought no bytes in for {window_minutes} minutes"
+            ),
+            criterion(
+                "no-ingress",
+                "TunnelIngressBytes",
+                ("ConnectionName", connection),
+                ("LessThanOrEqual", 0.0, "Total"),
+            ),
+            window_minutes,
+            action_groups,
+            notify_action_group,
+        ),
+        _ => return Value::Null,
+    };
+    let actions: Vec<Value> = groups
         .iter()
         .map(String::as_str)
-        .chain(own_group.filter(|_| *notify_action_group))
+        .chain(own_group.filter(|_| *notify))
         .map(|id| json!({ "actionGroupId": id }))
         .collect();
     json!({
         "location": "global",
         "tags": resource.tags,
         "properties": {
-            "description": format!(
-                "dxvpn: tunnel {tunnel}'s BGP session with {peer} has been down for {window_minutes} minutes"
-            ),
+            "description": description,
             "severity": 1,
             "enabled": true,
             "scopes": [gateway_id],
             "evaluationFrequency": "PT5M",
-            "windowSize": iso_minutes(*window_minutes),
+            "windowSize": iso_minutes(*window),
             "criteria": {
                 "odata.type": "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
-                "allOf": [{
-                    "criterionType": "StaticThresholdCriterion",
-                    "name": "bgp-peer-down",
-                    "metricName": "BgpPeerStatus",
-                    "metricNamespace": NAMESPACE,
-                    "dimensions": [{
-                        "name": "BgpPeerAddress",
-                        "operator": "Include",
-                        "values": [peer.to_string()],
-                    }],
-                    "operator": "LessThan",
-                    "threshold": 1.0,
-                    "timeAggregation": "Maximum",
-                }],
+                "allOf": [criterion],
             },
             "autoMitigate": true,
             "actions": actions,

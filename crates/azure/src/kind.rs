@@ -43,7 +43,7 @@ impl Kind {
             Spec::DnsVnetLink { .. } => Some(Kind::VnetLink),
             Spec::NetworkSecurityGroup { .. } => Some(Kind::SecurityGroup),
             Spec::ForwarderInstance { .. } => Some(Kind::VirtualMachine),
-            Spec::TunnelAlert { .. } => Some(Kind::MetricAlert),
+            Spec::TunnelAlert { .. } | Spec::TrafficAlert { .. } => Some(Kind::MetricAlert),
             Spec::ActionGroup { .. } => Some(Kind::ActionGroup),
             _ => None,
         }

@@ -557,7 +557,25 @@ async fn tunnel_alerts_are_made_kept_and_deleted_with_the_gateway() {
     let mut outputs = aws_outputs(&plan);
     ensure_all(&azure, &plan, &mut outputs).await.unwrap();
     let rules = twin.inventory()["metric_alerts"].clone();
-    assert_eq!(rules.as_array().unwrap().len(), 4, "{rules:#}");
+    assert_eq!(rules.as_array().unwrap().len(), 8, "{rules:#}");
+    let traffic = plan.resource("azure.traffic_alert.c1t1").unwrap();
+    let traffic_path = format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Insights/metricAlerts/{}",
+        twin.seeded.subscription_id, twin.seeded.resource_group, traffic.name
+    );
+    let (_, rule) = azure_raw_query(
+        &twin,
+        AzureMethod::Get,
+        &traffic_path,
+        "api-version=2018-03-01",
+        None,
+    )
+    .await;
+    let criterion = &rule["properties"]["criteria"]["allOf"][0];
+    assert_eq!(criterion["metricName"], "TunnelIngressBytes");
+    assert_eq!(criterion["timeAggregation"], "Total");
+    let connection = &plan.resource("azure.connection.c1t1").unwrap().name;
+    assert_eq!(criterion["dimensions"][0]["values"][0], connection.as_str());
     let alert = plan.resource("azure.tunnel_alert.c1t1").unwrap();
     let path = format!(
         "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Insights/metricAlerts/{}",

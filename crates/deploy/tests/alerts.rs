@@ -104,7 +104,7 @@ async fn alert_addresses_get_a_topic_and_an_action_group_until_down() {
     assert_eq!(groups[0]["email_receivers"], 2);
     let group_id = groups[0]["id"].as_str().unwrap().to_owned();
     let alerts = alert_groups(&azure).await;
-    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts.len(), 4, "a BGP and a traffic alert per tunnel");
     assert!(
         alerts
             .iter()

@@ -263,9 +263,13 @@ async fn prometheus_sees_every_tunnel_up_a_cut_one_fall_to_0_and_come_back() {
         &[("c1t1", "OK"), ("c1t2", "OK")],
     )
     .await;
-    // And Azure's side: a metric alert per tunnel on the gateway.
+    // And Azure's side: two metric alerts per tunnel on the gateway (BGP peer, traffic in).
     let alerts = lab.azure.inventory()["metric_alerts"].clone();
-    assert_eq!(alerts.as_array().map(Vec::len), Some(tunnels), "{alerts:#}");
+    assert_eq!(
+        alerts.as_array().map(Vec::len),
+        Some(2 * tunnels),
+        "{alerts:#}"
+    );
     assert!(
         alerts
             .as_array()

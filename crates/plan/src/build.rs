@@ -337,6 +337,28 @@ pub(crate) fn build(checked: Checked) -> Plan {
                     notify_action_group: group,
                 },
             );
+            let connection = format!("azure.connection.{}", t.key);
+            let mut depends = depends.clone();
+            depends.push(&connection);
+            let connection_name = b
+                .resources
+                .iter()
+                .find(|r| r.role == connection)
+                .map(|r| r.name.clone())
+                .unwrap_or_default();
+            b.add(
+                Cloud::Azure,
+                &format!("azure.traffic_alert.{}", t.key),
+                &format!("{}-no-traffic", t.key),
+                &depends,
+                Spec::TrafficAlert {
+                    tunnel: t.key.clone(),
+                    connection: connection_name,
+                    window_minutes: crate::model::alert_window_minutes(alerts.minutes),
+                    action_groups: alerts.azure_action_group_id.iter().cloned().collect(),
+                    notify_action_group: group,
+                },
+            );
         }
     }
 

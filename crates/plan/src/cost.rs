@@ -154,7 +154,9 @@ pub(crate) fn estimate(checked: &Checked, resources: &[Resource]) -> CostEstimat
             }
             Spec::DnsForwardingRuleset { .. } => ("azure_dns_ruleset".to_owned(), 1),
             Spec::TunnelAlarm { .. } => ("aws_cloudwatch_alarm".to_owned(), 1),
-            Spec::TunnelAlert { .. } => ("azure_metric_alert".to_owned(), 1),
+            Spec::TunnelAlert { .. } | Spec::TrafficAlert { .. } => {
+                ("azure_metric_alert".to_owned(), 1)
+            }
             _ => continue,
         };
         *counts.entry(key).or_default() += n;

@@ -424,6 +424,22 @@ pub enum Spec {
         /// Also the action group dxvpn makes (`azure.action_group`).
         notify_action_group: bool,
     },
+    /// An Azure Monitor metric alert on one tunnel's traffic: the gateway's
+    /// `TunnelIngressBytes` of the tunnel's connection (dimension ConnectionName), Total at 0
+    /// over `window_minutes`. BGP's keepalives cross every tunnel that is up, so no bytes in at
+    /// all means the tunnel carries nothing, whatever its status says.
+    TrafficAlert {
+        /// The tunnel's key, `c1t1`, ...
+        tunnel: String,
+        /// The Azure connection's name (the ConnectionName dimension).
+        connection: String,
+        /// The alert's window: one Azure offers ([`ALERT_WINDOWS_MINUTES`]).
+        window_minutes: u32,
+        /// Action groups notified when it fires and resolves, by ARM id.
+        action_groups: Vec<String>,
+        /// Also the action group dxvpn makes (`azure.action_group`).
+        notify_action_group: bool,
+    },
     /// The existing VNet.
     VirtualNetwork { name: String, cidr: Ipv4Net },
     /// Standard static public IP for one gateway instance.
@@ -531,6 +547,7 @@ impl Spec {
             Spec::InstanceProfile { .. } => "instance_profile",
             Spec::TunnelAlarm { .. } => "tunnel_alarm",
             Spec::TunnelAlert { .. } => "tunnel_alert",
+            Spec::TrafficAlert { .. } => "traffic_alert",
             Spec::AlertTopic { .. } => "alert_topic",
             Spec::ActionGroup { .. } => "action_group",
             Spec::VirtualNetwork { .. } => "virtual_network",

@@ -772,7 +772,24 @@ fn azure_tunnel_alerts_come_with_the_alarms_watch_each_bgp_peer_and_take_an_acti
         .iter()
         .find(|l| l.item == "azure_metric_alert")
         .unwrap();
-    assert_eq!((line.quantity, line.monthly_usd), (4, 0.4));
+    assert_eq!((line.quantity, line.monthly_usd), (8, 0.8));
+    // And a traffic alert per tunnel, on its own connection's bytes in, after the connection.
+    let traffic: Vec<(&str, &str)> = ha
+        .resources
+        .iter()
+        .filter_map(|r| match &r.spec {
+            Spec::TrafficAlert {
+                tunnel, connection, ..
+            } => {
+                let own = format!("azure.connection.{tunnel}");
+                assert!(r.depends_on.contains(&own), "{:?}", r.depends_on);
+                assert_eq!(ha.resource(&own).unwrap().name, *connection);
+                Some((tunnel.as_str(), connection.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(traffic.len(), 4, "{traffic:?}");
     assert!(alerts(&dxvpn_plan::plan_from_toml(DEVELOPMENT).unwrap()).is_empty());
 
     // An action group turns them on in development; the window is the shortest Azure offers
