@@ -24,7 +24,7 @@ pub(crate) struct MetricsArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9475")]
     listen: SocketAddr,
     /// Seconds a reading of both clouds is reused, however many scrapers ask (each reading
-    /// makes about 6 read calls per cloud); 0 reads on every scrape.
+    /// makes about 7 read calls per cloud); 0 reads on every scrape.
     #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
     max_age: u64,
     /// Also ping the [[validate.targets]] in the other cloud on every reading, for RTT and loss:
