@@ -8,7 +8,8 @@
 //! re-run resumes from what exists. `down` walks the same DAG backwards and deletes only this
 //! deployment's resources. `diff` says what `up` would create without writing anything, and
 //! `status` joins both clouds' own reports per tunnel (AWS telemetry, Azure connection status,
-//! BGP peers, route propagation).
+//! BGP peers, route propagation), and `traffic` their byte sums per tunnel and period
+//! (CloudWatch, Azure Monitor).
 //!
 //! ```no_run
 //! # async fn demo(plan: dxvpn_plan::Plan) -> Result<(), dxvpn_deploy::DeployError> {

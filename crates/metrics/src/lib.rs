@@ -1,8 +1,10 @@
 //! dxvpn's Prometheus exporter: on each scrape it reads both clouds' reports of a deployment
 //! (through [`dxvpn_deploy::Deployer::status`]: AWS tunnel telemetry, Azure connection status and
-//! BGP peers, route propagation, the forwarder hosts) and answers them as gauges per tunnel and
-//! per cloud, written by prometheus-client in OpenMetrics or the classic text format, as the
-//! scraper asks.
+//! BGP peers, route propagation, the forwarder hosts) and their traffic (through
+//! [`dxvpn_deploy::Deployer::traffic`], made into byte counters), and answers them as gauges and
+//! counters per tunnel and per cloud, written by prometheus-client in OpenMetrics or the classic
+//! text format, as the scraper asks. With [`Exporter::with_probing`] it also pings the plan's
+//! validate targets from where it runs (RTT and loss).
 //!
 //! Readings are shared: however many scrapers ask, both clouds are read at most once per
 //! `max_age`, and a scrape that arrives while a reading is on its way waits for that one. A
