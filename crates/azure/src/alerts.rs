@@ -8,8 +8,11 @@
 //! generic path of every JSON kind: read by name, written when missing or different, deleted
 //! and awaited until a GET answers 404, and listed for strays by the `dxvpn:deployment` tag.
 
+use dxvpn_plan::Plan;
 use dxvpn_plan::model::{Resource, Spec};
 use serde_json::{Value, json};
+
+use crate::{Azure, AzureError, Kind};
 
 /// The api-version of Microsoft.Insights/metricAlerts.
 pub(crate) const METRIC_ALERTS_API_VERSION: &str = "2018-03-01";
@@ -18,6 +21,30 @@ pub(crate) const ACTION_GROUPS_API_VERSION: &str = "2023-01-01";
 
 /// The gateway's metric namespace.
 const NAMESPACE: &str = "Microsoft.Network/virtualNetworkGateways";
+
+impl Azure {
+    /// The body of the metric alert of `resource`: on the plan's gateway, telling the action
+    /// group dxvpn makes when the plan has one.
+    pub(crate) fn alert_body(&self, plan: &Plan, resource: &Resource) -> Result<Value, AzureError> {
+        if plan.resource("azure.vpn_gateway").is_none() {
+            return Err(AzureError::Api {
+                role: resource.role.clone(),
+                operation: "PUT metricAlerts".into(),
+                code: "NoGateway".into(),
+                message: "the plan has no VPN gateway to watch".into(),
+                transient: false,
+            });
+        }
+        let gateway_id = self.gateway_id(plan);
+        let own_group = plan
+            .resource(dxvpn_plan::model::ACTION_GROUP_ROLE)
+            .map(|g| {
+                self.ids
+                    .of_provider("Microsoft.Insights", Kind::ActionGroup.type_path(), &g.name)
+            });
+        Ok(metric_alert(resource, &gateway_id, own_group.as_deref()))
+    }
+}
 
 /// `PT5M`, `PT1H`, `P1D`: a window of whole minutes as ISO 8601.
 fn iso_minutes(minutes: u32) -> String {

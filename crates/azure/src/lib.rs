@@ -499,32 +499,7 @@ impl Azure {
                 let nic_id = outputs.need(&resource.role, &resource.role, "nic_id")?;
                 forwarder_vm::vm(plan, resource, &nic_id)
             }
-            Kind::MetricAlert => {
-                let gateway =
-                    plan.resource("azure.vpn_gateway")
-                        .ok_or_else(|| AzureError::Api {
-                            role: resource.role.clone(),
-                            operation: "PUT metricAlerts".into(),
-                            code: "NoGateway".into(),
-                            message: "the plan has no VPN gateway to watch".into(),
-                            transient: false,
-                        })?;
-                let (rg, name) = self.locate_top(Kind::Gateway, gateway);
-                let gateway_id = format!(
-                    "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworkGateways/{name}",
-                    self.subscription
-                );
-                let own_group = plan
-                    .resource(dxvpn_plan::model::ACTION_GROUP_ROLE)
-                    .map(|g| {
-                        self.ids.of_provider(
-                            "Microsoft.Insights",
-                            Kind::ActionGroup.type_path(),
-                            &g.name,
-                        )
-                    });
-                alerts::metric_alert(resource, &gateway_id, own_group.as_deref())
-            }
+            Kind::MetricAlert => self.alert_body(plan, resource)?,
             Kind::ActionGroup => alerts::action_group(resource),
             _ => dns::body(plan, resource, &self.ids, outputs)?,
         })

@@ -88,13 +88,12 @@ impl Azure {
                 ..ConnectionTraffic::default()
             })
             .collect();
-        let Some(gateway) = plan.resource("azure.vpn_gateway") else {
+        if plan.resource("azure.vpn_gateway").is_none() {
             return Ok(found);
-        };
-        let (rg, name) = self.locate_top(Kind::Gateway, gateway);
+        }
         let id = format!(
-            "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworkGateways/{name}/providers/Microsoft.Insights/metrics",
-            self.subscription
+            "{}/providers/Microsoft.Insights/metrics",
+            self.gateway_id(plan)
         );
         let now = SystemTime::now();
         let iso = |t: SystemTime| azure_core::date::to_rfc3339(&t.into());

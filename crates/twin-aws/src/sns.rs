@@ -266,7 +266,8 @@ impl Sns {
         let answer = match (&subscription.arn, return_arn) {
             (Some(a), _) => a.clone(),
             // "If you set this parameter to true, the response includes the ARN for the
-            // pending subscription"; otherwise "pending confirmation".
+            // pending subscription"; otherwise "pending confirmation". The ARN's suffix is
+            // the twin's own (real ones end in a UUID); no client should parse it.
             (None, true) => format!("{arn}:{:016x}", rank(self.seed, &subscription.endpoint)),
             (None, false) => "pending confirmation".to_owned(),
         };

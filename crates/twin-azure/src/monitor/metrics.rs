@@ -6,7 +6,9 @@
 //! otherwise; `aggregation` a list (default the metric's primary one, Total); `$filter`
 //! `ConnectionName eq '*'` (one series per connection, at most `top`, default 10) or names
 //! joined by `or`; no filter gives one series over all connections. Every grain of the timespan
-//! has an entry; one without data has only its `timeStamp`. Series come in no documented
+//! has an entry; one without data has only its `timeStamp` (the reference's `MetricValue`
+//! makes every aggregation optional; which grains Azure lists without data is not documented,
+//! so the twin takes the less kind answer: a client must skip entries without a value). Series come in no documented
 //! order: a seeded one. Grains are real time, not scaled by the time factor.
 
 use std::collections::BTreeMap;
