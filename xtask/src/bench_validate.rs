@@ -1,5 +1,5 @@
-//! `cargo xtask bench validate`: 200 checks (pings, lookups, TCP connects) from the lab's VPC
-//! host to the VNet host, run by `dxvpn validate` at once, against the slowest single check
+//! `cargo xtask bench validate`: 200 checks (pings with their path MTU, lookups, TCP connects)
+//! from the lab's VPC host to the VNet host, run by `dxvpn validate` at once, against the slowest single check
 //! alone and against the guide's manual method, the same checks one after another with
 //! `ping -c 3`, `nslookup` and a shell TCP connect.
 
@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::{LAB_PACKAGES, Result, dxvpn_binary, ensure_debian_packages, lab_prefix, lab_up, run};
 
-const PINGS: usize = 80;
+/// Addresses given: each is a ping and a path MTU measurement, two checks.
+const PINGS: usize = 40;
 const LOOKUPS: usize = 80;
 const CONNECTS: usize = 40;
 const RUNS: usize = 5;
@@ -66,6 +67,10 @@ fn sequential(ns: &str) -> Result<Duration> {
     for _ in 0..PINGS {
         // The same three echoes 200 ms apart that dxvpn sends (plain `ping -c 3` waits 1 s).
         in_ns(&["ping", "-c", "3", "-i", "0.2", "-W", "2", VNET_HOST])?;
+        // The path MTU by hand (lab-notes.md): the largest echo that fits, Don't Fragment set.
+        in_ns(&[
+            "ping", "-c", "1", "-M", "do", "-s", "1372", "-W", "2", VNET_HOST,
+        ])?;
     }
     for _ in 0..LOOKUPS {
         in_ns(&["nslookup", VNET_NAME, VPC_RESOLVER])?;
@@ -122,14 +127,14 @@ fn measure(dxvpn: &str, config: &str) -> Result<String> {
         .collect::<Result<_>>()?;
     let concurrent = median(concurrent);
     let sequential = sequential(&format!("{prefix}-aws-host"))?.as_secs_f64() * 1000.0;
-    let total = PINGS + LOOKUPS + CONNECTS;
+    let total = 2 * PINGS + LOOKUPS + CONNECTS;
     Ok(format!(
         "## `dxvpn validate` (lab, high availability, from the VPC host)\n\n\
-         {total} checks against the VNet host: {PINGS} pings (3 echoes 200 ms apart), {LOOKUPS} lookups of {VNET_NAME} at {VPC_RESOLVER}, {CONNECTS} TCP connects to {VNET_HOST}:53. `dxvpn validate -c F --from aws --target ...` (debug build; the time is the report's `elapsed_ms`, control-plane reads included, median of {RUNS} runs). Sequential: the same checks in the host's namespace with `ping -c 3 -i 0.2`, `nslookup` and bash's `/dev/tcp`, one after another.\n\n\
+         {total} checks against the VNet host: {PINGS} pings (3 echoes 200 ms apart) and their {PINGS} path MTU measurements, {LOOKUPS} lookups of {VNET_NAME} at {VPC_RESOLVER}, {CONNECTS} TCP connects to {VNET_HOST}:53. `dxvpn validate -c F --from aws --target ...` (debug build; the time is the report's `elapsed_ms`, control-plane reads included, median of {RUNS} runs). Sequential: the same checks in the host's namespace with `ping -c 3 -i 0.2`, `ping -M do -s 1372` (the path MTU by hand: one size), `nslookup` and bash's `/dev/tcp`, one after another.\n\n\
          | measure | time |\n|---|---|\n\
-         | slowest single check alone (the ping) | {slowest_single:.0} ms |\n\
+         | slowest single target alone (an address: its ping and path MTU) | {slowest_single:.0} ms |\n\
          | {total} checks at once | {concurrent:.0} ms |\n\
-         | the same {total} checks one after another (ping, nslookup, /dev/tcp) | {sequential:.0} ms |\n\n\
+         | the same {total} checks one after another (ping, ping -M do, nslookup, /dev/tcp) | {sequential:.0} ms |\n\n\
          {total} checks / slowest single check = **{:.2}** (goal under 1.5). Concurrent / sequential = **{:.3}**.\n",
         concurrent / slowest_single,
         concurrent / sequential,

@@ -38,9 +38,10 @@ pub(crate) enum LabCommand {
         after_help = "Examples:\n  dxvpn lab serve --aws 127.0.0.1:4566\n  dxvpn lab serve --azure 127.0.0.1:4567\n  dxvpn lab serve --aws 127.0.0.1:4566 --azure 127.0.0.1:4567 --scenario lab-scenario.toml\n  AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x aws --endpoint-url http://127.0.0.1:4566 --region eu-south-1 ec2 describe-vpcs\n  curl -H 'Authorization: Bearer x' 'http://127.0.0.1:4567/subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Network/virtualNetworks/VNET?api-version=2024-03-01'\n\nThe AWS twin speaks the EC2 Query protocol for the VPN subset dxvpn uses; the Azure twin speaks Azure Resource Manager (Microsoft.Network 2024-03-01, DNS resolver 2022-07-01) and takes any bearer token. Both scale the clouds' real durations by --time-factor and dump their inventory at /_dxvpn/inventory.\n\nA scenario file has an [aws] table (region, vpc_cidr, subnet_cidrs) and an [azure] table (subscription_id, resource_group, location, vnet_name, vnet_cidr, subnets = [{ name, cidr }], optional existing_gateway = { name, active_active, asn })."
     )]
     Serve(ServeArgs),
-    /// Cut a tunnel or a whole Azure instance off the lab's internet, to watch failover.
+    /// Cut a tunnel or a whole Azure instance off the lab's internet, to watch failover, or
+    /// black-hole large packets.
     #[command(
-        after_help = "Examples:\n  dxvpn lab cut --tunnel c1t1\n  dxvpn lab cut --instance 2\n  dxvpn lab restore"
+        after_help = "Examples:\n  dxvpn lab cut --tunnel c1t1\n  dxvpn lab cut --instance 2\n  dxvpn lab cut --black-hole-above 1300\n  dxvpn lab restore"
     )]
     Cut(CutArgs),
     /// Undo every cut.
@@ -160,13 +161,17 @@ pub(crate) struct CutArgs {
     /// The tunnel to cut, e.g. c1t1.
     #[arg(
         long,
-        required_unless_present = "instance",
-        conflicts_with = "instance"
+        required_unless_present_any = ["instance", "black_hole_above"],
+        conflicts_with_all = ["instance", "black_hole_above"]
     )]
     tunnel: Option<String>,
     /// The Azure gateway instance to cut, 1 or 2.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "black_hole_above")]
     instance: Option<usize>,
+    /// Instead of a cut: the AWS gateway drops every packet longer than this many bytes
+    /// without "fragmentation needed", as a path with a smaller MTU that filters ICMP does.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(68..=1500))]
+    black_hole_above: Option<u16>,
     /// The run; needed only when several labs run.
     #[arg(long)]
     run: Option<String>,
@@ -556,6 +561,15 @@ async fn cut(args: CutArgs) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let plane = DataPlane::attach(&run)?;
+    if let Some(bytes) = args.black_hole_above {
+        let result = plane.black_hole_above(bytes).await;
+        plane.detach()?;
+        result?;
+        eprintln!(
+            "packets over {bytes} bytes now vanish at the AWS gateway; `dxvpn validate` names it path-mtu. Undo with `dxvpn lab restore`."
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let result = match (&args.tunnel, args.instance) {
         (Some(key), _) if plane.topology().tunnels.iter().any(|t| &t.key == key) => plane
             .cut_tunnel(key)

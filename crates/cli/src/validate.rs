@@ -29,8 +29,8 @@ pub(crate) struct ValidateArgs {
     /// lab, `aws` (the VPC host) or `azure` (the VNet host).
     #[arg(long, value_enum, default_value_t = Vantage::Here)]
     from: Vantage,
-    /// Check this instead of [[validate.targets]]: IP (ping), IP:PORT (TCP connect) or a DNS
-    /// name (lookup); repeat for more.
+    /// Check this instead of [[validate.targets]]: IP (ping and path MTU), IP:PORT (TCP
+    /// connect) or a DNS name (lookup); repeat for more.
     #[arg(long = "target", value_name = "IP|IP:PORT|NAME")]
     targets: Vec<String>,
     /// The DNS server to ask (default: the VPC resolver from aws, 168.63.129.16 from azure,
@@ -109,7 +109,19 @@ fn probes(args: &ValidateArgs, plan: &Plan) -> Result<Vec<Probe>, ExitCode> {
             .targets
             .iter()
             .map(|t| parse_target(t, dns_server))
-            .collect::<Result<_, _>>()
+            .collect::<Result<Vec<Probe>, _>>()
+            // An address is checked as a config target is: pinged, and its path MTU measured.
+            .map(|probes| {
+                probes
+                    .into_iter()
+                    .flat_map(|p| match p {
+                        Probe::Ping {
+                            target: std::net::IpAddr::V4(ip),
+                        } => vec![p, Probe::PathMtu { target: ip }],
+                        other => vec![other],
+                    })
+                    .collect()
+            })
             .map_err(|e| {
                 bad_input(
                     &format!("--target: {e}"),
@@ -187,6 +199,7 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                 Err(e) => ControlFacts {
                     status: Err(e.to_string()),
                     missing: Err(e.to_string()),
+                    traffic: Vec::new(),
                     millis: 0.0,
                 },
             }

@@ -1,6 +1,7 @@
 //! `dxvpn validate` on the binary against the whole lab, as root: after `up`, pings, names and a
-//! TCP port cross from the VPC host and from the VNet host, for both use cases. Negative
-//! controls, each with the failure and the finding it must name: ICMP dropped on the far host,
+//! TCP port cross from the VPC host and from the VNet host, for both use cases, and the path
+//! MTU is the tunnels' own. Negative controls, each with the failure and the finding it must
+//! name: ICMP dropped on the far host, packets over 1300 bytes black-holed on the way,
 //! route propagation removed, a DNS rule association removed, both development tunnels cut;
 //! and one high-availability tunnel cut, which passes with a warning that redundancy is lost.
 
@@ -12,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use dxvpn_deploy::Deployer;
 use dxvpn_lab::Lab;
-use dxvpn_netlab::DataPlane;
 use dxvpn_netlab::run::run;
+use dxvpn_netlab::{DataPlane, Side};
 use dxvpn_plan::{Outputs, Plan};
 use serde_json::Value;
 
@@ -91,7 +92,15 @@ fn assert_all_pass(report: &Value, code: i32) {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["verdict"], "pass", "{report:#}");
     let checks = report["checks"].as_array().unwrap();
-    for kind in ["ping", "dns", "tcp", "tunnel", "propagation", "resources"] {
+    for kind in [
+        "ping",
+        "path_mtu",
+        "dns",
+        "tcp",
+        "tunnel",
+        "propagation",
+        "resources",
+    ] {
         let of_kind: Vec<&Value> = checks.iter().filter(|c| c["kind"] == kind).collect();
         assert!(!of_kind.is_empty(), "no {kind} check: {report:#}");
         assert!(
@@ -123,6 +132,26 @@ async fn both_directions_pass(config: &Path, prefix: &str) {
             validate_until(config, from, prefix, "all checks pass", |code, _| code == 0).await;
         assert_all_pass(&report, 0);
         assert_eq!(report["from"], from);
+        // The tunnels' real MTU, from this side: libipsec's TUN carries 1400 bytes, and the
+        // tunnel end says "fragmentation needed" for anything larger.
+        for check in report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["kind"] == "path_mtu")
+        {
+            let outcome = &check["outcome"];
+            assert_eq!(outcome["largest"], 1400, "{check:#}");
+            assert_eq!(outcome["reported_mtu"], 1400, "{check:#}");
+            assert!(outcome["vanished"].is_null(), "{check:#}");
+            assert!(
+                check["evidence"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("clamp TCP MSS to 1360"),
+                "{check:#}"
+            );
+        }
     }
 }
 
@@ -173,6 +202,41 @@ async fn development_validates_across_and_names_each_failure() {
         "{report:#}"
     );
     nft(&far, &["delete", "table", "inet", "dxvtest"]).await;
+    let (code, report) = validate(config, "aws", &prefix).await;
+    assert_all_pass(&report, code);
+
+    // Packets over 1300 bytes vanish at the AWS gateway without "fragmentation needed": pings,
+    // lookups and TCP handshakes still pass, and only the path MTU names it.
+    let plane = DataPlane::attach(&prefix).unwrap();
+    plane.black_hole_above(1300).await.unwrap();
+    let (code, report) = validate(config, "aws", &prefix).await;
+    plane.restore().await.unwrap();
+    plane.detach().unwrap();
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(finding_ids(&report), ["path-mtu"], "{report:#}");
+    let message = report["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("packets of 1301 to 1500 bytes vanish")
+            && message.contains("the largest that crosses is 1300"),
+        "{report:#}"
+    );
+    assert!(
+        report["findings"][0]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("--set-mss 1260"),
+        "{report:#}"
+    );
+    let failed: Vec<&Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["verdict"] != "pass")
+        .collect();
+    assert!(
+        failed.iter().all(|c| c["kind"] == "path_mtu"),
+        "only the path MTU fails: {report:#}"
+    );
     let (code, report) = validate(config, "aws", &prefix).await;
     assert_all_pass(&report, code);
 
@@ -266,6 +330,47 @@ async fn development_validates_across_and_names_each_failure() {
     );
     assert!(deployer.up(plan.clone()).await.ok());
     validate_until(config, "aws", &prefix, "rule back", |code, _| code == 0).await;
+
+    // Out by c1t1 and back by c1t2: AWS counts one tunnel's bytes all in and the other's all
+    // out, and validate warns. Both ways by c1t1, with ten times the bytes, and it stops.
+    let plane = DataPlane::attach(&prefix).unwrap();
+    let far = plane.topology().azure.host_ip;
+    plane.pin_paths("c1t1", "c1t2").await.unwrap();
+    let (sent, received) = plane.bulk(Side::Aws, far, 400, 1200).await;
+    assert!(received * 10 >= sent * 9, "{received}/{sent} replies");
+    let report = validate_until(config, "aws", &prefix, "asymmetric-routing", |code, r| {
+        code == 0 && finding_ids(r) == ["asymmetric-routing"]
+    })
+    .await;
+    assert_eq!(report["verdict"], "warn", "{report:#}");
+    let message = report["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Azure to AWS only by c1t2")
+            && message.contains("AWS to Azure only by c1t1"),
+        "{report:#}"
+    );
+    plane.pin_paths("c1t1", "c1t1").await.unwrap();
+    let (sent, received) = plane.bulk(Side::Aws, far, 6000, 1200).await;
+    assert!(received * 10 >= sent * 9, "{received}/{sent} replies");
+    let report = validate_until(config, "aws", &prefix, "symmetric again", |code, r| {
+        code == 0 && finding_ids(r).is_empty()
+    })
+    .await;
+    let c1t1 = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "traffic" && c["target"] == "c1t1")
+        .unwrap();
+    assert!(
+        c1t1["evidence"]
+            .as_str()
+            .unwrap()
+            .starts_with("AWS counted"),
+        "{c1t1:#}"
+    );
+    plane.restore().await.unwrap();
+    plane.detach().unwrap();
 
     // Both tunnels cut: nothing crosses and both clouds say why.
     let plane = DataPlane::attach(&prefix).unwrap();

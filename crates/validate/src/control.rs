@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use dxvpn_deploy::{Change, ChangeKind, Deployer, Status, TunnelHealth};
+use dxvpn_deploy::{Change, ChangeKind, Deployer, Status, TunnelBytes, TunnelHealth};
 use dxvpn_plan::Plan;
 use serde::Serialize;
 
@@ -16,6 +16,9 @@ pub struct ControlFacts {
     pub status: Result<Status, String>,
     /// Planned resources missing from the clouds (what `dxvpn up` would create).
     pub missing: Result<Vec<Change>, String>,
+    /// Bytes per tunnel over the last [`crate::asymmetry::WINDOW`], as each cloud counts them
+    /// (empty when the status or the metrics could not be read).
+    pub traffic: Vec<TunnelBytes>,
     /// How long reading took, in ms.
     pub millis: f64,
 }
@@ -24,7 +27,21 @@ impl ControlFacts {
     /// Reads both clouds: status and the plan's diff, at once.
     pub async fn read(deployer: &Deployer, plan: &Plan) -> Self {
         let started = Instant::now();
-        let (status, diff) = tokio::join!(deployer.status(plan), deployer.diff(plan));
+        // The traffic needs the status's tunnels; the diff needs neither.
+        let status_and_traffic = async {
+            let status = deployer.status(plan).await;
+            let traffic = match &status {
+                Ok(s) => {
+                    deployer
+                        .traffic(plan, s, crate::asymmetry::WINDOW)
+                        .await
+                        .tunnels
+                }
+                Err(_) => Vec::new(),
+            };
+            (status, traffic)
+        };
+        let ((status, traffic), diff) = tokio::join!(status_and_traffic, deployer.diff(plan));
         // The report holds errors as the words a user reads (it is serialized as is).
         ControlFacts {
             status: status.map_err(|e| e.to_string()),
@@ -35,6 +52,7 @@ impl ControlFacts {
                         .collect()
                 })
                 .map_err(|e| e.to_string()),
+            traffic,
             millis: started.elapsed().as_secs_f64() * 1000.0,
         }
     }
@@ -154,6 +172,22 @@ pub fn control_checks(facts: &ControlFacts) -> Vec<CheckResult> {
                 });
             }
         }
+    }
+    // What each tunnel carried, as the evidence behind an asymmetric-routing finding.
+    let (cloud, counts) = crate::asymmetry::counted(&facts.traffic);
+    let minutes = crate::asymmetry::WINDOW.as_secs() / 60;
+    for (key, bytes_in, bytes_out) in counts {
+        checks.push(control(
+            "traffic",
+            key.to_owned(),
+            Verdict::Pass,
+            format!(
+                "{} counted {:.2} MB in, {:.2} MB out over {minutes} min",
+                cloud.to_uppercase(),
+                bytes_in / 1e6,
+                bytes_out / 1e6
+            ),
+        ));
     }
     match &facts.missing {
         Err(e) => checks.push(control(

@@ -131,7 +131,7 @@ pub fn diagnose(
         .collect();
     let unreachable: Vec<String> = failed
         .iter()
-        .filter(|r| r.kind != "dns")
+        .filter(|r| r.kind != "dns" && r.kind != "path_mtu")
         .map(|r| r.target.clone())
         .collect();
     let lead = if unreachable.is_empty() {
@@ -141,8 +141,8 @@ pub fn diagnose(
     };
     let source = from_network(plan, from);
 
-    if let Some(error) = results.iter().find_map(|r| match &r.outcome {
-        Some(Outcome::NoIcmpPermission { error }) => Some(error.clone()),
+    if let Some(error) = results.iter().find_map(|r| match outcome_of(r)? {
+        (Probe::Ping { .. }, Outcome::NoIcmpPermission { error }) => Some(error.clone()),
         _ => None,
     }) {
         push(
@@ -187,6 +187,35 @@ pub fn diagnose(
                 down.join("; ")
             ),
             "`dxvpn status` shows both ends; a cut in a provider's path recovers by itself, and if it stays down `dxvpn up` re-applies keys and addresses".into(),
+        );
+    }
+
+    // Traffic out by one tunnel and back by another: fine for the gateways, fatal to a stateful
+    // device between them and the hosts.
+    if let Some(found) = crate::asymmetry::asymmetry(&facts.traffic) {
+        let (into, out_of) = match found.cloud {
+            "aws" => ("Azure to AWS", "AWS to Azure"),
+            _ => ("AWS to Azure", "Azure to AWS"),
+        };
+        let list = |tunnels: &[(String, f64)]| {
+            tunnels
+                .iter()
+                .map(|(key, bytes)| format!("{key} ({:.1} MB)", bytes / 1e6))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        push(
+            &mut findings,
+            "asymmetric-routing",
+            Verdict::Warn,
+            format!(
+                "traffic leaves by one tunnel and returns by another ({} counts over the last {} minutes): {into} only by {}, {out_of} only by {}. The gateways route without state, but a stateful firewall or appliance between a gateway and the hosts drops the returns it did not see leave",
+                found.cloud.to_uppercase(),
+                crate::asymmetry::WINDOW.as_secs() / 60,
+                list(&found.inbound_only),
+                list(&found.outbound_only),
+            ),
+            "make both directions prefer the same tunnel (AWS sends by the tunnel with the best BGP attributes: AS-path prepending on the other tunnels' announcements from Azure moves AWS's side), or let the stateful device accept asymmetric flows (AWS knowledge center, \"How do I avoid asymmetry in route-based VPN\"); with nothing stateful on the path, nothing is lost".into(),
         );
     }
 
@@ -384,6 +413,22 @@ pub fn diagnose(
                 continue;
             }
             match (probe, outcome) {
+                (Probe::PathMtu { target }, Outcome::PathMtu(found)) => {
+                    if let (Some(largest), Some([from, to])) = (found.largest, found.vanished) {
+                        push(
+                            &mut findings,
+                            "path-mtu",
+                            Verdict::Fail,
+                            format!(
+                                "from {source} to {target}, packets of {from} to {to} bytes vanish without \"fragmentation needed\" coming back (the largest that crosses is {largest}): pings pass, but TCP connections that send full-size segments hang (TLS handshakes, large transfers)"
+                            ),
+                            format!(
+                                "clamp TCP MSS to {mss} where traffic enters the path (e.g. iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss {mss}), or set the hosts' MTU to {largest} (ip link set dev eth0 mtu {largest}); then find what drops large packets silently on the way (a firewall that filters ICMP type 3 code 4, a device with a smaller MTU): AWS tunnels carry up to 1446 bytes, and Azure advises an MSS of 1350",
+                                mss = largest.saturating_sub(crate::path_mtu::TCP_IP_HEADERS)
+                            ),
+                        );
+                    }
+                }
                 (Probe::Tcp { target }, Outcome::Refused) => push(
                     &mut findings,
                     "tcp-refused",

@@ -2,10 +2,13 @@
 //!
 //! This crate owns the checks of `dxvpn validate`. Data-plane probes ([`probe`]) run all at
 //! once on tokio: ICMP echo (surge-ping; loss and RTT min/avg/max), DNS lookups
-//! (hickory-resolver, against a chosen server, with an expected answer) and TCP connects.
+//! (hickory-resolver, against a chosen server, with an expected answer), TCP connects and the
+//! path MTU ([`path_mtu`]: the largest packet that crosses with Don't Fragment set, and whether
+//! larger ones are refused with "fragmentation needed" or vanish).
 //! Control-plane checks ([`control`]) read both clouds' reports through the deploy crate:
 //! tunnels UP, BGP connected with routes both ways, route propagation, every planned resource
-//! present. [`diagnose`] joins the two into findings that name the most likely cause and a fix
+//! present, and whether traffic leaves by one tunnel and returns by another ([`asymmetry`]).
+//! [`diagnose`] joins the two into findings that name the most likely cause and a fix
 //! ("route table rtb-... does not propagate it"), and [`Report`] carries it all with a verdict.
 //!
 //! Where the probes run is the caller's choice: on this machine, or on a thread inside a lab
@@ -27,8 +30,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod asymmetry;
 pub mod control;
 pub mod diagnose;
+pub mod path_mtu;
 pub mod probe;
 pub mod targets;
 
@@ -64,7 +69,7 @@ impl Verdict {
 /// One check's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
-    /// `ping`, `dns`, `tcp` (data plane); `tunnel`, `propagation`, `resources`, `status`
+    /// `ping`, `dns`, `tcp`, `path_mtu` (data plane); `tunnel`, `propagation`, `resources`, `status`
     /// (control plane).
     pub kind: &'static str,
     /// What was checked: `10.1.1.10`, `vm1.azure.internal @10.0.0.2`, `c1t1`, `rtb-...`.

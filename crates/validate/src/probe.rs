@@ -18,6 +18,7 @@ use hickory_resolver::proto::rr::{RData, RecordType};
 use serde::Serialize;
 use surge_ping::{Client, Config, ICMP, IcmpPacket, PingIdentifier, PingSequence};
 
+use crate::path_mtu::{FULL_SIZE, PathMtu, PathMtuError, probe_path_mtu};
 use crate::{CheckResult, Verdict};
 
 /// One data-plane check.
@@ -47,6 +48,12 @@ pub enum Probe {
     Tcp {
         /// Address and port.
         target: SocketAddr,
+    },
+    /// The largest packet that crosses to `target` with Don't Fragment set, and what happens
+    /// to larger ones ([`crate::path_mtu`]).
+    PathMtu {
+        /// The address echoed.
+        target: std::net::Ipv4Addr,
     },
 }
 
@@ -129,6 +136,8 @@ pub enum Outcome {
     Refused,
     /// No answer within the timeout.
     TimedOut,
+    /// What the path did with packets of each size.
+    PathMtu(PathMtu),
     /// Something else failed (an unreachable network, a bad name).
     Error {
         /// The error.
@@ -154,6 +163,13 @@ pub async fn run_probe(probe: &Probe, options: &ProbeOptions) -> CheckResult {
             ..
         } => lookup(name, *server, *record, *over_tcp, options.timeout).await,
         Probe::Tcp { target } => connect(*target, options.timeout).await,
+        Probe::PathMtu { target } => match probe_path_mtu(*target, options.timeout).await {
+            Ok(found) => Outcome::PathMtu(found),
+            Err(PathMtuError::Permission(error)) => Outcome::NoIcmpPermission { error },
+            Err(PathMtuError::Io(e)) => Outcome::Error {
+                error: e.to_string(),
+            },
+        },
     };
     let millis = started.elapsed().as_secs_f64() * 1000.0;
     let (verdict, evidence) = judge(probe, &outcome);
@@ -162,6 +178,7 @@ pub async fn run_probe(probe: &Probe, options: &ProbeOptions) -> CheckResult {
             Probe::Ping { .. } => "ping",
             Probe::Dns { .. } => "dns",
             Probe::Tcp { .. } => "tcp",
+            Probe::PathMtu { .. } => "path_mtu",
         },
         target: describe(probe),
         verdict,
@@ -194,6 +211,7 @@ pub fn describe(probe: &Probe) -> String {
             }
         }
         Probe::Tcp { target } => target.to_string(),
+        Probe::PathMtu { target } => target.to_string(),
     }
 }
 
@@ -216,6 +234,14 @@ fn judge(probe: &Probe, outcome: &Outcome) -> (Verdict, String) {
             };
             (verdict, format!("{received}/{sent} replies{rtt}"))
         }
+        // Pings may use the unprivileged ICMP socket; the path MTU needs a raw one, and its
+        // absence leaves the path unproven, not broken.
+        Outcome::NoIcmpPermission { error } if matches!(probe, Probe::PathMtu { .. }) => (
+            Verdict::Warn,
+            format!(
+                "not measured: a raw ICMP socket needs root or CAP_NET_RAW (sudo setcap cap_net_raw+ep \"$(command -v dxvpn)\"): {error}"
+            ),
+        ),
         Outcome::NoIcmpPermission { error } => (
             Verdict::Fail,
             format!("cannot open an ICMP socket: {error}"),
@@ -249,13 +275,53 @@ fn judge(probe: &Probe, outcome: &Outcome) -> (Verdict, String) {
             "connection refused: the host is reached but nothing listens on the port".into(),
         ),
         Outcome::TimedOut => (Verdict::Fail, "no answer within the timeout".into()),
+        Outcome::PathMtu(found) => judge_path_mtu(found),
         Outcome::Error { error } => (Verdict::Fail, error.clone()),
     }
 }
 
+/// A path MTU in words: how large a packet crosses, what happens to larger ones, the MSS.
+fn judge_path_mtu(found: &PathMtu) -> (Verdict, String) {
+    let Some(largest) = found.largest else {
+        return (
+            Verdict::Fail,
+            "no echo came back at any size (the ping check says why)".into(),
+        );
+    };
+    let mss = largest.saturating_sub(crate::path_mtu::TCP_IP_HEADERS);
+    if let Some([from, to]) = found.vanished {
+        return (
+            Verdict::Fail,
+            format!(
+                "{largest} bytes cross; {from}-{to} byte packets vanish without \"fragmentation needed\": clamp TCP MSS to {mss}"
+            ),
+        );
+    }
+    if largest >= FULL_SIZE {
+        return (
+            Verdict::Pass,
+            format!("{FULL_SIZE} bytes cross unfragmented"),
+        );
+    }
+    let said = match (found.reported_mtu, found.reported_by) {
+        (Some(mtu), Some(by)) => {
+            format!("; {by} answers larger ones \"fragmentation needed, MTU {mtu}\"")
+        }
+        _ => String::new(),
+    };
+    let local = found
+        .local_limit
+        .map(|l| format!("; this host's interface sends at most {}", l - 1))
+        .unwrap_or_default();
+    (
+        Verdict::Pass,
+        format!("path MTU {largest}{said}{local}: clamp TCP MSS to {mss}"),
+    )
+}
+
 /// A fresh identifier per ping, so that concurrent pings to one host never take each other's
 /// replies.
-fn next_identifier() -> PingIdentifier {
+pub(crate) fn next_identifier() -> PingIdentifier {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     let base = std::process::id() as u16;
     PingIdentifier(base.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)))

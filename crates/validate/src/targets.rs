@@ -18,7 +18,7 @@ pub fn default_dns_server(plan: &Plan, from: Option<Cloud>) -> Option<SocketAddr
 }
 
 /// The probes for `targets` from `from`: targets in the other cloud only (every target when
-/// `from` is None), each pinged, its name resolved through `dns_server` (expecting its
+/// `from` is None), each pinged (and its path MTU measured), its name resolved through `dns_server` (expecting its
 /// address) and its TCP ports connected to.
 pub fn probes_for_targets(
     targets: &[ValidateTarget],
@@ -31,6 +31,7 @@ pub fn probes_for_targets(
             probes.push(Probe::Ping {
                 target: IpAddr::V4(ip),
             });
+            probes.push(Probe::PathMtu { target: ip });
         }
         if let Some(name) = &t.name {
             probes.push(Probe::Dns {

@@ -3,11 +3,12 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use dxvpn_aws::PropagationState;
-use dxvpn_deploy::{Change, ChangeKind, Status, TunnelHealth};
+use dxvpn_deploy::{Change, ChangeKind, Status, TunnelBytes, TunnelHealth};
 use dxvpn_plan::{Cloud, Plan};
+use dxvpn_validate::path_mtu::PathMtu;
 use dxvpn_validate::probe::{Outcome, Probe, RecordKind};
 use dxvpn_validate::{CheckResult, ControlFacts, Report, Verdict};
 
@@ -49,6 +50,7 @@ fn facts(up: &[bool], propagates: bool, missing: &[&str]) -> ControlFacts {
             .iter()
             .map(|role| Change::new(role, Cloud::Aws, &format!("dx-{role}"), ChangeKind::Create))
             .collect()),
+        traffic: Vec::new(),
         millis: 50.0,
     }
 }
@@ -57,6 +59,9 @@ fn probe(probe: Probe, outcome: Outcome) -> CheckResult {
     let verdict = match &outcome {
         Outcome::Replies { sent, received, .. } if received == sent => Verdict::Pass,
         Outcome::Answer { .. } | Outcome::Connected => Verdict::Pass,
+        Outcome::PathMtu(found) if found.vanished.is_none() && found.largest.is_some() => {
+            Verdict::Pass
+        }
         _ => Verdict::Fail,
     };
     CheckResult {
@@ -64,6 +69,7 @@ fn probe(probe: Probe, outcome: Outcome) -> CheckResult {
             Probe::Ping { .. } => "ping",
             Probe::Dns { .. } => "dns",
             Probe::Tcp { .. } => "tcp",
+            Probe::PathMtu { .. } => "path_mtu",
         },
         target: dxvpn_validate::probe::describe(&probe),
         verdict,
@@ -111,6 +117,21 @@ fn lookup(outcome: Outcome) -> CheckResult {
     )
 }
 
+fn path_mtu(largest: Option<u16>, vanished: Option<[u16; 2]>) -> CheckResult {
+    probe(
+        Probe::PathMtu {
+            target: Ipv4Addr::from(HOST),
+        },
+        Outcome::PathMtu(PathMtu {
+            largest,
+            reported_mtu: vanished.is_none().then_some(1400),
+            reported_by: vanished.is_none().then_some(Ipv4Addr::new(169, 254, 21, 2)),
+            vanished,
+            local_limit: None,
+        }),
+    )
+}
+
 fn ids(report: &Report) -> Vec<&'static str> {
     report.findings.iter().map(|f| f.id).collect()
 }
@@ -144,6 +165,69 @@ fn all_well_is_a_pass_with_no_finding() {
     let report = assemble(all_pass(), &facts(&[true; 4], true, &[]));
     assert_eq!(report.verdict, Verdict::Pass);
     assert!(report.findings.is_empty());
+}
+
+#[test]
+fn a_path_that_says_fragmentation_needed_passes_and_one_that_drops_silently_is_named() {
+    let mut results = all_pass();
+    results.push(path_mtu(Some(1400), None));
+    let report = assemble(results, &facts(&[true; 4], true, &[]));
+    assert_eq!(report.verdict, Verdict::Pass, "{:?}", report.findings);
+
+    let mut results = all_pass();
+    results.push(path_mtu(Some(1300), Some([1301, 1500])));
+    let report = assemble(results, &facts(&[true; 4], true, &[]));
+    assert_eq!(report.verdict, Verdict::Fail);
+    assert_eq!(ids(&report), ["path-mtu"]);
+    let finding = &report.findings[0];
+    assert!(
+        finding
+            .message
+            .starts_with("from 10.1.0.0/16 to 10.51.1.4, packets of 1301 to 1500 bytes vanish")
+            && finding.message.contains("the largest that crosses is 1300"),
+        "{}",
+        finding.message
+    );
+    assert!(finding.fix.contains("--set-mss 1260"), "{}", finding.fix);
+    // Not "unreachable": the host answers.
+    assert!(!finding.message.contains("unreachable"));
+
+    // A silent host is the ping's finding, not a black hole.
+    let mut results = all_silent();
+    results.push(path_mtu(None, None));
+    let report = assemble(results, &facts(&[true; 4], true, &[]));
+    assert!(!ids(&report).contains(&"path-mtu"), "{:?}", ids(&report));
+}
+
+#[test]
+fn traffic_out_by_one_tunnel_and_back_by_another_is_a_warning_naming_both() {
+    let bytes = |key: &str, cloud: &'static str, bytes_in: f64, bytes_out: f64| TunnelBytes {
+        key: key.into(),
+        cloud,
+        connection: "vpn-0123".into(),
+        outside_ip: "198.18.0.1".into(),
+        bytes_in: vec![(1_700_000_000, bytes_in)],
+        bytes_out: vec![(1_700_000_000, bytes_out)],
+    };
+    let mut facts = facts(&[true; 4], true, &[]);
+    facts.traffic = vec![
+        bytes("c1t1", "aws", 2.5e6, 2e3),
+        bytes("c1t2", "aws", 2e3, 2.5e6),
+    ];
+    let report = assemble(all_pass(), &facts);
+    assert_eq!(report.verdict, Verdict::Warn);
+    assert_eq!(ids(&report), ["asymmetric-routing"]);
+    let message = &report.findings[0].message;
+    assert!(
+        message.contains("Azure to AWS only by c1t1 (2.5 MB), AWS to Azure only by c1t2 (2.5 MB)"),
+        "{message}"
+    );
+    // Both ways on one tunnel: nothing to say.
+    facts.traffic = vec![
+        bytes("c1t1", "aws", 2.5e6, 2.5e6),
+        bytes("c1t2", "aws", 2e3, 2e3),
+    ];
+    assert!(assemble(all_pass(), &facts).findings.is_empty());
 }
 
 #[test]

@@ -188,3 +188,28 @@ async fn two_hundred_probes_at_once_each_get_their_own_answer() {
     assert!(failed.is_empty(), "{failed:#?}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn path_mtu_over_loopback_is_full_size() {
+    // Loopback carries 64 KiB: every size answers, nothing vanishes.
+    let results = run_probes(
+        &[Probe::PathMtu {
+            target: std::net::Ipv4Addr::LOCALHOST,
+        }],
+        &ProbeOptions::default(),
+    )
+    .await;
+    let result = &results[0];
+    assert_eq!(result.kind, "path_mtu");
+    match &result.outcome {
+        Some(Outcome::PathMtu(found)) => {
+            assert_eq!(found.largest, Some(1500), "{result:?}");
+            assert_eq!(found.vanished, None, "{result:?}");
+            assert_eq!(result.verdict, Verdict::Pass);
+            assert_eq!(result.evidence, "1500 bytes cross unfragmented");
+        }
+        // Not root: the check says it could not measure, and only warns.
+        Some(Outcome::NoIcmpPermission { .. }) => assert_eq!(result.verdict, Verdict::Warn),
+        other => panic!("{other:?}"),
+    }
+}

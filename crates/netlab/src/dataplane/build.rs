@@ -123,8 +123,25 @@ pub(super) struct TunnelEnds {
 
 /// A tunnel end's namespace forwards between the router and `ipsec0`. When there is no SA (or
 /// no charon, hence no `ipsec0`), the blackhole keeps traffic for the other cloud from leaving in
-/// clear through the default route to the internet. Rules sit before table 220.
-pub(super) async fn wire_endpoint(ns: &str, router_ip: Ipv4Addr) -> Result<(), NetlabError> {
+/// clear through the default route to the internet. Rules sit before table 220. What the end
+/// itself says to its own network (ICMP "fragmentation needed" when a packet does not fit
+/// `ipsec0`, as a cloud's gateway answers) goes to the router, not to the internet.
+pub(super) async fn wire_endpoint(
+    ns: &str,
+    router_ip: Ipv4Addr,
+    own_network: Ipv4Net,
+) -> Result<(), NetlabError> {
+    ip(
+        ns,
+        &[
+            "route",
+            "add",
+            &own_network.to_string(),
+            "via",
+            &router_ip.to_string(),
+        ],
+    )
+    .await?;
     ip(
         ns,
         &[
@@ -364,10 +381,13 @@ impl DataPlane {
 
         // Daemons: every charon, then their keys and connections (responders first), then BIRD.
         for end in &ends {
-            for (ns, router_ip) in [(&end.aws_ns, end.vgw_ip), (&end.az_ns, end.gw_ip)] {
+            for (ns, router_ip, own_network) in [
+                (&end.aws_ns, end.vgw_ip, t.aws.vpc_cidr),
+                (&end.az_ns, end.gw_ip, t.azure.vnet_cidr),
+            ] {
                 let dir = self.role_dir(ns)?;
                 let charon = Charon::start(&self.run, ns, &dir, &mut self.children).await?;
-                wire_endpoint(ns, router_ip).await?;
+                wire_endpoint(ns, router_ip, own_network).await?;
                 self.charons.insert(ns.clone(), charon);
             }
         }

@@ -38,6 +38,23 @@ pub fn longest_outage(replies: &[f64], interval: f64) -> f64 {
 impl DataPlane {
     /// Pings `to` from the host on `from`'s side: (sent, received).
     pub async fn ping(&self, from: Side, to: Ipv4Addr, count: u32) -> (u32, u32) {
+        self.ping_sized(from, to, count, 56, "0.2").await
+    }
+
+    /// Traffic across: `count` echoes of `payload` bytes from `from`'s host to `to`, 2 ms apart
+    /// (each crosses twice: the request one way, the reply the other): (sent, received).
+    pub async fn bulk(&self, from: Side, to: Ipv4Addr, count: u32, payload: u16) -> (u32, u32) {
+        self.ping_sized(from, to, count, payload, "0.002").await
+    }
+
+    async fn ping_sized(
+        &self,
+        from: Side,
+        to: Ipv4Addr,
+        count: u32,
+        payload: u16,
+        interval: &str,
+    ) -> (u32, u32) {
         let ns = self.run.ns(host_role(from));
         let out = tokio::process::Command::new("ip")
             .args([
@@ -49,8 +66,10 @@ impl DataPlane {
                 "-q",
                 "-c",
                 &count.to_string(),
+                "-s",
+                &payload.to_string(),
                 "-i",
-                "0.2",
+                interval,
                 "-W",
                 "1",
                 &to.to_string(),
