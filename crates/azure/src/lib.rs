@@ -36,6 +36,7 @@ mod dns;
 mod drift;
 mod error;
 mod existing_gateway;
+mod filters;
 mod forwarder_vm;
 mod lro;
 mod raw;
@@ -48,6 +49,7 @@ use raw::json_body;
 
 pub use error::AzureError;
 use error::{answered, api, is_not_found};
+pub use filters::{AzureHostFilters, NsgRule, NsgRules};
 use kind::Kind;
 
 pub use forwarder_vm::ForwarderVmState;

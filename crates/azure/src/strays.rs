@@ -218,7 +218,7 @@ impl Azure {
     /// JSON (the typed models cannot hold a connection as ARM lists it), following `nextLink`
     /// on ARM's own host; each page is asked again after a transient failure. A parent that is
     /// not there has no children.
-    async fn list(&self, kind: Kind, parent: &str) -> Result<Vec<Value>, AzureError> {
+    pub(crate) async fn list(&self, kind: Kind, parent: &str) -> Result<Vec<Value>, AzureError> {
         let operation = format!("LIST {}", kind.type_path());
         let path = match kind.type_path().split_once('/') {
             Some((parent_type, child)) => format!("{parent_type}/{parent}/{child}"),

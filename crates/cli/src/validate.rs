@@ -193,13 +193,15 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let from = args.from.cloud();
     let report = runtime.block_on(async {
         let started = Instant::now();
+        let addresses = dxvpn_validate::targets::filtered_addresses(&plan, &probes);
         let control = async {
             match Deployer::connect(&plan).await {
-                Ok(deployer) => ControlFacts::read(&deployer, &plan).await,
+                Ok(deployer) => ControlFacts::read(&deployer, &plan, &addresses).await,
                 Err(e) => ControlFacts {
                     status: Err(e.to_string()),
                     missing: Err(e.to_string()),
                     traffic: Vec::new(),
+                    filters: Vec::new(),
                     millis: 0.0,
                 },
             }

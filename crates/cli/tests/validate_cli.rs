@@ -1,8 +1,10 @@
 //! `dxvpn validate` on the binary against the whole lab, as root: after `up`, pings, names and a
 //! TCP port cross from the VPC host and from the VNet host, for both use cases, and the path
 //! MTU is the tunnels' own. Negative controls, each with the failure and the finding it must
-//! name: ICMP dropped on the far host, packets over 1300 bytes black-holed on the way,
-//! route propagation removed, a DNS rule association removed, both development tunnels cut;
+//! name: ICMP dropped on the far host, packets over 1300 bytes black-holed on the way, rules
+//! written through the clouds' APIs that the lab enforces on the hosts (an NSG rule denying TCP
+//! 53 from the VPC, a security group without ICMP from the VNet, a network ACL entry denying
+//! TCP 53), route propagation removed, a DNS rule association removed, both development tunnels cut;
 //! and one high-availability tunnel cut, which passes with a warning that redundancy is lost.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
@@ -372,6 +374,9 @@ async fn development_validates_across_and_names_each_failure() {
     plane.restore().await.unwrap();
     plane.detach().unwrap();
 
+    // After the asymmetry: these validations' own traffic crosses both tunnels.
+    filters_written_through_the_apis_drop_packets_and_are_named(&lab, &plan, config, &prefix).await;
+
     // Both tunnels cut: nothing crosses and both clouds say why.
     let plane = DataPlane::attach(&prefix).unwrap();
     plane.cut_tunnel("c1t1").await.unwrap();
@@ -396,6 +401,162 @@ async fn development_validates_across_and_names_each_failure() {
         "{report:#}"
     );
     lab.stop().await;
+}
+
+/// The one finding of a failing validation, which must be `filter-blocks`: (message, fix).
+async fn only_filter_blocks(
+    config: &Path,
+    from: &str,
+    prefix: &str,
+    what: &str,
+) -> (String, String) {
+    let report = validate_until(config, from, prefix, what, |code, r| {
+        code == 1 && finding_ids(r) == ["filter-blocks"]
+    })
+    .await;
+    let finding = &report["findings"][0];
+    (
+        finding["message"].as_str().unwrap().to_owned(),
+        finding["fix"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Each rule is written through the cloud's API, the lab loads it on the host, a probe fails,
+/// and the finding names the rule (or the missing allow) and the command that fixes it; with
+/// the rule undone, everything passes again.
+async fn filters_written_through_the_apis_drop_packets_and_are_named(
+    lab: &Lab,
+    plan: &Plan,
+    config: &Path,
+    prefix: &str,
+) {
+    use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, PortRange, RuleAction};
+    let vpc = plan.aws.vpc_cidr.to_string();
+    let vnet = plan.azure.vnet_cidr.to_string();
+
+    // An NSG rule on the VNet host's interface denies TCP 53 from the VPC.
+    let nsg = format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/networkSecurityGroups/vm1-nsg",
+        plan.azure.subscription_id, plan.azure.resource_group
+    );
+    let with_rules = |rules: Value| serde_json::json!({"location": plan.azure.location, "properties": {"securityRules": rules}});
+    let deny = serde_json::json!([{"name": "deny-dns-from-vpc", "properties": {
+        "priority": 200, "direction": "Inbound", "access": "Deny", "protocol": "Tcp",
+        "sourceAddressPrefix": vpc, "sourcePortRange": "*",
+        "destinationAddressPrefix": "*", "destinationPortRange": "53"}}]);
+    dxvpn_test_support::azure_raw_put(&lab.azure, &nsg, &with_rules(deny)).await;
+    let (message, fix) = only_filter_blocks(config, "aws", prefix, "NSG deny").await;
+    assert!(
+        message.contains("NSG vm1-nsg")
+            && message.contains("rule deny-dns-from-vpc (priority 200")
+            && message.contains("TCP 53"),
+        "{message}"
+    );
+    assert!(
+        fix.contains("az network nsg rule delete") && fix.contains("-n deny-dns-from-vpc"),
+        "{fix}"
+    );
+    dxvpn_test_support::azure_raw_put(&lab.azure, &nsg, &with_rules(Value::Array(Vec::new())))
+        .await;
+    validate_until(config, "aws", prefix, "NSG rule gone", |code, _| code == 0).await;
+
+    // The VPC host's security group allows TCP 53 from the private range, but no ICMP.
+    let ec2 = dxvpn_test_support::ec2_client(&lab.aws.endpoint);
+    let groups = ec2
+        .describe_security_groups()
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .values("lab-workload")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let group = groups.security_groups()[0].group_id().unwrap().to_owned();
+    let permission = |protocol: &str, port: i32| {
+        IpPermission::builder()
+            .ip_protocol(protocol)
+            .from_port(port)
+            .to_port(port)
+            .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build())
+            .build()
+    };
+    let swap = |out: IpPermission, r#in: IpPermission| {
+        let (ec2, group) = (ec2.clone(), group.clone());
+        async move {
+            ec2.revoke_security_group_ingress()
+                .group_id(&group)
+                .ip_permissions(out)
+                .send()
+                .await
+                .unwrap();
+            ec2.authorize_security_group_ingress()
+                .group_id(&group)
+                .ip_permissions(r#in)
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    swap(permission("-1", -1), permission("tcp", 53)).await;
+    let (message, fix) = only_filter_blocks(config, "azure", prefix, "no ICMP in the SG").await;
+    assert!(
+        message.contains(&format!("security group {group} (lab-workload)"))
+            && message.contains(&format!("allows no ICMP echo from {vnet}")),
+        "{message}"
+    );
+    assert!(
+        fix.contains(&format!(
+            "authorize-security-group-ingress --group-id {group}"
+        )) && fix.contains("IpProtocol=icmp"),
+        "{fix}"
+    );
+    swap(permission("tcp", 53), permission("-1", -1)).await;
+    validate_until(config, "azure", prefix, "ICMP back", |code, _| code == 0).await;
+
+    // A network ACL entry numbered before the default allow denies TCP 53 from the VNet.
+    let acls = ec2
+        .describe_network_acls()
+        .filters(
+            Filter::builder()
+                .name("association.subnet-id")
+                .values(&plan.aws.private_subnets[0].id)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let acl = acls.network_acls()[0].network_acl_id().unwrap().to_owned();
+    ec2.create_network_acl_entry()
+        .network_acl_id(&acl)
+        .rule_number(50)
+        .protocol("6")
+        .port_range(PortRange::builder().from(53).to(53).build())
+        .cidr_block(&vnet)
+        .rule_action(RuleAction::Deny)
+        .egress(false)
+        .send()
+        .await
+        .unwrap();
+    let (message, fix) = only_filter_blocks(config, "azure", prefix, "NACL deny").await;
+    assert!(
+        message.contains(&format!("network ACL {acl}"))
+            && message.contains("rule 50 denies TCP 53"),
+        "{message}"
+    );
+    assert!(fix.contains("--ingress --rule-number 50"), "{fix}");
+    ec2.delete_network_acl_entry()
+        .network_acl_id(&acl)
+        .rule_number(50)
+        .egress(false)
+        .send()
+        .await
+        .unwrap();
+    validate_until(config, "azure", prefix, "NACL entry gone", |code, _| {
+        code == 0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

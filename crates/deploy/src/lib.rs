@@ -21,6 +21,7 @@
 //! ```
 
 mod changes;
+mod filters;
 mod status;
 mod traffic;
 mod tunnels;
@@ -34,6 +35,7 @@ use dxvpn_aws::Aws;
 use dxvpn_azure::Azure;
 use dxvpn_plan::model::{Resource, Spec};
 use dxvpn_plan::{Cloud, Outputs, Plan};
+pub use filters::{AddressFilters, HostFilters};
 use serde::Serialize;
 pub use status::{AzureForwarderHealth, ForwarderHostHealth, Status, TunnelHealth};
 pub use traffic::{Traffic, TunnelBytes};

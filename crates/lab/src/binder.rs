@@ -9,7 +9,9 @@
 //! changes in place. Then it reads the daemons and writes AWS `vgwTelemetry`,
 //! Azure `connectionStatus`, `getBgpPeerStatus` and `getLearnedRoutes`. A tunnel configured on
 //! one side only, or on none, stays DOWN. With the data plane come both clouds' resolvers
-//! (`dxvpn_netlab::resolvers`), which apply the DNS endpoints and rules the twins hold at each poll.
+//! (`dxvpn_netlab::resolvers`), which apply the DNS endpoints and rules the twins hold at each poll,
+//! and each host's packet filters as its twin describes them (security groups and network ACL,
+//! NSGs: `host_filter`), loaded as nftables in the host's namespace whenever they change.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -193,6 +195,8 @@ async fn bind(
     let mut pending: Option<Option<u64>> = None;
     // Instances whose user data the lab cannot run, or whose start failed: told once.
     let mut refused: BTreeSet<String> = BTreeSet::new();
+    // The host filters loaded in the current data plane (AWS, Azure).
+    let mut filters: [Option<String>; 2] = [None, None];
     loop {
         let aws_view = aws.lab_view();
         let azure_view = azure.lab_view();
@@ -236,6 +240,7 @@ async fn bind(
                         old.teardown().await;
                     }
                     report(&aws, &azure, None);
+                    filters = [None, None];
                     plane = rebuild(wanted, &state).await;
                     if let Some((p, _)) = &plane {
                         dns = match start_dns(p).await {
@@ -274,6 +279,20 @@ async fn bind(
                 (Side::Azure, azure_view.vms.as_slice()),
             ];
             run_instances(p, &machines, &mut refused).await;
+            let wanted_filters = [
+                (Side::Aws, aws_view.host_filter.as_ref()),
+                (Side::Azure, azure_view.host_filter.as_ref()),
+            ];
+            for (n, (side, filter)) in wanted_filters.into_iter().enumerate() {
+                let script = filter.map(crate::host_filter::nft_ruleset);
+                if script != filters[n] {
+                    let table = crate::host_filter::TABLE;
+                    match p.set_host_firewall(side, table, script.as_deref()).await {
+                        Ok(()) => filters[n] = script,
+                        Err(e) => tracing::warn!(error = %e, ?side, "host filter not applied"),
+                    }
+                }
+            }
         }
         let status = match &plane {
             Some((p, bound)) => Some((p.status().await, bound)),

@@ -23,6 +23,7 @@
 mod binder;
 pub mod cloud_init;
 pub mod config;
+pub mod host_filter;
 pub mod pairing;
 mod scenario;
 pub mod service;

@@ -163,6 +163,7 @@ mod tests {
             host_subnet: Some(net("10.0.1.0/24")),
             host_route_propagation: true,
             instances: Vec::new(),
+            host_filter: None,
             vpns: vec![AwsVpnView {
                 id: "vpn-1".into(),
                 index: Some(index),
@@ -196,6 +197,7 @@ mod tests {
                 custom_bgp: Vec::new(),
             }],
             vms: Vec::new(),
+            host_filter: None,
         };
         (aws, azure)
     }

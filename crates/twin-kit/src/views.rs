@@ -22,6 +22,8 @@ pub struct AwsView {
     pub vpns: Vec<AwsVpnView>,
     /// Running instances of the VPC, with the user data their cloud-init runs.
     pub instances: Vec<VmView>,
+    /// What filters the host's traffic: its subnet's network ACL, then its security groups.
+    pub host_filter: Option<HostFilter>,
 }
 
 /// One running virtual machine: an EC2 instance or an Azure VM.
@@ -77,6 +79,8 @@ pub struct AzureView {
     pub connections: Vec<AzureConnectionView>,
     /// Provisioned VMs, with the custom data their cloud-init runs.
     pub vms: Vec<VmView>,
+    /// What filters the host's traffic: the NSG on its subnet, then the one on its interface.
+    pub host_filter: Option<HostFilter>,
 }
 
 /// The VPN gateway.
@@ -124,4 +128,44 @@ pub struct DnsRules {
     pub inbound_ips: Vec<Ipv4Addr>,
     /// (zone, targets).
     pub forwards: Vec<(String, Vec<Ipv4Addr>)>,
+}
+
+/// The packet filters a cloud applies to one host's network interface, in the order the cloud
+/// applies them, each already in its cloud's evaluation order (rule number, priority) with its
+/// default rules included: what the lab enforces with nftables so that a rule written through
+/// the API drops real packets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostFilter {
+    /// The interface's address: only traffic to and from it is filtered.
+    pub address: Ipv4Addr,
+    /// Stages a packet to the host passes, in order; all must let it through.
+    pub inbound: Vec<FilterStage>,
+    /// Stages a packet from the host passes, in order.
+    pub outbound: Vec<FilterStage>,
+}
+
+/// One filter (a network ACL, a security group, an NSG): the first rule that matches decides;
+/// a packet no rule matches is dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilterStage {
+    /// The cloud's name of it, for logs.
+    pub name: String,
+    /// Stateful filters let the answers of an allowed flow through (security groups, NSGs);
+    /// stateless ones judge every packet alone (network ACLs).
+    pub stateful: bool,
+    /// In evaluation order.
+    pub rules: Vec<FilterRule>,
+}
+
+/// One rule, on the peer's address (the source inbound, the destination outbound).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterRule {
+    /// IP protocol number; None is every protocol.
+    pub protocol: Option<u8>,
+    /// TCP/UDP destination ports, or ICMP types, inclusive; None is all.
+    pub ports: Option<(u16, u16)>,
+    /// The peer's address is in one of these.
+    pub peers: Vec<Ipv4Net>,
+    /// Allow or deny.
+    pub allow: bool,
 }

@@ -3,7 +3,11 @@
 
 use std::time::Instant;
 
-use dxvpn_deploy::{Change, ChangeKind, Deployer, Status, TunnelBytes, TunnelHealth};
+use std::net::Ipv4Addr;
+
+use dxvpn_deploy::{
+    AddressFilters, Change, ChangeKind, Deployer, Status, TunnelBytes, TunnelHealth,
+};
 use dxvpn_plan::Plan;
 use serde::Serialize;
 
@@ -19,13 +23,16 @@ pub struct ControlFacts {
     /// Bytes per tunnel over the last [`crate::asymmetry::WINDOW`], as each cloud counts them
     /// (empty when the status or the metrics could not be read).
     pub traffic: Vec<TunnelBytes>,
+    /// The packet filters on each probed address of either network (security groups and
+    /// network ACL, NSGs), judged when a probe to it fails.
+    pub filters: Vec<AddressFilters>,
     /// How long reading took, in ms.
     pub millis: f64,
 }
 
 impl ControlFacts {
-    /// Reads both clouds: status and the plan's diff, at once.
-    pub async fn read(deployer: &Deployer, plan: &Plan) -> Self {
+    /// Reads both clouds: status, the plan's diff and the filters on `addresses`, at once.
+    pub async fn read(deployer: &Deployer, plan: &Plan, addresses: &[Ipv4Addr]) -> Self {
         let started = Instant::now();
         // The traffic needs the status's tunnels; the diff needs neither.
         let status_and_traffic = async {
@@ -41,7 +48,11 @@ impl ControlFacts {
             };
             (status, traffic)
         };
-        let ((status, traffic), diff) = tokio::join!(status_and_traffic, deployer.diff(plan));
+        let ((status, traffic), diff, filters) = tokio::join!(
+            status_and_traffic,
+            deployer.diff(plan),
+            deployer.host_filters(plan, addresses)
+        );
         // The report holds errors as the words a user reads (it is serialized as is).
         ControlFacts {
             status: status.map_err(|e| e.to_string()),
@@ -53,6 +64,7 @@ impl ControlFacts {
                 })
                 .map_err(|e| e.to_string()),
             traffic,
+            filters,
             millis: started.elapsed().as_secs_f64() * 1000.0,
         }
     }
@@ -71,6 +83,15 @@ impl ControlFacts {
                 .map(|p| p.route_table_id.as_str())
                 .collect()
         })
+    }
+
+    /// The filters read on `address`, when they could be read.
+    pub fn filters_on(&self, address: Ipv4Addr) -> Option<&dxvpn_deploy::HostFilters> {
+        self.filters
+            .iter()
+            .find(|f| f.address == address)
+            .and_then(|f| f.filters.as_ref().ok())
+            .and_then(Option::as_ref)
     }
 
     /// Missing planned resources (empty when unknown).
@@ -188,6 +209,16 @@ pub fn control_checks(facts: &ControlFacts) -> Vec<CheckResult> {
                 bytes_out / 1e6
             ),
         ));
+    }
+    for f in &facts.filters {
+        if let Err(e) = &f.filters {
+            checks.push(control(
+                "filters",
+                f.address.to_string(),
+                Verdict::Warn,
+                format!("cannot read the security groups, network ACL or NSGs on it: {e}"),
+            ));
+        }
     }
     match &facts.missing {
         Err(e) => checks.push(control(

@@ -98,6 +98,36 @@ fn is_forwarder_probe(hosts: &[std::net::Ipv4Addr], r: &CheckResult) -> bool {
     }
 }
 
+/// The filter rule that drops a ping without replies or a TCP connection without an answer,
+/// judged from what the target's cloud reports (the source is the other cloud's network).
+fn filter_block(
+    plan: &Plan,
+    facts: &ControlFacts,
+    probe: &Probe,
+    outcome: &Outcome,
+) -> Option<crate::filters::Blocked> {
+    use crate::filters::Traffic;
+    let (target, traffic) = match (probe, outcome) {
+        (
+            Probe::Ping {
+                target: IpAddr::V4(ip),
+            },
+            Outcome::Replies { received: 0, .. } | Outcome::Error { .. },
+        ) => (*ip, Traffic::Ping),
+        (Probe::Tcp { target }, Outcome::TimedOut) => match target.ip() {
+            IpAddr::V4(ip) => (ip, Traffic::Tcp(target.port())),
+            IpAddr::V6(_) => return None,
+        },
+        _ => return None,
+    };
+    let source = if plan.aws.vpc_cidr.contains(&target) {
+        plan.azure.vnet_cidr
+    } else {
+        plan.aws.vpc_cidr
+    };
+    crate::filters::blocked(facts.filters_on(target)?, traffic, source, target)
+}
+
 fn push(
     findings: &mut Vec<Finding>,
     id: &'static str,
@@ -372,6 +402,16 @@ pub fn diagnose(
             let Some((probe, outcome)) = outcome_of(r) else {
                 continue;
             };
+            if let Some(block) = filter_block(plan, facts, probe, outcome) {
+                push(
+                    &mut findings,
+                    "filter-blocks",
+                    Verdict::Fail,
+                    block.message,
+                    block.fix,
+                );
+                continue;
+            }
             if let Some(ip) = silent_ping(r) {
                 if let Some(other) = host_answered(results, ip) {
                     push(

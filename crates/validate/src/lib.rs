@@ -7,8 +7,9 @@
 //! larger ones are refused with "fragmentation needed" or vanish).
 //! Control-plane checks ([`control`]) read both clouds' reports through the deploy crate:
 //! tunnels UP, BGP connected with routes both ways, route propagation, every planned resource
-//! present, and whether traffic leaves by one tunnel and returns by another ([`asymmetry`]).
-//! [`diagnose`] joins the two into findings that name the most likely cause and a fix
+//! present, whether traffic leaves by one tunnel and returns by another ([`asymmetry`]), and
+//! the security groups, network ACL and NSGs on each probed address, which [`filters`] judges
+//! for a failed probe. [`diagnose`] joins the two into findings that name the most likely cause and a fix
 //! ("route table rtb-... does not propagate it"), and [`Report`] carries it all with a verdict.
 //!
 //! Where the probes run is the caller's choice: on this machine, or on a thread inside a lab
@@ -33,6 +34,7 @@
 pub mod asymmetry;
 pub mod control;
 pub mod diagnose;
+pub mod filters;
 pub mod path_mtu;
 pub mod probe;
 pub mod targets;

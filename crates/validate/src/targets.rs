@@ -122,6 +122,29 @@ pub fn parse_target(text: &str, dns_server: Option<SocketAddr>) -> Result<Probe,
     }
 }
 
+/// The addresses of either network that `probes` ping or connect to, once each: where
+/// `validate` reads the packet filters.
+pub fn filtered_addresses(plan: &Plan, probes: &[Probe]) -> Vec<std::net::Ipv4Addr> {
+    let mut out = Vec::new();
+    for probe in probes {
+        let ip = match probe {
+            Probe::Ping {
+                target: IpAddr::V4(ip),
+            } => *ip,
+            Probe::Tcp { target } => match target.ip() {
+                IpAddr::V4(ip) => ip,
+                IpAddr::V6(_) => continue,
+            },
+            _ => continue,
+        };
+        let ours = plan.aws.vpc_cidr.contains(&ip) || plan.azure.vnet_cidr.contains(&ip);
+        if ours && !out.contains(&ip) {
+            out.push(ip);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,6 +51,7 @@ fn facts(up: &[bool], propagates: bool, missing: &[&str]) -> ControlFacts {
             .map(|role| Change::new(role, Cloud::Aws, &format!("dx-{role}"), ChangeKind::Create))
             .collect()),
         traffic: Vec::new(),
+        filters: Vec::new(),
         millis: 50.0,
     }
 }

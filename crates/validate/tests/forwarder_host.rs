@@ -42,7 +42,7 @@ async fn validate_from(c: &Converged, cloud: Cloud) -> Report {
     })
     .await
     .unwrap();
-    let facts = ControlFacts::read(&c.deployer, &c.plan).await;
+    let facts = ControlFacts::read(&c.deployer, &c.plan, &[]).await;
     Report::assemble(&c.plan, from, results, &facts, 0.0)
 }
 
@@ -127,8 +127,14 @@ async fn names_resolve_through_the_forwarder_host_up_created_and_not_through_a_w
     let dxvpn_plan::model::Spec::ForwarderInstance { subnet_id, .. } = &resource.spec else {
         panic!("a created forwarder host");
     };
-    let group = lab.aws.inventory()["security_groups"][0]["id"]
-        .as_str()
+    // The deployment's DNS group, not the seeded host's.
+    let seeded_group = lab.aws.seeded.host_security_group_id.clone();
+    let group = lab.aws.inventory()["security_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g["id"].as_str())
+        .find(|id| Some(*id) != seeded_group.as_deref())
         .unwrap()
         .to_owned();
     let start = Instant::now();
@@ -182,12 +188,14 @@ async fn names_resolve_through_the_forwarder_host_up_created_and_not_through_a_w
     lab.stop().await;
 }
 
-/// The Azure twin's live resources whose id holds `part`.
+/// The Azure twin's live resources whose id holds `part`, those the scenario seeded (the lab
+/// host's interface) aside.
 fn azure_ids(lab: &Lab, part: &str) -> Vec<String> {
+    let seeded = lab.azure.seed_ids();
     lab.azure
         .live_ids()
         .into_iter()
-        .filter(|id| id.contains(part))
+        .filter(|id| id.contains(part) && !seeded.contains(id))
         .collect()
 }
 

@@ -190,6 +190,29 @@ impl DataPlane {
         self.topology.aws.route_propagation = on;
         Ok(())
     }
+
+    /// Loads `script` (an nftables script defining the table `ip {table}`) in `side`'s host
+    /// namespace in place of that table, or only removes the table: how a cloud's packet
+    /// filters on the host's interface are enforced. The swap is one transaction.
+    pub async fn set_host_firewall(
+        &self,
+        side: Side,
+        table: &str,
+        script: Option<&str>,
+    ) -> Result<(), NetlabError> {
+        let host = self.run.ns(host_role(side));
+        // Declaring the table first makes the delete succeed when it does not exist yet.
+        let text = format!(
+            "table ip {table} {{}}\ndelete table ip {table}\n{}",
+            script.unwrap_or_default()
+        );
+        run_with_input(
+            &["ip", "netns", "exec", &host, "nft", "-f", "-"],
+            Some(&text),
+        )
+        .await
+        .map(drop)
+    }
 }
 
 fn host_role(side: Side) -> &'static str {

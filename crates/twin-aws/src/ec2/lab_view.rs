@@ -67,6 +67,7 @@ impl Ec2 {
             }),
             vpns,
             instances: self.running_instances(&vpc.id),
+            host_filter: self.host_filter(),
         }
     }
 

@@ -23,6 +23,8 @@ use crate::xml::Xml;
 mod customer_gateway;
 mod instances;
 mod lab_view;
+mod network_acls;
+mod network_interfaces;
 mod profile_associations;
 mod route_tables;
 mod security_groups;
@@ -118,6 +120,8 @@ pub struct SeededIds {
     pub seed: u64,
     /// The scenario's other VPCs, in scenario order.
     pub other_vpcs: Vec<SeededVpc>,
+    /// The lab host's workload security group (on its interface in the first subnet).
+    pub host_security_group_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -337,6 +341,8 @@ pub(crate) struct Ec2 {
     cgws: Vec<Cgw>,
     vpns: Vec<Vpn>,
     security_groups: Vec<security_groups::SecurityGroup>,
+    network_acls: Vec<network_acls::NetworkAcl>,
+    network_interfaces: Vec<network_interfaces::NetworkInterface>,
     instances: Vec<instances::Instance>,
     /// The instance profile of the RunInstances being answered, as IAM gave it to EC2
     /// (`crate::iam`); taken by the launch.
@@ -369,6 +375,8 @@ impl Ec2 {
             cgws: Vec::new(),
             vpns: Vec::new(),
             security_groups: Vec::new(),
+            network_acls: Vec::new(),
+            network_interfaces: Vec::new(),
             instances: Vec::new(),
             launch_profile: None,
             images: BTreeMap::new(),
@@ -381,12 +389,20 @@ impl Ec2 {
                 route_table_ids: Vec::new(),
                 seed,
                 other_vpcs: Vec::new(),
+                host_security_group_id: None,
             },
         };
         let main = ec2.seed_vpc(scenario.vpc_cidr, &scenario.subnet_cidrs);
         ec2.seeded.vpc_id = main.vpc_id;
         ec2.seeded.subnet_ids = main.subnet_ids;
         ec2.seeded.route_table_ids = main.route_table_ids;
+        if let (Some(subnet_id), Some(cidr)) = (
+            ec2.seeded.subnet_ids.first().cloned(),
+            scenario.subnet_cidrs.first(),
+        ) {
+            let vpc_id = ec2.seeded.vpc_id.clone();
+            ec2.seed_host_interface(&vpc_id, &subnet_id, *cidr);
+        }
         for other in &scenario.other_vpcs {
             let seeded = ec2.seed_vpc(other.vpc_cidr, &other.subnet_cidrs);
             ec2.seeded.other_vpcs.push(seeded);
@@ -406,6 +422,8 @@ impl Ec2 {
             cidr: vpc_cidr,
             tags: BTreeMap::new(),
         });
+        let acl_id = self.new_id("acl");
+        let mut acl = network_acls::NetworkAcl::default_for(acl_id, vpc_id.clone());
         let mut seeded = SeededVpc {
             vpc_id: vpc_id.clone(),
             subnet_ids: Vec::new(),
@@ -427,9 +445,12 @@ impl Ec2 {
                 propagating_vgws: Vec::new(),
                 tags: BTreeMap::new(),
             });
+            acl.associations
+                .push((self.new_id("aclassoc"), subnet_id.clone()));
             seeded.subnet_ids.push(subnet_id);
             seeded.route_table_ids.push(rtb_id);
         }
+        self.network_acls.push(acl);
         seeded
     }
 
@@ -503,7 +524,12 @@ impl Ec2 {
             "CreateSecurityGroup" => self.create_security_group(p),
             "DescribeSecurityGroups" => self.describe_security_groups(p),
             "AuthorizeSecurityGroupIngress" => self.authorize_ingress(p),
+            "RevokeSecurityGroupIngress" => self.revoke_ingress(p),
             "DeleteSecurityGroup" => self.delete_security_group(p),
+            "DescribeNetworkInterfaces" => self.describe_network_interfaces(p),
+            "DescribeNetworkAcls" => self.describe_network_acls(p),
+            "CreateNetworkAclEntry" => self.create_network_acl_entry(p),
+            "DeleteNetworkAclEntry" => self.delete_network_acl_entry(p),
             "RunInstances" => self.run_instances(p),
             "DescribeInstances" => self.describe_instances(p),
             "TerminateInstances" => self.terminate_instances(p),

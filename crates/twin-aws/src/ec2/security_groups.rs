@@ -1,5 +1,5 @@
-//! Security groups: the subset resolver endpoints need (create, describe, authorize ingress,
-//! delete), with EC2's error codes.
+//! Security groups: the subset resolver endpoints and the lab's host need (create, describe,
+//! authorize and revoke ingress, delete), with EC2's error codes.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -11,19 +11,36 @@ use super::{Ec2, Ec2Error, Params, Xml, err, ok_return, required, select, tag_fi
 /// One ingress permission: protocol, port range, source CIDRs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(super) struct Permission {
-    protocol: String,
-    from_port: i64,
-    to_port: i64,
-    cidrs: Vec<String>,
+    pub(super) protocol: String,
+    pub(super) from_port: i64,
+    pub(super) to_port: i64,
+    pub(super) cidrs: Vec<String>,
+}
+
+impl Permission {
+    pub(super) fn new(protocol: &str, from_port: i64, to_port: i64, cidrs: Vec<String>) -> Self {
+        Permission {
+            protocol: protocol.to_owned(),
+            from_port,
+            to_port,
+            cidrs,
+        }
+    }
+
+    fn same_rule(&self, other: &Permission) -> bool {
+        self.protocol == other.protocol
+            && self.from_port == other.from_port
+            && self.to_port == other.to_port
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub(super) struct SecurityGroup {
     pub(super) id: String,
-    name: String,
+    pub(super) name: String,
     description: String,
     pub(super) vpc_id: String,
-    ingress: Vec<Permission>,
+    pub(super) ingress: Vec<Permission>,
     pub(super) tags: BTreeMap<String, String>,
     /// Until then the new group's id answers `InvalidGroup.NotFound`, the example the EC2
     /// developer guide gives of eventual consistency ("Eventual consistency in the Amazon EC2 API").
@@ -32,6 +49,25 @@ pub(super) struct SecurityGroup {
 }
 
 impl SecurityGroup {
+    /// A group that exists before the run (seeded), visible at once.
+    pub(super) fn seeded(
+        id: String,
+        name: &str,
+        description: &str,
+        vpc_id: &str,
+        ingress: Vec<Permission>,
+    ) -> Self {
+        SecurityGroup {
+            id,
+            name: name.to_owned(),
+            description: description.to_owned(),
+            vpc_id: vpc_id.to_owned(),
+            ingress,
+            tags: BTreeMap::new(),
+            propagated_at: Instant::now(),
+        }
+    }
+
     fn propagated(&self) -> bool {
         Instant::now() >= self.propagated_at
     }
@@ -157,9 +193,58 @@ impl Ec2 {
                     x.field("cidrIp", c);
                 });
             });
+            // "When you create a security group, it has an outbound rule that allows all
+            // outbound traffic" (VPC user guide, "Security group rules"); the twin has no
+            // egress writes, so every group keeps it.
+            x.set("ipPermissionsEgress", [()], |x, ()| {
+                x.field("ipProtocol", "-1");
+                x.set("ipRanges", ["0.0.0.0/0"], |x, c| {
+                    x.field("cidrIp", c);
+                });
+            });
             x.tags(&g.tags);
         });
         Ok(x)
+    }
+
+    /// Removes the named ranges from matching rules; a rule left without ranges goes. A
+    /// permission that matches nothing is `InvalidPermission.NotFound` (EC2 API reference,
+    /// RevokeSecurityGroupIngress; error codes: "The specified rule does not exist in this
+    /// security group").
+    pub(super) fn revoke_ingress(&mut self, p: &Params) -> Result<Xml, Ec2Error> {
+        let id = required(p, "GroupId")?.to_owned();
+        let unwanted = permissions(p)?;
+        let group = self
+            .security_groups
+            .iter_mut()
+            .find(|g| g.id == id && g.propagated())
+            .ok_or_else(|| {
+                err(
+                    "InvalidGroup.NotFound",
+                    format!("The security group '{id}' does not exist"),
+                )
+            })?;
+        for perm in &unwanted {
+            let found = perm.cidrs.iter().all(|c| {
+                group
+                    .ingress
+                    .iter()
+                    .any(|g| g.same_rule(perm) && g.cidrs.contains(c))
+            });
+            if !found {
+                return Err(err(
+                    "InvalidPermission.NotFound",
+                    "The specified rule does not exist in this security group.",
+                ));
+            }
+        }
+        for perm in &unwanted {
+            for rule in group.ingress.iter_mut().filter(|g| g.same_rule(perm)) {
+                rule.cidrs.retain(|c| !perm.cidrs.contains(c));
+            }
+        }
+        group.ingress.retain(|g| !g.cidrs.is_empty());
+        Ok(ok_return())
     }
 
     pub(super) fn authorize_ingress(&mut self, p: &Params) -> Result<Xml, Ec2Error> {
@@ -177,12 +262,10 @@ impl Ec2 {
             })?;
         for perm in &wanted {
             for cidr in &perm.cidrs {
-                let exists = group.ingress.iter().any(|g| {
-                    g.protocol == perm.protocol
-                        && g.from_port == perm.from_port
-                        && g.to_port == perm.to_port
-                        && g.cidrs.contains(cidr)
-                });
+                let exists = group
+                    .ingress
+                    .iter()
+                    .any(|g| g.same_rule(perm) && g.cidrs.contains(cidr));
                 if exists {
                     return Err(err(
                         "InvalidPermission.Duplicate",

@@ -28,6 +28,7 @@ impl Arm {
                 .find_map(|s| ipv4(s.props().get("addressPrefix")));
         }
         view.vms = self.running_vms();
+        view.host_filter = self.host_filter();
         let Some(gateway) = self.all_live(Kind::Gateway).find(|g| g.serving()) else {
             return view;
         };

@@ -17,6 +17,7 @@ mod connection;
 mod delete;
 mod dns_resolver;
 mod gateway;
+mod host_filter;
 mod lab_view;
 mod local_gateway;
 mod network;

@@ -135,6 +135,14 @@ impl Arm {
                 }
             }),
         )?;
+        if let Some(workload) = scenario
+            .subnets
+            .iter()
+            .find(|s| !s.name.eq_ignore_ascii_case("GatewaySubnet"))
+        {
+            let subnet_id = format!("{vnet_id}/subnets/{}", workload.name);
+            arm.seed_host_interface(&base, &subnet_id, workload.cidr, &scenario.location)?;
+        }
         if let Some(gw) = &scenario.existing_gateway {
             let instances = if gw.active_active { 2 } else { 1 };
             let mut ip_configurations = Vec::new();
