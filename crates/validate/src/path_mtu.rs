@@ -38,7 +38,7 @@ const FIRST_ROUND: [u16; 13] = [
 ];
 /// Sizes per later round, and rounds at most: 16 sizes cut a gap of 1,000 bytes to 1 in three.
 const PER_ROUND: usize = 16;
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 6;
 
 /// What a path did with packets of one size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,8 +49,11 @@ enum Fate {
     TooBig { mtu: u16, from: Ipv4Addr },
     /// This host could not send it (larger than its own interface's MTU).
     LocalLimit,
-    /// Nothing came back.
+    /// Nothing came back, in two rounds: silence a loss does not explain.
     Vanished,
+    /// Nothing came back in one round: a congested path loses packets too, so it is asked
+    /// again before it counts.
+    Lost,
 }
 
 /// What the path-MTU probe found.
@@ -99,7 +102,13 @@ pub async fn probe_path_mtu(target: Ipv4Addr, timeout: Duration) -> Result<PathM
     let mut round: Vec<u16> = FIRST_ROUND.to_vec();
     for _ in 0..ROUNDS {
         let seen = run_round(&socket, target, identifier, &mut sequence, &round, timeout).await?;
-        fates.extend(seen);
+        for (size, fate) in seen {
+            let fate = match (fate, fates.get(&size)) {
+                (Fate::Vanished, None) => Fate::Lost,
+                (fate, _) => fate,
+            };
+            fates.insert(size, fate);
+        }
         round = next_round(&fates);
         if round.is_empty() {
             break;
@@ -119,6 +128,10 @@ fn open_socket() -> Result<UdpSocket, PathMtuError> {
         }
     })?;
     socket.set_nonblocking(true).map_err(PathMtuError::Io)?;
+    // A raw socket gets a copy of every ICMP packet the host receives: with other probes'
+    // full-size echoes arriving at the same time, the default buffer overflows and drops ours.
+    // Best effort: the kernel caps it at net.core.rmem_max.
+    let _ = socket.set_recv_buffer_size(4 << 20);
     // Don't Fragment on every packet, whatever the kernel has learned of the path.
     set_ip_mtu_discover(&socket, Ipv4PathMtuDiscovery::PROBE)
         .map_err(|e| PathMtuError::Io(e.into()))?;
@@ -126,8 +139,48 @@ fn open_socket() -> Result<UdpSocket, PathMtuError> {
 }
 
 /// The sizes still worth trying: between the largest that crossed and the smallest that did
-/// not, the size a router named first.
+/// not, the size a router named first, and the sizes lost once above the largest, asked again.
 fn next_round(fates: &BTreeMap<u16, Fate>) -> Vec<u16> {
+    let mut sizes = narrowing(fates);
+    let largest = largest_crossed(fates);
+    let named = named_mtu(fates);
+    if largest > 0 {
+        sizes.extend(
+            fates
+                .iter()
+                .filter(|(s, f)| **s > largest && **f == Fate::Lost)
+                .map(|(s, _)| *s)
+                .filter(|s| named.is_none_or(|m| *s <= m)),
+        );
+        sizes.sort_unstable();
+        sizes.dedup();
+    }
+    sizes
+}
+
+fn largest_crossed(fates: &BTreeMap<u16, Fate>) -> u16 {
+    fates
+        .iter()
+        .filter(|(_, f)| **f == Fate::Crossed)
+        .map(|(s, _)| *s)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The smallest MTU a router named: sizes above it are refused, and a refusal that does not
+/// come is a router's ICMP rate limit (Linux: `icmp_ratelimit`), not a black hole.
+fn named_mtu(fates: &BTreeMap<u16, Fate>) -> Option<u16> {
+    fates
+        .values()
+        .filter_map(|f| match f {
+            Fate::TooBig { mtu, .. } => Some(*mtu),
+            _ => None,
+        })
+        .min()
+}
+
+/// The gap between the largest size that crossed and the smallest that did not, cut up.
+fn narrowing(fates: &BTreeMap<u16, Fate>) -> Vec<u16> {
     let largest = fates
         .iter()
         .filter(|(_, f)| **f == Fate::Crossed)
@@ -174,7 +227,8 @@ fn summarize(fates: &BTreeMap<u16, Fate>) -> PathMtu {
         .filter(|(_, f)| **f == Fate::Crossed)
         .map(|(s, _)| *s)
         .max();
-    let above = |s: &u16| largest.is_none_or(|l| *s > l);
+    let named = named_mtu(fates);
+    let above = |s: &u16| largest.is_none_or(|l| *s > l) && named.is_none_or(|m| *s <= m);
     let vanished: Vec<u16> = fates
         .iter()
         .filter(|(s, f)| above(s) && **f == Fate::Vanished)
@@ -375,6 +429,32 @@ mod tests {
         assert_eq!(found.largest, Some(1407));
         assert_eq!(found.vanished, Some([1408, 1500]));
         assert_eq!(found.mss(), Some(1367));
+    }
+
+    #[test]
+    fn a_size_lost_once_is_asked_again_and_a_refusal_rate_limited_is_no_black_hole() {
+        // 1300 lost once under load: asked again with the sizes below it.
+        let too_big = Fate::TooBig {
+            mtu: 1400,
+            from: ROUTER,
+        };
+        let mut seen = fates(&[(1500, too_big), (1300, Fate::Lost), (1200, Fate::Crossed)]);
+        assert!(next_round(&seen).contains(&1300), "{:?}", next_round(&seen));
+        seen.insert(1300, Fate::Crossed);
+        seen.insert(1400, Fate::Crossed);
+        seen.insert(1420, Fate::Vanished);
+        assert!(next_round(&seen).is_empty());
+        // 1420 got no refusal while 1500 did: the router's ICMP rate limit, not a black hole.
+        let found = summarize(&seen);
+        assert_eq!((found.largest, found.vanished), (Some(1400), None));
+        assert_eq!(found.reported_mtu, Some(1400));
+        // Lost twice, it counts.
+        let seen = fates(&[
+            (1500, Fate::Vanished),
+            (1300, Fate::Vanished),
+            (1299, Fate::Crossed),
+        ]);
+        assert_eq!(summarize(&seen).vanished, Some([1300, 1500]));
     }
 
     #[test]

@@ -207,15 +207,10 @@ impl Ec2 {
         Ok(x)
     }
 
-    /// Removes the named ranges from matching rules; a rule left without ranges goes. A
-    /// permission that matches nothing is `InvalidPermission.NotFound` (EC2 API reference,
-    /// RevokeSecurityGroupIngress; error codes: "The specified rule does not exist in this
-    /// security group").
-    pub(super) fn revoke_ingress(&mut self, p: &Params) -> Result<Xml, Ec2Error> {
+    /// The group `GroupId` names, once reads show it.
+    fn group_named_by(&mut self, p: &Params) -> Result<&mut SecurityGroup, Ec2Error> {
         let id = required(p, "GroupId")?.to_owned();
-        let unwanted = permissions(p)?;
-        let group = self
-            .security_groups
+        self.security_groups
             .iter_mut()
             .find(|g| g.id == id && g.propagated())
             .ok_or_else(|| {
@@ -223,7 +218,16 @@ impl Ec2 {
                     "InvalidGroup.NotFound",
                     format!("The security group '{id}' does not exist"),
                 )
-            })?;
+            })
+    }
+
+    /// Removes the named ranges from matching rules; a rule left without ranges goes. A
+    /// permission that matches nothing is `InvalidPermission.NotFound` (EC2 API reference,
+    /// RevokeSecurityGroupIngress; error codes: "The specified rule does not exist in this
+    /// security group").
+    pub(super) fn revoke_ingress(&mut self, p: &Params) -> Result<Xml, Ec2Error> {
+        let unwanted = permissions(p)?;
+        let group = self.group_named_by(p)?;
         for perm in &unwanted {
             let found = perm.cidrs.iter().all(|c| {
                 group
@@ -248,18 +252,8 @@ impl Ec2 {
     }
 
     pub(super) fn authorize_ingress(&mut self, p: &Params) -> Result<Xml, Ec2Error> {
-        let id = required(p, "GroupId")?.to_owned();
         let wanted = permissions(p)?;
-        let group = self
-            .security_groups
-            .iter_mut()
-            .find(|g| g.id == id && g.propagated())
-            .ok_or_else(|| {
-                err(
-                    "InvalidGroup.NotFound",
-                    format!("The security group '{id}' does not exist"),
-                )
-            })?;
+        let group = self.group_named_by(p)?;
         for perm in &wanted {
             for cidr in &perm.cidrs {
                 let exists = group
