@@ -110,24 +110,8 @@ fn probes(args: &ValidateArgs, plan: &Plan) -> Result<Vec<Probe>, ExitCode> {
             .iter()
             .map(|t| parse_target(t, dns_server))
             .collect::<Result<Vec<Probe>, _>>()
-            // An address is checked as a config target is: pinged, and its path MTU measured,
-            // once per address (the path's, and measured twice at once each would crowd the
-            // other's echoes).
-            .map(|probes| {
-                let mut measured = Vec::new();
-                probes
-                    .into_iter()
-                    .flat_map(|p| match p {
-                        Probe::Ping {
-                            target: std::net::IpAddr::V4(ip),
-                        } if !measured.contains(&ip) => {
-                            measured.push(ip);
-                            vec![p, Probe::PathMtu { target: ip }]
-                        }
-                        other => vec![other],
-                    })
-                    .collect()
-            })
+            // An address is checked as a config target is: pinged, and its path MTU measured.
+            .map(dxvpn_validate::targets::with_path_mtu)
             .map_err(|e| {
                 bad_input(
                     &format!("--target: {e}"),

@@ -196,7 +196,7 @@ async fn bind(
     // Instances whose user data the lab cannot run, or whose start failed: told once.
     let mut refused: BTreeSet<String> = BTreeSet::new();
     // The host filters loaded in the current data plane (AWS, Azure).
-    let mut filters: [Option<String>; 2] = [None, None];
+    let mut filters: [Option<dxvpn_twin_kit::views::HostFilter>; 2] = [None, None];
     loop {
         let aws_view = aws.lab_view();
         let azure_view = azure.lab_view();
@@ -284,11 +284,11 @@ async fn bind(
                 (Side::Azure, azure_view.host_filter.as_ref()),
             ];
             for (n, (side, filter)) in wanted_filters.into_iter().enumerate() {
-                let script = filter.map(crate::host_filter::nft_ruleset);
-                if script != filters[n] {
+                if filter != filters[n].as_ref() {
+                    let script = filter.map(crate::host_filter::nft_ruleset);
                     let table = crate::host_filter::TABLE;
                     match p.set_host_firewall(side, table, script.as_deref()).await {
-                        Ok(()) => filters[n] = script,
+                        Ok(()) => filters[n] = filter.cloned(),
                         Err(e) => tracing::warn!(error = %e, ?side, "host filter not applied"),
                     }
                 }

@@ -31,7 +31,6 @@ pub fn probes_for_targets(
             probes.push(Probe::Ping {
                 target: IpAddr::V4(ip),
             });
-            probes.push(Probe::PathMtu { target: ip });
         }
         if let Some(name) = &t.name {
             probes.push(Probe::Dns {
@@ -48,7 +47,28 @@ pub fn probes_for_targets(
             }));
         }
     }
-    probes
+    with_path_mtu(probes)
+}
+
+/// `probes` with the path MTU measured after the first ping of each IPv4 address, once per
+/// address: it is the path's, and two measurements at once would crowd each other's echoes.
+pub fn with_path_mtu(probes: Vec<Probe>) -> Vec<Probe> {
+    let mut measured = Vec::new();
+    let mut out = Vec::with_capacity(probes.len() * 2);
+    for probe in probes {
+        let first_ping_of = match &probe {
+            Probe::Ping {
+                target: IpAddr::V4(ip),
+            } if !measured.contains(ip) => Some(*ip),
+            _ => None,
+        };
+        out.push(probe);
+        if let Some(ip) = first_ping_of {
+            measured.push(ip);
+            out.push(Probe::PathMtu { target: ip });
+        }
+    }
+    out
 }
 
 /// The forwarder hosts of the development DNS path in `cloud`, created by `up` or the user's:
@@ -148,6 +168,21 @@ pub fn filtered_addresses(plan: &Plan, probes: &[Probe]) -> Vec<std::net::Ipv4Ad
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_address_gets_one_path_mtu_measurement_after_its_first_ping() {
+        let ping = |last: u8| Probe::Ping {
+            target: IpAddr::V4(std::net::Ipv4Addr::new(10, 1, 1, last)),
+        };
+        let mtu = |last: u8| Probe::PathMtu {
+            target: std::net::Ipv4Addr::new(10, 1, 1, last),
+        };
+        let probes = with_path_mtu(vec![ping(10), ping(10), ping(11), ping(10)]);
+        assert_eq!(
+            probes,
+            [ping(10), mtu(10), ping(10), ping(11), mtu(11), ping(10)]
+        );
+    }
 
     #[test]
     fn target_forms() {
