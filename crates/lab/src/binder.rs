@@ -279,26 +279,30 @@ async fn bind(
                 (Side::Azure, azure_view.vms.as_slice()),
             ];
             run_instances(p, &machines, &mut refused).await;
-            let wanted_filters = [
-                (Side::Aws, aws_view.host_filter.as_ref()),
-                (Side::Azure, azure_view.host_filter.as_ref()),
-            ];
-            for (n, (side, filter)) in wanted_filters.into_iter().enumerate() {
-                if filter != filters[n].as_ref() {
-                    let script = filter.map(crate::host_filter::nft_ruleset);
-                    let table = crate::host_filter::TABLE;
-                    match p.set_host_firewall(side, table, script.as_deref()).await {
-                        Ok(()) => filters[n] = filter.cloned(),
-                        Err(e) => tracing::warn!(error = %e, ?side, "host filter not applied"),
-                    }
-                }
-            }
         }
         let status = match &plane {
             Some((p, bound)) => Some((p.status().await, bound)),
             None => None,
         };
         report(&aws, &azure, status.as_ref().map(|(s, b)| (s, *b)));
+        // After the report, in the same poll: Azure's `VirtualNetwork` holds the routes its
+        // gateway has just learned, so a path that now crosses is not dropped for a poll.
+        if let Some((p, _)) = plane.as_ref() {
+            let wanted_filters = [
+                (Side::Aws, aws.lab_view().host_filter),
+                (Side::Azure, azure.lab_view().host_filter),
+            ];
+            for (n, (side, filter)) in wanted_filters.into_iter().enumerate() {
+                if filter != filters[n] {
+                    let script = filter.as_ref().map(crate::host_filter::nft_ruleset);
+                    let table = crate::host_filter::TABLE;
+                    match p.set_host_firewall(side, table, script.as_deref()).await {
+                        Ok(()) => filters[n] = filter,
+                        Err(e) => tracing::warn!(error = %e, ?side, "host filter not applied"),
+                    }
+                }
+            }
+        }
         {
             let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
             s.prefix = plane.as_ref().map(|(p, _)| p.run().prefix().to_owned());
