@@ -3,7 +3,7 @@
 //! - `test`: installs what the tests need (Node.js + npm, the pinned Mermaid parser,
 //!   cargo-nextest) and runs every test of the workspace, doctests included, then `e2e`. The
 //!   README's test command.
-//! - `bench [plan|lab|up|validate|dns|seeds]`: runs the benchmarks; with no name, all of them, written to
+//! - `bench [plan|lab|up|validate|dns|seeds|pace]`: runs the benchmarks; with no name, all of them, written to
 //!   BENCHMARKS.md.
 //! - `demo [--use-case development|high_availability] [--keep]`: the README's demo command,
 //!   the whole story on the lab with each command printed before it runs.
@@ -12,6 +12,7 @@
 //! - `lab ...`: `dxvpn lab ...` with the packages the lab needs installed first.
 
 mod bench_dns;
+mod bench_pace;
 mod bench_validate;
 mod demo;
 mod e2e;
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
         Some("e2e") => e2e::e2e(),
         Some("lab") => lab(&args[1..]),
         _ => Err(
-            "usage: cargo xtask test | bench [plan|lab|up|validate|dns|seeds] | demo [--use-case development|high_availability] [--keep] | e2e | lab up|status|cut|restore|down ..."
+            "usage: cargo xtask test | bench [plan|lab|up|validate|dns|seeds|pace] | demo [--use-case development|high_availability] [--keep] | e2e | lab up|status|cut|restore|down ..."
                 .into(),
         ),
     };
@@ -332,7 +333,15 @@ fn bench(which: Option<&str>) -> Result {
             sections.push(bench_validate::bench_validate()?);
             sections.push(bench_dns::bench_dns()?);
             sections.push(bench_seeds()?);
+            if std::env::var_os("DXVPN_BASELINE").is_some() {
+                sections.push(bench_pace::bench_pace()?);
+            } else {
+                eprintln!(
+                    "bench pace skipped: it needs DXVPN_BASELINE (`cargo xtask bench pace` says how)"
+                );
+            }
         }
+        Some("pace") => sections.push(bench_pace::bench_pace()?),
         Some("seeds") => sections.push(bench_seeds()?),
         Some("validate") => sections.push(bench_validate::bench_validate()?),
         Some("dns") => sections.push(bench_dns::bench_dns()?),
@@ -341,7 +350,7 @@ fn bench(which: Option<&str>) -> Result {
         Some("up") => sections.push(bench_up()?),
         Some(other) => {
             return Err(format!(
-                "unknown benchmark {other:?}; available: plan, lab, up, validate, dns, seeds"
+                "unknown benchmark {other:?}; available: plan, lab, up, validate, dns, seeds, pace"
             ));
         }
     }

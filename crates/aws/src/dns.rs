@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType};
+use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, SecurityGroup};
 use aws_sdk_route53resolver::types::{
     Filter as RFilter, IpAddressRequest, ResolverEndpointDirection, RuleTypeOption, Tag,
     TargetAddress,
@@ -16,6 +16,7 @@ use dxvpn_plan::Plan;
 use dxvpn_plan::model::{EndpointDirection, Resource, Spec};
 
 use crate::lookup::{filter, of_deployment};
+use crate::snapshot::of_role;
 use crate::{Aws, AwsError, Outputs, api, gone_is_done};
 
 /// The id a resource of this deployment is created with and found by.
@@ -393,6 +394,11 @@ impl Aws {
         plan: &Plan,
         role: &str,
     ) -> Result<Option<String>, AwsError> {
+        if let Some(snapshot) = self.snapshot().await {
+            return Ok(of_role(&snapshot.groups, SecurityGroup::tags, role)
+                .find_map(|g| g.group_id())
+                .map(str::to_owned));
+        }
         let out = self
             .ec2
             .describe_security_groups()
@@ -508,14 +514,26 @@ impl Aws {
         plan: &Plan,
         role: &str,
     ) -> Result<Option<(String, String)>, AwsError> {
-        let out = self
-            .resolver
-            .list_resolver_endpoints()
-            .filters(by_creator(plan, role))
-            .send()
-            .await
-            .map_err(api(role, "ListResolverEndpoints"))?;
-        Ok(out.resolver_endpoints().first().and_then(|e| {
+        let creator = creator_id(plan, role);
+        let held = self.snapshot().await;
+        let found = match &held {
+            Some(snapshot) => snapshot
+                .endpoints
+                .iter()
+                .find(|e| e.creator_request_id() == Some(creator.as_str()))
+                .cloned(),
+            None => self
+                .resolver
+                .list_resolver_endpoints()
+                .filters(by_creator(plan, role))
+                .send()
+                .await
+                .map_err(api(role, "ListResolverEndpoints"))?
+                .resolver_endpoints()
+                .first()
+                .cloned(),
+        };
+        Ok(found.and_then(|e| {
             Some((
                 e.id()?.to_owned(),
                 e.status()
@@ -545,6 +563,15 @@ impl Aws {
     }
 
     async fn find_rule(&self, plan: &Plan, role: &str) -> Result<Option<String>, AwsError> {
+        if let Some(snapshot) = self.snapshot().await {
+            let creator = creator_id(plan, role);
+            return Ok(snapshot
+                .rules
+                .iter()
+                .find(|r| r.creator_request_id() == Some(creator.as_str()))
+                .and_then(|r| r.id())
+                .map(str::to_owned));
+        }
         let out = self
             .resolver
             .list_resolver_rules()
@@ -566,6 +593,23 @@ impl Aws {
         rule_id: &str,
         vpc_id: &str,
     ) -> Result<Option<(String, String)>, AwsError> {
+        // The snapshot holds the associations with the plan's VPC.
+        if let Some(snapshot) = self.snapshot().await
+            && snapshot.associations_vpc == vpc_id
+        {
+            return Ok(snapshot
+                .associations
+                .iter()
+                .find(|a| a.resolver_rule_id() == Some(rule_id))
+                .and_then(|a| {
+                    Some((
+                        a.id()?.to_owned(),
+                        a.status()
+                            .map(|s| s.as_str().to_owned())
+                            .unwrap_or_default(),
+                    ))
+                }));
+        }
         let out = self
             .resolver
             .list_resolver_rule_associations()

@@ -3,20 +3,21 @@
 //! shrunk to development), a zone dropped, DNS turned off.
 //!
 //! Route 53 Resolver lists at most `MaxResults` items a page (10 when it is not given, the
-//! ListResolverEndpoints and ListResolverRules references), so every page is read.
+//! ListResolverEndpoints and ListResolverRules references), so the snapshot (`snapshot.rs`)
+//! reads every page.
 
-use aws_sdk_route53resolver::types::Filter as RFilter;
 use dxvpn_plan::Plan;
 
 use crate::dns::creator_prefix;
 use crate::drift::Stray;
-use crate::lookup::{filter, of_deployment};
-use crate::{Aws, AwsError, api};
+use crate::snapshot::Snapshot;
+use crate::{Aws, AwsError};
 
 impl Aws {
     /// The DNS resources of this deployment whose role the plan does not have (or has as
-    /// another kind of resource), rules first: a rule holds its endpoint.
-    pub(crate) async fn dns_strays(&self, plan: &Plan) -> Result<Vec<Stray>, AwsError> {
+    /// another kind of resource), rules first (a rule holds its endpoint), as `snapshot` read
+    /// them.
+    pub(crate) fn dns_strays(plan: &Plan, snapshot: &Snapshot) -> Vec<Stray> {
         let prefix = creator_prefix(plan);
         let stray = |role: &str, kind: &'static str| {
             let planned = plan.resource(role).is_some_and(|r| r.kind() == kind);
@@ -29,14 +30,7 @@ impl Aws {
         };
         let mut strays = Vec::new();
 
-        let mut rules = self
-            .resolver
-            .list_resolver_rules()
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(rule) = rules.next().await {
-            let rule = rule.map_err(api("aws.resolver_rule", "ListResolverRules"))?;
+        for rule in &snapshot.rules {
             let role = rule
                 .creator_request_id()
                 .and_then(|c| c.strip_prefix(&prefix));
@@ -49,22 +43,7 @@ impl Aws {
                 });
             }
         }
-
-        let mut endpoints = self
-            .resolver
-            .list_resolver_endpoints()
-            .filters(
-                RFilter::builder()
-                    .name("HostVPCId")
-                    .values(&plan.aws.vpc_id)
-                    .build(),
-            )
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(endpoint) = endpoints.next().await {
-            let endpoint =
-                endpoint.map_err(api("aws.resolver_endpoint", "ListResolverEndpoints"))?;
+        for endpoint in &snapshot.endpoints {
             let role = endpoint
                 .creator_request_id()
                 .and_then(|c| c.strip_prefix(&prefix));
@@ -77,19 +56,8 @@ impl Aws {
                 });
             }
         }
-
         // The security group is tagged as the EC2 resources are.
-        let groups = self
-            .ec2
-            .describe_security_groups()
-            .set_filters(Some(vec![
-                of_deployment(plan),
-                filter("vpc-id", &[&plan.aws.vpc_id]),
-            ]))
-            .send()
-            .await
-            .map_err(api("aws.dns_security_group", "DescribeSecurityGroups"))?;
-        for group in groups.security_groups() {
+        for group in &snapshot.groups {
             let role = crate::lookup::tag_value(group.tags(), "dxvpn:role");
             if let (Some(role), Some(id)) = (role, group.group_id())
                 && let Some(s) = stray(role, "security_group")
@@ -100,7 +68,7 @@ impl Aws {
                 });
             }
         }
-        Ok(strays)
+        strays
     }
 
     /// Deletes a DNS stray: a rule after its association with this VPC, an endpoint, the group.

@@ -4,7 +4,10 @@
 use dxvpn_plan::model::{Resource, Spec};
 use dxvpn_plan::{Drift, FieldChange, Plan};
 
-use crate::lookup::{live, of_deployment, tag_value, tagged_for_vpc};
+use aws_sdk_ec2::types::VpnGateway;
+
+use crate::lookup::tag_value;
+use crate::snapshot::of_role;
 use crate::tunnels::{pair, record, tunnel_changes};
 use crate::{Aws, AwsError, Outputs, api, gone_is_done};
 
@@ -36,14 +39,21 @@ impl Aws {
         let role = resource.role.as_str();
         match &resource.spec {
             Spec::VpnGateway { amazon_side_asn } => {
-                let out = self
-                    .ec2
-                    .describe_vpn_gateways()
-                    .set_filters(Some(Self::live_by_tags(plan, role)))
-                    .send()
-                    .await
-                    .map_err(api(role, "DescribeVpnGateways"))?;
-                let Some(vgw) = lowest(out.vpn_gateways(), |g| g.vpn_gateway_id()) else {
+                let gateways = match self.snapshot().await {
+                    Some(snapshot) => of_role(&snapshot.vgws, VpnGateway::tags, role)
+                        .cloned()
+                        .collect(),
+                    None => self
+                        .ec2
+                        .describe_vpn_gateways()
+                        .set_filters(Some(Self::live_by_tags(plan, role)))
+                        .send()
+                        .await
+                        .map_err(api(role, "DescribeVpnGateways"))?
+                        .vpn_gateways()
+                        .to_vec(),
+                };
+                let Some(vgw) = lowest(&gateways, |g| g.vpn_gateway_id()) else {
                     return Ok(Drift::Missing);
                 };
                 outputs.set(role, "id", vgw.vpn_gateway_id().unwrap_or_default());
@@ -65,14 +75,25 @@ impl Aws {
                     return Ok(Drift::Missing);
                 };
                 outputs.set(role, "id", &id);
-                let out = self
-                    .ec2
-                    .describe_customer_gateways()
-                    .customer_gateway_ids(&id)
-                    .send()
-                    .await
-                    .map_err(api(role, "DescribeCustomerGateways"))?;
-                let Some(cgw) = out.customer_gateways().first() else {
+                let held = self.snapshot().await;
+                let cgw = match &held {
+                    Some(snapshot) => snapshot
+                        .cgws
+                        .iter()
+                        .find(|c| c.customer_gateway_id() == Some(id.as_str()))
+                        .cloned(),
+                    None => self
+                        .ec2
+                        .describe_customer_gateways()
+                        .customer_gateway_ids(&id)
+                        .send()
+                        .await
+                        .map_err(api(role, "DescribeCustomerGateways"))?
+                        .customer_gateways()
+                        .first()
+                        .cloned(),
+                };
+                let Some(cgw) = cgw else {
                     return Ok(Drift::Same);
                 };
                 let rule = "a customer gateway's IP address and ASN cannot change (EC2 has no ModifyCustomerGateway): a new customer gateway, and a new VPN connection on it";
@@ -155,33 +176,18 @@ impl Aws {
     /// `drift` and `observe` choose stays: the VPN connection on the customer gateway kept, and
     /// otherwise the lowest id.
     pub async fn strays(&self, plan: &Plan) -> Result<Vec<Stray>, AwsError> {
-        let filters = || vec![of_deployment(plan), tagged_for_vpc(plan), live()];
         let role_of = |tags: &[aws_sdk_ec2::types::Tag]| {
             tag_value(tags, "dxvpn:role").unwrap_or_default().to_owned()
         };
-        let vgws = self
-            .ec2
-            .describe_vpn_gateways()
-            .set_filters(Some(filters()))
-            .send()
-            .await
-            .map_err(api("aws.vpn_gateway", "DescribeVpnGateways"))?;
-        let cgws = self
-            .ec2
-            .describe_customer_gateways()
-            .set_filters(Some(filters()))
-            .send()
-            .await
-            .map_err(api("aws.customer_gateway", "DescribeCustomerGateways"))?;
-        let vpns = self
-            .ec2
-            .describe_vpn_connections()
-            .set_filters(Some(filters()))
-            .send()
-            .await
-            .map_err(api("aws.vpn_connection", "DescribeVpnConnections"))?;
+        // The other kinds' strays are listed at the same time: none depends on another.
+        let (snapshot, others) = tokio::join!(
+            Box::pin(self.held_or_read(plan)),
+            Box::pin(self.other_strays(plan))
+        );
+        let snapshot = snapshot?;
+        let dns = Self::dns_strays(plan, &snapshot);
+        let (vgws, cgws, vpns) = (&snapshot.vgws, &snapshot.cgws, &snapshot.vpns);
         let vgw_list: Vec<(String, String)> = vgws
-            .vpn_gateways()
             .iter()
             .map(|g| {
                 (
@@ -191,7 +197,6 @@ impl Aws {
             })
             .collect();
         let cgw_list: Vec<(String, String)> = cgws
-            .customer_gateways()
             .iter()
             .map(|c| {
                 (
@@ -202,7 +207,6 @@ impl Aws {
             .collect();
         let kept_cgws = kept(plan, &cgw_list, |_| None);
         let vpn_list: Vec<(String, String)> = vpns
-            .vpn_connections()
             .iter()
             .map(|v| {
                 (
@@ -212,16 +216,14 @@ impl Aws {
             })
             .collect();
         let cgw_of_vpn = |id: &str| {
-            vpns.vpn_connections()
-                .iter()
+            vpns.iter()
                 .find(|v| v.vpn_connection_id() == Some(id))
                 .and_then(|v| v.customer_gateway_id())
                 .map(str::to_owned)
         };
         let kept_vgws = kept(plan, &vgw_list, |_| None);
         let vgw_of_vpn = |id: &str| {
-            vpns.vpn_connections()
-                .iter()
+            vpns.iter()
                 .find(|v| v.vpn_connection_id() == Some(id))
                 .and_then(|v| v.vpn_gateway_id())
                 .map(str::to_owned)
@@ -267,12 +269,21 @@ impl Aws {
                 });
             }
         }
-        strays.extend(self.forwarder_host_strays(plan).await?);
-        strays.extend(self.instance_profile_strays(plan).await?);
-        strays.extend(self.dns_strays(plan).await?);
-        strays.extend(self.alarm_strays(plan).await?);
-        strays.extend(self.alert_topic_strays(plan).await?);
+        let [hosts, profiles, alarms, topics] = others?;
+        strays.extend([hosts, profiles, dns, alarms, topics].concat());
         Ok(strays)
+    }
+
+    /// The strays of the kinds beside the VPN and DNS: forwarder hosts, instance profiles,
+    /// alarms and the alert topic, listed at once.
+    async fn other_strays(&self, plan: &Plan) -> Result<[Vec<Stray>; 4], AwsError> {
+        let (hosts, profiles, alarms, topics) = tokio::join!(
+            self.forwarder_host_strays(plan),
+            self.instance_profile_strays(plan),
+            self.alarm_strays(plan),
+            self.alert_topic_strays(plan),
+        );
+        Ok([hosts?, profiles?, alarms?, topics?])
     }
 }
 

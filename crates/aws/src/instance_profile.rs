@@ -89,14 +89,15 @@ impl Aws {
     /// Reads the role and the profile named `name`; an error when either is someone else's.
     async fn find_profile(&self, plan: &Plan, role: &str, name: &str) -> Result<Found, AwsError> {
         let mut found = Found::default();
-        match self
-            .iam
-            .get_role()
-            .role_name(name)
-            .send()
-            .await
-            .map_err(api(role, "GetRole"))
-        {
+        // Both reads at once; the role's answer is judged first, as before.
+        let (role_answer, profile_answer) = tokio::join!(
+            self.iam.get_role().role_name(name).send(),
+            self.iam
+                .get_instance_profile()
+                .instance_profile_name(name)
+                .send(),
+        );
+        match role_answer.map_err(api(role, "GetRole")) {
             Ok(out) => {
                 if !out.role().is_some_and(|r| Self::ours(plan, r.tags())) {
                     return Err(not_ours(role, "role", name));
@@ -106,14 +107,7 @@ impl Aws {
             Err(e) if is_missing(&e) => {}
             Err(e) => return Err(e),
         }
-        match self
-            .iam
-            .get_instance_profile()
-            .instance_profile_name(name)
-            .send()
-            .await
-            .map_err(api(role, "GetInstanceProfile"))
-        {
+        match profile_answer.map_err(api(role, "GetInstanceProfile")) {
             Ok(out) => {
                 let Some(profile) = out.instance_profile() else {
                     return Ok(found);
@@ -286,13 +280,16 @@ impl Aws {
         let Spec::InstanceProfile { name, policy_arns } = &resource.spec else {
             return Ok(Drift::Same);
         };
-        if !self
-            .observe_instance_profile(plan, resource, outputs)
-            .await?
-        {
+        // The policies are read beside the profile: a missing role fails that read, and the
+        // drift is then `Missing` whatever it says.
+        let (seen, attached) = tokio::join!(
+            self.observe_instance_profile(plan, resource, outputs),
+            self.attached_policies(&resource.role, name),
+        );
+        if !seen? {
             return Ok(Drift::Missing);
         }
-        let attached = self.attached_policies(&resource.role, name).await?;
+        let attached = attached?;
         let lacking: Vec<&String> = policy_arns
             .iter()
             .filter(|a| !attached.contains(a))

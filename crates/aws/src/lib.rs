@@ -27,6 +27,7 @@
 
 mod alarms;
 mod alert_topic;
+mod calls;
 mod dns;
 mod dns_strays;
 mod drift;
@@ -34,6 +35,7 @@ mod filters;
 mod forwarder_host;
 mod instance_profile;
 mod lookup;
+mod snapshot;
 mod states;
 mod status;
 mod traffic;
@@ -48,6 +50,7 @@ use aws_sdk_ec2::types::{
     GatewayType, ResourceType, Tag, TagSpecification, VpnConnectionOptionsSpecification,
     VpnTunnelOptionsSpecification,
 };
+pub use calls::CallCounter;
 pub use drift::Stray;
 use dxvpn_plan::model::{Resource, Spec};
 use dxvpn_plan::{Cloud, Plan};
@@ -161,6 +164,10 @@ pub struct Aws {
     iam: aws_sdk_iam::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
     sns: aws_sdk_sns::Client,
+    /// Every request the clients above sent.
+    calls: CallCounter,
+    /// This deployment's VPN resources read in bulk, while a command holds them.
+    snapshot: snapshot::Held,
     /// When this run began: reads may not show yet what an earlier run wrote just before.
     started: Instant,
     /// Whether `ensure` leaves a VPN connection's tunnel changes to the caller (see
@@ -198,17 +205,37 @@ impl Aws {
             }
         }
         let config = loader.load().await;
+        let calls = CallCounter::default();
         Aws {
             started: Instant::now(),
-            ec2: Client::new(&config),
+            ec2: Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
             resolver: aws_sdk_route53resolver::Client::from_conf(
                 aws_sdk_route53resolver::config::Builder::from(&config)
                     .retry_classifier(dns::InternalErrorIsTransient)
+                    .interceptor(calls.clone())
                     .build(),
             ),
-            iam: aws_sdk_iam::Client::new(&config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
-            sns: aws_sdk_sns::Client::new(&config),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            sns: aws_sdk_sns::Client::from_conf(
+                aws_sdk_sns::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            calls,
+            snapshot: snapshot::Held::default(),
             caller_updates_tunnels: false,
         }
     }
@@ -227,9 +254,17 @@ impl Aws {
             ec2,
             resolver,
             iam,
+            calls: CallCounter::default(),
+            snapshot: snapshot::Held::default(),
             started: Instant::now(),
             caller_updates_tunnels: false,
         }
+    }
+
+    /// Requests sent to AWS so far by a client [`Aws::connect`] made, every try counted (0 for
+    /// [`Aws::from_clients`], whose clients are the caller's).
+    pub fn calls(&self) -> u64 {
+        self.calls.get()
     }
 
     /// `ensure` of a VPN connection then creates it or waits for it, and no more: the caller

@@ -5,10 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::types::{CustomerGateway, Filter, VpnGateway};
 use dxvpn_plan::Plan;
 use dxvpn_plan::model::{Resource, Spec};
 
+use crate::snapshot::of_role;
 use crate::{Aws, AwsError, Outputs, api};
 
 /// How long reads may take to show a write, as far as a lookup that misses is concerned: after a
@@ -159,6 +160,12 @@ impl Aws {
         plan: &Plan,
         role: &str,
     ) -> Result<Option<String>, AwsError> {
+        if let Some(snapshot) = self.snapshot().await {
+            return Ok(of_role(&snapshot.vgws, VpnGateway::tags, role)
+                .filter_map(|g| g.vpn_gateway_id())
+                .min()
+                .map(str::to_owned));
+        }
         let out = self
             .ec2
             .describe_vpn_gateways()
@@ -208,6 +215,12 @@ impl Aws {
         plan: &Plan,
         role: &str,
     ) -> Result<Option<String>, AwsError> {
+        if let Some(snapshot) = self.snapshot().await {
+            return Ok(of_role(&snapshot.cgws, CustomerGateway::tags, role)
+                .filter_map(|c| c.customer_gateway_id())
+                .min()
+                .map(str::to_owned));
+        }
         let out = self
             .ec2
             .describe_customer_gateways()

@@ -108,23 +108,30 @@ impl Aws {
         vgw: &str,
         vpc_id: &str,
     ) -> Result<Option<String>, AwsError> {
-        let out = self
-            .ec2
-            .describe_vpn_gateways()
-            .vpn_gateway_ids(vgw)
-            .send()
-            .await
-            .map_err(api(role, "DescribeVpnGateways"))?;
-        Ok(out
-            .vpn_gateways()
-            .first()
-            .and_then(|g| {
-                g.vpc_attachments()
-                    .iter()
-                    .find(|a| a.vpc_id() == Some(vpc_id))
-            })
-            .and_then(|a| a.state())
-            .map(|s| s.as_str().to_owned()))
+        let held = self.snapshot().await;
+        let gateway = match held
+            .as_ref()
+            .and_then(|s| s.vgws.iter().find(|g| g.vpn_gateway_id() == Some(vgw)))
+        {
+            Some(gateway) => Some(gateway.clone()),
+            None => self
+                .ec2
+                .describe_vpn_gateways()
+                .vpn_gateway_ids(vgw)
+                .send()
+                .await
+                .map_err(api(role, "DescribeVpnGateways"))?
+                .vpn_gateways()
+                .first()
+                .cloned(),
+        };
+        Ok(gateway.and_then(|g| {
+            g.vpc_attachments()
+                .iter()
+                .find(|a| a.vpc_id() == Some(vpc_id))
+                .and_then(|a| a.state())
+                .map(|s| s.as_str().to_owned())
+        }))
     }
 
     pub(crate) async fn propagates(
@@ -133,14 +140,25 @@ impl Aws {
         vgw: &str,
         route_table_id: &str,
     ) -> Result<bool, AwsError> {
-        let out = self
-            .ec2
-            .describe_route_tables()
-            .route_table_ids(route_table_id)
-            .send()
-            .await
-            .map_err(api(role, "DescribeRouteTables"))?;
-        Ok(out.route_tables().first().is_some_and(|r| {
+        let held = self.snapshot().await;
+        let table = match held.as_ref().and_then(|s| {
+            s.route_tables
+                .iter()
+                .find(|t| t.route_table_id() == Some(route_table_id))
+        }) {
+            Some(table) => Some(table.clone()),
+            None => self
+                .ec2
+                .describe_route_tables()
+                .route_table_ids(route_table_id)
+                .send()
+                .await
+                .map_err(api(role, "DescribeRouteTables"))?
+                .route_tables()
+                .first()
+                .cloned(),
+        };
+        Ok(table.is_some_and(|r| {
             r.propagating_vgws()
                 .iter()
                 .any(|p| p.gateway_id() == Some(vgw))

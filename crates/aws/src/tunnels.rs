@@ -283,14 +283,20 @@ impl Aws {
         role: &str,
         on_cgw: Option<&str>,
     ) -> Result<Option<VpnConnection>, AwsError> {
-        let out = self
-            .ec2
-            .describe_vpn_connections()
-            .set_filters(Some(Self::live_by_tags(plan, role)))
-            .send()
-            .await
-            .map_err(api(role, "DescribeVpnConnections"))?;
-        let mut found: Vec<VpnConnection> = out.vpn_connections().to_vec();
+        let mut found: Vec<VpnConnection> = match self.snapshot().await {
+            Some(snapshot) => crate::snapshot::of_role(&snapshot.vpns, VpnConnection::tags, role)
+                .cloned()
+                .collect(),
+            None => self
+                .ec2
+                .describe_vpn_connections()
+                .set_filters(Some(Self::live_by_tags(plan, role)))
+                .send()
+                .await
+                .map_err(api(role, "DescribeVpnConnections"))?
+                .vpn_connections()
+                .to_vec(),
+        };
         found.sort_by_key(|v| {
             (
                 on_cgw.is_some() && v.customer_gateway_id() != on_cgw,

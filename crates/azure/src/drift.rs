@@ -75,11 +75,15 @@ impl Azure {
             }
             Err(e) => return Err(e),
         };
-        // A connection's key is set by SetSharedKey, not by the body (see `ensure`).
+        // A connection's key is set by SetSharedKey, not by the body (see `ensure`): it is
+        // compared with the one the connection holds, read apart.
+        let mut wanted_key = None;
         if kind == Kind::Connection
             && let Some(props) = wanted.get_mut("properties").and_then(Value::as_object_mut)
         {
-            props.remove("sharedKey");
+            wanted_key = props
+                .remove("sharedKey")
+                .and_then(|k| k.as_str().map(str::to_owned));
         }
         if kind == Kind::VirtualMachine {
             if let Some((path, from, to)) = crate::forwarder_vm::replaced_because(&wanted, &found) {
@@ -110,6 +114,11 @@ impl Azure {
                 "Failed",
                 "Succeeded (ARM's way out of a failed provisioning is to PUT it again)",
             ));
+        }
+        if let Some(key) = wanted_key
+            && self.held_shared_key(at, &resource.role).await?.as_deref() != Some(key.as_str())
+        {
+            updates.push(FieldChange::new(".sharedKey", "(changed)", "(changed)"));
         }
         Ok(if updates.is_empty() {
             Drift::Same

@@ -31,6 +31,7 @@
 mod kind;
 mod alerts;
 mod body;
+mod calls;
 mod credential;
 mod dns;
 mod drift;
@@ -39,6 +40,7 @@ mod existing_gateway;
 mod filters;
 mod forwarder_vm;
 mod lro;
+mod prefetch;
 mod raw;
 mod shared_key;
 mod status;
@@ -96,6 +98,10 @@ pub struct Azure {
     resource_group: String,
     ids: body::Ids,
     progress: Option<Progress>,
+    /// The transport of every client above: counts requests, bounds them in flight.
+    http: Arc<calls::CountedHttp>,
+    /// What [`Azure::prefetch`] reads ahead, for the reads that follow to wait for and take.
+    prefetched: Arc<prefetch::Prefetched>,
     /// One write at a time per virtual network: ARM refuses a subnet write while another runs.
     vnet_turns: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
@@ -143,8 +149,11 @@ impl Azure {
                 || h.parse::<std::net::IpAddr>()
                     .is_ok_and(|ip| ip.is_loopback())
         });
+        let http = calls::CountedHttp::new();
+        let transport = || azure_core::TransportOptions::new(http.clone());
         let network = NetworkClient::builder(credential.clone())
             .retry(retry_options(local))
+            .transport(transport())
             .endpoint(url.clone())
             // The builder derives the scope from the endpoint; tokens are for ARM whatever it is.
             .scopes(&[ARM_SCOPE])
@@ -152,6 +161,7 @@ impl Azure {
             .map_err(api("azure", "connect"))?;
         let dns = azure_mgmt_dnsresolver::package_2022_07::Client::builder(credential.clone())
             .retry(retry_options(local))
+            .transport(transport())
             .endpoint(url.clone())
             .scopes(&[ARM_SCOPE])
             .build()
@@ -160,7 +170,7 @@ impl Azure {
             network,
             dns,
             poller: Poller {
-                http: azure_core::new_http_client(),
+                http: http.clone(),
                 credential,
                 scopes: vec![ARM_SCOPE.to_owned()],
                 floor: Duration::from_millis(if local { 100 } else { 2_000 }),
@@ -173,8 +183,15 @@ impl Azure {
             resource_group: plan.azure.resource_group.clone(),
             ids: body::Ids::new(&plan.azure.subscription_id, &plan.azure.resource_group),
             progress: None,
+            http,
+            prefetched: Arc::default(),
             vnet_turns: Arc::default(),
         })
+    }
+
+    /// Requests sent to Resource Manager so far, every try counted.
+    pub fn calls(&self) -> u64 {
+        self.http.calls()
     }
 
     /// Reports each resource's state while Azure works on it: `(role, state)`.
@@ -223,8 +240,22 @@ impl Azure {
         (self.resource_group.clone(), resource.name.clone())
     }
 
-    /// Reads a resource as JSON; `None` when it does not exist.
+    /// Reads a resource as JSON; `None` when it does not exist. The answer of a
+    /// [`Azure::prefetch`] is taken when there is one.
     async fn read(
+        &self,
+        kind: Kind,
+        at: (&str, &str, &str),
+        role: &str,
+    ) -> Result<Option<Value>, AzureError> {
+        match self.take_prefetched(kind.type_path(), at).await {
+            Some(answer) => Ok(answer),
+            None => self.read_now(kind, at, role).await,
+        }
+    }
+
+    /// [`Azure::read`] from Azure itself.
+    async fn read_now(
         &self,
         kind: Kind,
         (rg, parent, name): (&str, &str, &str),

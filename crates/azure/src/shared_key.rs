@@ -6,6 +6,39 @@ use crate::raw::json_body;
 use crate::{Azure, AzureError, api};
 
 impl Azure {
+    /// The key the connection holds (GetSharedKey, or what [`Azure::prefetch`] read of it);
+    /// never logged.
+    pub(crate) async fn held_shared_key(
+        &self,
+        at: (&str, &str, &str),
+        role: &str,
+    ) -> Result<Option<String>, AzureError> {
+        match self.take_prefetched("sharedkey", at).await {
+            Some(held) => Ok(held.and_then(|v| v.as_str().map(str::to_owned))),
+            None => self.held_shared_key_now(at, role).await,
+        }
+    }
+
+    /// [`Azure::held_shared_key`] from Azure itself.
+    pub(crate) async fn held_shared_key_now(
+        &self,
+        (rg, _, name): (&str, &str, &str),
+        role: &str,
+    ) -> Result<Option<String>, AzureError> {
+        let operation = "GET connections/sharedkey";
+        let response = self
+            .network
+            .virtual_network_gateway_connections_client()
+            .get_shared_key(rg, name, self.subscription.as_str())
+            .send()
+            .await
+            .map_err(api(role, operation))?;
+        let answer = json_body(response.into_raw_response())
+            .await
+            .map_err(api(role, operation))?;
+        Ok(answer["value"].as_str().map(str::to_owned))
+    }
+
     /// Gives an existing connection `key` through SetSharedKey (a long-running operation)
     /// when it holds another, then reads it back. The key is compared, never logged.
     pub(crate) async fn ensure_shared_key(
@@ -16,18 +49,8 @@ impl Azure {
     ) -> Result<(), AzureError> {
         let sub = self.subscription.as_str();
         let connections = self.network.virtual_network_gateway_connections_client();
-        let held = || async {
-            let operation = "GET connections/sharedkey";
-            let response = connections
-                .get_shared_key(rg, name, sub)
-                .send()
-                .await
-                .map_err(api(role, operation))?;
-            let answer = json_body(response.into_raw_response())
-                .await
-                .map_err(api(role, operation))?;
-            Ok::<_, AzureError>(answer["value"].as_str().map(str::to_owned))
-        };
+        let at = (rg, "", name);
+        let held = || self.held_shared_key(at, role);
         if held().await?.as_deref() == Some(key) {
             return Ok(());
         }

@@ -79,7 +79,7 @@ impl AzureStray {
 
 /// The kinds listed in the resource group, dependents first: a connection holds its local
 /// network gateway.
-const LISTED: [Kind; 10] = [
+pub(crate) const LISTED: [Kind; 10] = [
     Kind::MetricAlert,
     Kind::ActionGroup,
     Kind::VirtualMachine,
@@ -110,8 +110,13 @@ impl Azure {
         let mut resolvers = Vec::new();
         let mut rulesets = Vec::new();
         let mut groups = Vec::new();
-        for kind in LISTED {
-            for item in self.list(kind, "").await? {
+        // Every list at once: the lists do not depend on one another, the children's on their
+        // parents' only.
+        let vnet = plan.azure.vnet_name.as_str();
+        let tops = futures_util::future::join_all(LISTED.iter().map(|kind| self.list(*kind, "")));
+        let (tops, subnets) = tokio::join!(tops, self.list(Kind::Subnet, vnet));
+        for (kind, items) in LISTED.iter().copied().zip(tops) {
+            for item in items? {
                 if member(&item, "/tags", "dxvpn:deployment").as_deref() != Some(&plan.name) {
                     continue;
                 }
@@ -127,26 +132,30 @@ impl Azure {
             }
         }
         // Under this deployment's resolvers and rulesets, planned or stray.
-        let children = [
+        let children: Vec<(Kind, &String, &str)> = [
             (Kind::InboundEndpoint, &resolvers, "/tags"),
             (Kind::OutboundEndpoint, &resolvers, "/tags"),
             (Kind::ForwardingRule, &rulesets, "/properties/metadata"),
             (Kind::VnetLink, &rulesets, "/properties/metadata"),
-        ];
-        for (kind, parents, marks) in children {
-            for parent in parents {
-                for item in self.list(kind, parent).await? {
-                    if member(&item, marks, "dxvpn:deployment").as_deref() != Some(&plan.name) {
-                        continue;
-                    }
-                    let name = item.get("name").and_then(Value::as_str).unwrap_or_default();
-                    let role = member(&item, marks, "dxvpn:role");
-                    self.keep_stray(plan, &mut strays, (kind, parent), name, role);
+        ]
+        .into_iter()
+        .flat_map(|(kind, parents, marks)| parents.iter().map(move |p| (kind, p, marks)))
+        .collect();
+        let lists = children
+            .iter()
+            .map(|(kind, parent, _)| self.list(*kind, parent));
+        let lists = futures_util::future::join_all(lists).await;
+        for ((kind, parent, marks), items) in children.iter().zip(lists) {
+            for item in items? {
+                if member(&item, marks, "dxvpn:deployment").as_deref() != Some(&plan.name) {
+                    continue;
                 }
+                let name = item.get("name").and_then(Value::as_str).unwrap_or_default();
+                let role = member(&item, marks, "dxvpn:role");
+                self.keep_stray(plan, &mut strays, (*kind, parent), name, role);
             }
         }
-        let vnet = plan.azure.vnet_name.as_str();
-        for item in self.list(Kind::Subnet, vnet).await? {
+        for item in subnets? {
             if !marked_subnet(plan, &item, &groups) {
                 continue;
             }
@@ -219,6 +228,18 @@ impl Azure {
     /// on ARM's own host; each page is asked again after a transient failure. A parent that is
     /// not there has no children.
     pub(crate) async fn list(&self, kind: Kind, parent: &str) -> Result<Vec<Value>, AzureError> {
+        match self.prefetched_list(kind, parent).await {
+            Some(items) => Ok(items),
+            None => self.list_now(kind, parent).await,
+        }
+    }
+
+    /// [`Azure::list`] from Azure itself.
+    pub(crate) async fn list_now(
+        &self,
+        kind: Kind,
+        parent: &str,
+    ) -> Result<Vec<Value>, AzureError> {
         let operation = format!("LIST {}", kind.type_path());
         let path = match kind.type_path().split_once('/') {
             Some((parent_type, child)) => format!("{parent_type}/{parent}/{child}"),

@@ -13,7 +13,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use crate::diff::print_changes;
-use crate::shared::{ConfigArg, EXIT_BAD_INPUT, EXIT_FAILED, Output, load_plan, report_problems};
+use crate::shared::{
+    ConfigArg, EXIT_BAD_INPUT, EXIT_FAILED, Output, StatsArg, load_plan, report_problems,
+};
 use crate::status_view::{print_status, watch};
 
 #[derive(Args)]
@@ -30,6 +32,8 @@ pub(crate) struct UpArgs {
     /// How long to wait for every tunnel to report UP with BGP connected, in seconds (0: do not wait).
     #[arg(long, value_name = "SECONDS", default_value_t = 900)]
     wait: u64,
+    #[command(flatten)]
+    stats: StatsArg,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -46,6 +50,8 @@ pub(crate) struct StatusArgs {
     /// With --watch, seconds between readings (each reads both clouds: about 6 calls each).
     #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600), requires = "watch")]
     every: u64,
+    #[command(flatten)]
+    stats: StatsArg,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -179,6 +185,7 @@ impl Progress {
 
 pub(crate) fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
+        let started = Instant::now();
         let (plan, deployer) = match open(&args.config, args.output).await? {
             Ok(opened) => opened,
             Err(code) => return Ok(code),
@@ -227,7 +234,7 @@ pub(crate) fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         let listener = progress.clone();
         let deployer = deployer.with_events(move |e| listener.event(&e.role, &e.state, e.at));
         let pruned = deployer.prune(&plan, &diff, false).await;
-        let mut report = deployer.up(plan.clone()).await;
+        let mut report = deployer.up_after(plan.clone(), &diff).await;
         if report.ok() {
             let after = deployer.prune(&plan, &diff, true).await;
             report.nodes.extend(after);
@@ -241,8 +248,10 @@ pub(crate) fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         };
         let healthy = status.as_ref().is_some_and(Status::healthy);
         let ok = report.ok() && (healthy || args.wait == 0);
+        let answer = json!({"ok": ok, "plan": diff, "report": report, "status": status});
+        let answer = args.stats.add(answer, deployer.calls(), started, args.output);
         match args.output {
-            Output::Json => print_json(&json!({"ok": ok, "plan": diff, "report": report, "status": status}))?,
+            Output::Json => print_json(&answer)?,
             Output::Text => {
                 print_report(&report, "up")?;
                 if let Some(status) = &status {
@@ -304,6 +313,7 @@ async fn wait_for_tunnels(
 
 pub(crate) fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
+        let started = Instant::now();
         let (plan, deployer) = match open(&args.config, args.output).await? {
             Ok(opened) => opened,
             Err(code) => return Ok(code),
@@ -324,8 +334,12 @@ pub(crate) fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(EXIT_FAILED));
             }
         };
+        let answer = json!({"healthy": status.healthy(), "status": status});
+        let answer = args
+            .stats
+            .add(answer, deployer.calls(), started, args.output);
         match args.output {
-            Output::Json => print_json(&json!({"healthy": status.healthy(), "status": status}))?,
+            Output::Json => print_json(&answer)?,
             Output::Text => print_status(&status)?,
         }
         Ok(if status.healthy() {

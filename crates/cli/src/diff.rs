@@ -8,7 +8,7 @@ use dxvpn_deploy::{Change, ChangeKind, any_writes};
 use serde_json::json;
 
 use crate::deploy::{open, print_json, runtime};
-use crate::shared::{ConfigArg, EXIT_FAILED, Output};
+use crate::shared::{ConfigArg, EXIT_FAILED, Output, StatsArg};
 
 /// Something would change (as `terraform plan -detailed-exitcode`).
 pub(crate) const EXIT_CHANGES: u8 = 3;
@@ -17,6 +17,8 @@ pub(crate) const EXIT_CHANGES: u8 = 3;
 pub(crate) struct DiffArgs {
     #[command(flatten)]
     config: ConfigArg,
+    #[command(flatten)]
+    stats: StatsArg,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -24,6 +26,7 @@ pub(crate) struct DiffArgs {
 
 pub(crate) fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
+        let started = std::time::Instant::now();
         let (plan, deployer) = match open(&args.config, args.output).await? {
             Ok(opened) => opened,
             Err(code) => return Ok(code),
@@ -35,8 +38,12 @@ pub(crate) fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(EXIT_FAILED));
             }
         };
+        let answer = json!({"changes": changes});
+        let answer = args
+            .stats
+            .add(answer, deployer.calls(), started, args.output);
         match args.output {
-            Output::Json => print_json(&json!({"changes": changes}))?,
+            Output::Json => print_json(&answer)?,
             Output::Text => print_changes(&changes, true)?,
         }
         Ok(if any_writes(&changes) {

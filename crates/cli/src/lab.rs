@@ -89,9 +89,14 @@ pub(crate) struct UpArgs {
     /// Scenario file for the twins' seeds (see `dxvpn lab serve --help`).
     #[arg(long, value_name = "FILE", conflicts_with = "data_plane_only")]
     scenario: Option<PathBuf>,
-    /// The clouds' real durations divided by 60 (a VPN gateway takes 40 s) instead of near-instant.
+    /// The clouds' real durations divided by 60 (a VPN gateway takes 40 s) instead of
+    /// near-instant, and the twins at the clouds' pace (--cloud-pace).
     #[arg(long, conflicts_with = "data_plane_only")]
     realistic: bool,
+    /// Each API call takes as long as the cloud's (reads 100-400 ms, writes longer) and the
+    /// twins throttle as the clouds do (EC2's RequestLimitExceeded, ARM's 429).
+    #[arg(long, conflicts_with = "data_plane_only")]
+    cloud_pace: bool,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -123,6 +128,9 @@ pub(crate) struct ServeArgs {
     /// Multiplies the clouds' real durations (1 = as slow as the clouds, 0 = instant).
     #[arg(long, default_value_t = 0.01)]
     time_factor: f64,
+    /// Each API call takes as long as the cloud's, and the twins throttle as the clouds do.
+    #[arg(long)]
+    cloud_pace: bool,
     /// Both twins, and a data plane that follows them (needs root; needs --aws and --azure).
     #[arg(long, requires_all = ["aws", "azure"])]
     bind: bool,
@@ -242,6 +250,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
             program: std::env::current_exe()?,
             scenario: args.scenario,
             time_factor: if args.realistic { REALISTIC } else { FAST },
+            cloud_pace: args.realistic || args.cloud_pace,
             config_out: args.config_out,
             use_case: args.use_case.config_word(),
             name: args.name,
@@ -466,6 +475,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             azure,
             scenario,
             time_factor: args.time_factor,
+            cloud_pace: args.cloud_pace,
             record: args.record,
             config_out: args.config_out,
             use_case: args.use_case.config_word(),
@@ -480,6 +490,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let aws_scenario = scenario.aws.unwrap_or_default();
             let twin =
                 dxvpn_twin_aws::AwsTwin::start(addr, &aws_scenario, args.time_factor).await?;
+            if args.cloud_pace {
+                twin.set_pace(dxvpn_twin_kit::pace::PaceSetting::realistic());
+            }
             banner["aws"] = serde_json::json!({"endpoint": twin.endpoint, "region": aws_scenario.region, "seeded": twin.seeded});
             text.push_str(&format!(
                 "AWS twin (EC2) at {} for region {}\n  VPC {} ({}), subnets {}, route tables {}\n  inventory: {}/_dxvpn/inventory\n",
@@ -514,6 +527,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     }
                     Err(e) => return Err(e.into()),
                 };
+            if args.cloud_pace {
+                twin.set_pace(dxvpn_twin_kit::pace::PaceSetting::realistic());
+            }
             banner["azure"] = serde_json::json!({"endpoint": twin.endpoint, "seeded": twin.seeded});
             text.push_str(&format!(
                 "Azure twin (Resource Manager) at {}\n  subscription {}, resource group {}, location {}\n  VNet {} ({})\n",

@@ -21,6 +21,46 @@ pub(crate) struct ConfigArg {
     pub(crate) config: PathBuf,
 }
 
+/// `--stats`: how many API calls the command took of each cloud, and how long it ran.
+#[derive(Args, Clone, Copy)]
+pub(crate) struct StatsArg {
+    /// Also report the API calls each cloud took (every try, retries included) and the
+    /// seconds the command ran: `stats` in JSON, a line on stderr in text.
+    #[arg(long)]
+    pub(crate) stats: bool,
+}
+
+impl StatsArg {
+    /// `value` (a JSON object) with `stats` added when asked; in text, the line is printed.
+    pub(crate) fn add(
+        self,
+        mut value: serde_json::Value,
+        calls: dxvpn_deploy::CallCounts,
+        started: std::time::Instant,
+        output: Output,
+    ) -> serde_json::Value {
+        if !self.stats {
+            return value;
+        }
+        let seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+        match output {
+            Output::Json => {
+                if let serde_json::Value::Object(map) = &mut value {
+                    map.insert(
+                        "stats".into(),
+                        serde_json::json!({"calls": calls, "seconds": seconds}),
+                    );
+                }
+            }
+            Output::Text => eprintln!(
+                "stats: {} AWS calls, {} Azure calls, {seconds:.3} s",
+                calls.aws, calls.azure
+            ),
+        }
+        value
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Output {
     /// For people.

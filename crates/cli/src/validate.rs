@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 use comfy_table::Table;
 use comfy_table::presets::UTF8_BORDERS_ONLY;
-use dxvpn_deploy::Deployer;
+use dxvpn_deploy::{CallCounts, Deployer};
 use dxvpn_netlab::{Side, host_namespace};
 use dxvpn_plan::{Cloud, Plan};
 use dxvpn_validate::probe::{Probe, ProbeOptions, run_probes};
@@ -19,7 +19,9 @@ use dxvpn_validate::targets::{
 use dxvpn_validate::{ControlFacts, Report, Verdict};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 
-use crate::shared::{ConfigArg, EXIT_BAD_INPUT, EXIT_FAILED, Output, load_plan, report_problems};
+use crate::shared::{
+    ConfigArg, EXIT_BAD_INPUT, EXIT_FAILED, Output, StatsArg, load_plan, report_problems,
+};
 
 #[derive(Args)]
 pub(crate) struct ValidateArgs {
@@ -46,6 +48,8 @@ pub(crate) struct ValidateArgs {
     /// With --from aws|azure: the lab run; needed only when several labs run.
     #[arg(long)]
     run: Option<String>,
+    #[command(flatten)]
+    stats: StatsArg,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -181,19 +185,25 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     let bar = spinner(args.output, probes.len(), args.from);
     let from = args.from.cloud();
-    let report = runtime.block_on(async {
-        let started = Instant::now();
+    let started = Instant::now();
+    let (report, calls) = runtime.block_on(async {
         let addresses = dxvpn_validate::targets::filtered_addresses(&plan, &probes);
         let control = async {
             match Deployer::connect(&plan).await {
-                Ok(deployer) => ControlFacts::read(&deployer, &plan, &addresses).await,
-                Err(e) => ControlFacts {
-                    status: Err(e.to_string()),
-                    missing: Err(e.to_string()),
-                    traffic: Vec::new(),
-                    filters: Vec::new(),
-                    millis: 0.0,
-                },
+                Ok(deployer) => {
+                    let facts = ControlFacts::read(&deployer, &plan, &addresses).await;
+                    (facts, deployer.calls())
+                }
+                Err(e) => (
+                    ControlFacts {
+                        status: Err(e.to_string()),
+                        missing: Err(e.to_string()),
+                        traffic: Vec::new(),
+                        filters: Vec::new(),
+                        millis: 0.0,
+                    },
+                    CallCounts::default(),
+                ),
             }
         };
         let data = async {
@@ -209,8 +219,8 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         };
-        let (results, facts) = tokio::join!(data, control);
-        results.map(|r| {
+        let (results, (facts, calls)) = tokio::join!(data, control);
+        let report = results.map(|r| {
             Report::assemble(
                 &plan,
                 from,
@@ -218,7 +228,8 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                 &facts,
                 started.elapsed().as_secs_f64() * 1000.0,
             )
-        })
+        });
+        (report, calls)
     });
     bar.finish_and_clear();
     let report = match report {
@@ -231,10 +242,13 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_FAILED));
         }
     };
+    let answer = args
+        .stats
+        .add(serde_json::to_value(&report)?, calls, started, args.output);
     match args.output {
         Output::Json => {
             let mut out = std::io::stdout().lock();
-            serde_json::to_writer_pretty(&mut out, &report)?;
+            serde_json::to_writer_pretty(&mut out, &answer)?;
             writeln!(out)?;
         }
         Output::Text => print_report(&report)?,

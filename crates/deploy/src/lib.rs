@@ -170,6 +170,15 @@ impl Report {
 
 type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
 
+/// How many requests each cloud's clients sent (every try counted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CallCounts {
+    /// To AWS (EC2, Route 53 Resolver, IAM, CloudWatch, SNS).
+    pub aws: u64,
+    /// To Azure Resource Manager.
+    pub azure: u64,
+}
+
 /// Both clouds' clients, and who hears about progress.
 #[derive(Clone)]
 pub struct Deployer {
@@ -223,6 +232,14 @@ impl Deployer {
         }
     }
 
+    /// Requests sent to each cloud so far by this deployer's clients.
+    pub fn calls(&self) -> CallCounts {
+        CallCounts {
+            aws: self.aws.calls(),
+            azure: self.azure.calls(),
+        }
+    }
+
     /// Calls `listener` at every change of a resource's state.
     #[must_use]
     pub fn with_events(mut self, listener: impl Fn(&Event) + Send + Sync + 'static) -> Self {
@@ -255,6 +272,36 @@ impl Deployer {
             .map(|r| (r.role.clone(), r.depends_on.clone()))
             .collect();
         self.run(plan, deps, false).await
+    }
+
+    /// [`Deployer::up`] right after [`Deployer::diff`] answered `changes`: when they write
+    /// nothing, every resource was just read and found as planned, so none is read again and
+    /// each is reported done (the converged re-run costs the diff alone).
+    pub async fn up_after(&self, plan: Arc<Plan>, changes: &[Change]) -> Report {
+        if any_writes(changes) {
+            return self.up(plan).await;
+        }
+        let nodes = plan
+            .resources
+            .iter()
+            .map(|r| NodeReport {
+                role: r.role.clone(),
+                cloud: r.cloud,
+                name: r.name.clone(),
+                state: if handled(r) {
+                    NodeState::Done
+                } else {
+                    NodeState::Skipped(yours_to_run(r))
+                },
+                started: Duration::ZERO,
+                took: Duration::ZERO,
+            })
+            .collect();
+        Report {
+            nodes,
+            makespan: Duration::ZERO,
+            outputs: Outputs::default(),
+        }
     }
 
     /// Deletes every resource this deployment made, dependents first: first the ones the plan

@@ -4,7 +4,7 @@ use dxvpn_aws::{ForwarderHostState, PropagationState};
 use dxvpn_azure::ForwarderVmState;
 use serde::Serialize;
 
-use crate::{CloudError, Deployer};
+use crate::{CloudError, Deployer, Traffic};
 use dxvpn_plan::model::Spec;
 use dxvpn_plan::{Cloud, Plan};
 
@@ -107,66 +107,116 @@ impl Deployer {
             self.aws.forwarder_host(plan),
             self.azure.forwarder_vm(plan),
         );
-        let planned_ip = |cloud| {
-            plan.forwarder_instance(cloud).and_then(|r| match &r.spec {
-                Spec::ForwarderInstance { ip, .. } => Some(ip.to_string()),
-                _ => None,
-            })
-        };
-        let (host, vm) = (host?, vm?);
-        let forwarder_host =
-            planned_ip(Cloud::Aws).map(|ip| ForwarderHostHealth { ip, instance: host });
-        let azure_forwarder_host =
-            planned_ip(Cloud::Azure).map(|ip| AzureForwarderHealth { ip, vm });
-        let aws = aws?;
-        let connections = connections?;
-        let peers = peers?;
-        let route_propagation = propagation?;
-        let tunnels = plan
-            .tunnels
-            .iter()
-            .map(|t| {
-                let role = format!("aws.vpn_connection.{}", t.pairing.aws_connection);
-                let a = aws
-                    .iter()
-                    .find(|a| a.connection_role == role && a.tunnel == t.pairing.aws_tunnel);
-                let z = connections.iter().find(|c| c.tunnel == t.key);
-                let neighbor = t.pairing.aws_inside_ip.to_string();
-                let peer = peers.iter().find(|p| p.neighbor == neighbor);
-                let aws_status = a.map_or("MISSING", |a| a.status.as_str()).to_owned();
-                let azure_status = z.map_or("Missing", |z| z.status.as_str()).to_owned();
-                let bgp_state = peer.map_or("Missing", |p| p.state.as_str()).to_owned();
-                // Carrying traffic: both ends up and routes learned both ways (BGP can be
-                // established before the first UPDATE arrives).
-                let routes = (
-                    a.map_or(0, |a| a.accepted_routes),
-                    peer.map_or(0, |p| p.routes_received),
-                );
-                TunnelHealth {
-                    key: t.key.clone(),
-                    outside_ip: a.map(|a| a.outside_ip.clone()).unwrap_or_default(),
-                    aws_connection: a.map(|a| a.connection_id.clone()).unwrap_or_default(),
-                    up: aws_status == "UP"
-                        && azure_status == "Connected"
-                        && bgp_state == "Connected"
-                        && routes.0 > 0
-                        && routes.1 > 0,
-                    aws_status,
-                    aws_message: a.map(|a| a.message.clone()).unwrap_or_default(),
-                    aws_accepted_routes: a.map_or(0, |a| a.accepted_routes),
-                    azure_connection: z.map(|z| z.name.clone()).unwrap_or_default(),
-                    azure_status,
-                    bgp_neighbor: neighbor,
-                    bgp_state,
-                    bgp_routes_received: peer.map_or(0, |p| p.routes_received),
-                }
-            })
-            .collect();
-        Ok(Status {
-            tunnels,
-            route_propagation,
-            forwarder_host,
-            azure_forwarder_host,
-        })
+        assemble(plan, aws, connections, peers, propagation, (host, vm))
     }
+
+    /// [`Deployer::status`] and [`Deployer::traffic`] over `window` together: AWS's counters are
+    /// asked as soon as its tunnels are known, and Azure's at once, while the rest of the
+    /// status is read.
+    pub async fn status_with_traffic(
+        &self,
+        plan: &Plan,
+        window: std::time::Duration,
+    ) -> (Result<Status, CloudError>, Traffic) {
+        let aws_then_traffic = async {
+            let aws = self.aws.tunnel_states(plan).await;
+            let tunnels: Vec<(String, String)> = aws.as_ref().map_or(Vec::new(), |states| {
+                states
+                    .iter()
+                    .map(|t| (t.connection_id.clone(), t.outside_ip.clone()))
+                    .collect()
+            });
+            let traffic = self.aws.tunnel_traffic(&tunnels, window).await;
+            (aws, traffic)
+        };
+        let ((aws, aws_traffic), connections, peers, propagation, host, vm, azure_traffic) = tokio::join!(
+            aws_then_traffic,
+            self.azure.connection_states(plan),
+            self.azure.bgp_peer_states(plan),
+            self.aws.propagation_states(plan),
+            self.aws.forwarder_host(plan),
+            self.azure.forwarder_vm(plan),
+            self.azure.connection_traffic(plan, window),
+        );
+        let status = assemble(plan, aws, connections, peers, propagation, (host, vm));
+        let traffic = match &status {
+            Ok(status) => crate::traffic::assemble(status, aws_traffic, azure_traffic),
+            Err(_) => Traffic::default(),
+        };
+        (status, traffic)
+    }
+}
+
+/// One status from each read's answer.
+fn assemble(
+    plan: &Plan,
+    aws: Result<Vec<dxvpn_aws::AwsTunnelState>, dxvpn_aws::AwsError>,
+    connections: Result<Vec<dxvpn_azure::ConnectionState>, dxvpn_azure::AzureError>,
+    peers: Result<Vec<dxvpn_azure::BgpPeerState>, dxvpn_azure::AzureError>,
+    propagation: Result<Vec<PropagationState>, dxvpn_aws::AwsError>,
+    (host, vm): (
+        Result<Option<ForwarderHostState>, dxvpn_aws::AwsError>,
+        Result<Option<ForwarderVmState>, dxvpn_azure::AzureError>,
+    ),
+) -> Result<Status, CloudError> {
+    let planned_ip = |cloud| {
+        plan.forwarder_instance(cloud).and_then(|r| match &r.spec {
+            Spec::ForwarderInstance { ip, .. } => Some(ip.to_string()),
+            _ => None,
+        })
+    };
+    let (host, vm) = (host?, vm?);
+    let forwarder_host =
+        planned_ip(Cloud::Aws).map(|ip| ForwarderHostHealth { ip, instance: host });
+    let azure_forwarder_host = planned_ip(Cloud::Azure).map(|ip| AzureForwarderHealth { ip, vm });
+    let aws = aws?;
+    let connections = connections?;
+    let peers = peers?;
+    let route_propagation = propagation?;
+    let tunnels = plan
+        .tunnels
+        .iter()
+        .map(|t| {
+            let role = format!("aws.vpn_connection.{}", t.pairing.aws_connection);
+            let a = aws
+                .iter()
+                .find(|a| a.connection_role == role && a.tunnel == t.pairing.aws_tunnel);
+            let z = connections.iter().find(|c| c.tunnel == t.key);
+            let neighbor = t.pairing.aws_inside_ip.to_string();
+            let peer = peers.iter().find(|p| p.neighbor == neighbor);
+            let aws_status = a.map_or("MISSING", |a| a.status.as_str()).to_owned();
+            let azure_status = z.map_or("Missing", |z| z.status.as_str()).to_owned();
+            let bgp_state = peer.map_or("Missing", |p| p.state.as_str()).to_owned();
+            // Carrying traffic: both ends up and routes learned both ways (BGP can be
+            // established before the first UPDATE arrives).
+            let routes = (
+                a.map_or(0, |a| a.accepted_routes),
+                peer.map_or(0, |p| p.routes_received),
+            );
+            TunnelHealth {
+                key: t.key.clone(),
+                outside_ip: a.map(|a| a.outside_ip.clone()).unwrap_or_default(),
+                aws_connection: a.map(|a| a.connection_id.clone()).unwrap_or_default(),
+                up: aws_status == "UP"
+                    && azure_status == "Connected"
+                    && bgp_state == "Connected"
+                    && routes.0 > 0
+                    && routes.1 > 0,
+                aws_status,
+                aws_message: a.map(|a| a.message.clone()).unwrap_or_default(),
+                aws_accepted_routes: a.map_or(0, |a| a.accepted_routes),
+                azure_connection: z.map(|z| z.name.clone()).unwrap_or_default(),
+                azure_status,
+                bgp_neighbor: neighbor,
+                bgp_state,
+                bgp_routes_received: peer.map_or(0, |p| p.routes_received),
+            }
+        })
+        .collect();
+    Ok(Status {
+        tunnels,
+        route_propagation,
+        forwarder_host,
+        azure_forwarder_host,
+    })
 }

@@ -51,49 +51,60 @@ impl Deployer {
             self.aws.tunnel_traffic(&aws_tunnels, window),
             self.azure.connection_traffic(plan, window),
         );
-        let mut traffic = Traffic::default();
-        match aws {
-            Ok(found) => {
-                for f in found {
-                    let Some(t) = status.tunnels.iter().find(|t| {
-                        t.aws_connection == f.connection_id && t.outside_ip == f.outside_ip
-                    }) else {
-                        continue;
-                    };
-                    traffic.tunnels.push(TunnelBytes {
-                        key: t.key.clone(),
-                        cloud: "aws",
-                        connection: f.connection_id,
-                        outside_ip: f.outside_ip,
-                        bytes_in: f.bytes_in,
-                        bytes_out: f.bytes_out,
-                    });
-                }
-            }
-            Err(e) => traffic.errors.push(CloudError::from(e).to_string()),
-        }
-        match azure {
-            Ok(found) => {
-                for f in found {
-                    let Some(t) = status
-                        .tunnels
-                        .iter()
-                        .find(|t| t.azure_connection.eq_ignore_ascii_case(&f.name))
-                    else {
-                        continue;
-                    };
-                    traffic.tunnels.push(TunnelBytes {
-                        key: t.key.clone(),
-                        cloud: "azure",
-                        connection: f.name,
-                        outside_ip: t.outside_ip.clone(),
-                        bytes_in: f.ingress,
-                        bytes_out: f.egress,
-                    });
-                }
-            }
-            Err(e) => traffic.errors.push(CloudError::from(e).to_string()),
-        }
-        traffic
+        assemble(status, aws, azure)
     }
+}
+
+/// What each cloud's counters answered, keyed by the tunnels of `status`.
+pub(crate) fn assemble(
+    status: &Status,
+    aws: Result<Vec<dxvpn_aws::TunnelTraffic>, dxvpn_aws::AwsError>,
+    azure: Result<Vec<dxvpn_azure::ConnectionTraffic>, dxvpn_azure::AzureError>,
+) -> Traffic {
+    let mut traffic = Traffic::default();
+    match aws {
+        Ok(found) => {
+            for f in found {
+                let Some(t) = status
+                    .tunnels
+                    .iter()
+                    .find(|t| t.aws_connection == f.connection_id && t.outside_ip == f.outside_ip)
+                else {
+                    continue;
+                };
+                traffic.tunnels.push(TunnelBytes {
+                    key: t.key.clone(),
+                    cloud: "aws",
+                    connection: f.connection_id,
+                    outside_ip: f.outside_ip,
+                    bytes_in: f.bytes_in,
+                    bytes_out: f.bytes_out,
+                });
+            }
+        }
+        Err(e) => traffic.errors.push(CloudError::from(e).to_string()),
+    }
+    match azure {
+        Ok(found) => {
+            for f in found {
+                let Some(t) = status
+                    .tunnels
+                    .iter()
+                    .find(|t| t.azure_connection.eq_ignore_ascii_case(&f.name))
+                else {
+                    continue;
+                };
+                traffic.tunnels.push(TunnelBytes {
+                    key: t.key.clone(),
+                    cloud: "azure",
+                    connection: f.name,
+                    outside_ip: t.outside_ip.clone(),
+                    bytes_in: f.ingress,
+                    bytes_out: f.egress,
+                });
+            }
+        }
+        Err(e) => traffic.errors.push(CloudError::from(e).to_string()),
+    }
+    traffic
 }

@@ -92,6 +92,9 @@ pub struct SpawnRequest {
     pub scenario: Option<PathBuf>,
     /// Real durations times this.
     pub time_factor: f64,
+    /// The twins answer as slowly as the clouds and throttle as they do
+    /// ([`dxvpn_twin_kit::pace::PaceSetting::realistic`]).
+    pub cloud_pace: bool,
     /// Where the lab's dxvpn config file goes.
     pub config_out: PathBuf,
     /// `development` or `high_availability`, for that config.
@@ -193,6 +196,9 @@ pub fn spawn(request: &SpawnRequest) -> Result<(ServiceRecord, Duration), Servic
     command
         .arg("--time-factor")
         .arg(request.time_factor.to_string());
+    if request.cloud_pace {
+        command.arg("--cloud-pace");
+    }
     command.arg("--record").arg(&record);
     command.arg("--config-out").arg(&config);
     command.args(["--use-case", request.use_case, "--name", &request.name]);
@@ -308,6 +314,8 @@ pub struct Bind {
     pub scenario: LabScenario,
     /// Real durations times this.
     pub time_factor: f64,
+    /// The twins answer at the clouds' pace (latencies, throttling).
+    pub cloud_pace: bool,
     /// Where to write the [`ServiceRecord`] once ready.
     pub record: Option<PathBuf>,
     /// Where to write the lab's dxvpn config file (default `dxvpn-lab.toml`).
@@ -333,6 +341,11 @@ impl Service {
     /// the record that announces it (a `stop_all` may signal right after reading it).
     pub async fn start(bind: Bind) -> Result<Self, LabError> {
         let lab = Lab::start(bind.aws, bind.azure, &bind.scenario, bind.time_factor).await?;
+        if bind.cloud_pace {
+            let pace = dxvpn_twin_kit::pace::PaceSetting::realistic();
+            lab.aws.set_pace(pace);
+            lab.azure.set_pace(pace);
+        }
         let config = bind
             .config_out
             .clone()

@@ -28,6 +28,7 @@ mod awsquery;
 mod cloudwatch;
 mod ec2;
 mod iam;
+mod pacing;
 mod query;
 mod resolver;
 mod sns;
@@ -46,11 +47,13 @@ use axum::routing::post;
 use dxvpn_twin_kit::admin::{self, AdminState, lock};
 pub use dxvpn_twin_kit::faults::{Fault, FaultKind, Tamper};
 use dxvpn_twin_kit::faults::{FaultBook, dropped_response, stalled_response};
+use dxvpn_twin_kit::pace::{Pace, PaceSetting};
 use dxvpn_twin_kit::seed::{SEED_VARIABLE, twin_seed};
 use dxvpn_twin_kit::views::{AwsView, DnsRules};
 use dxvpn_twin_kit::{Server, TwinError};
 pub use ec2::{AwsScenario, OtherVpc, READ_LAG_MAX, SeededIds, SeededVpc, TunnelTelemetry};
 use ec2::{Ec2, Ec2Error, is_mutating};
+use pacing::Service;
 use query::Params;
 use resolver::{Resolver, ResolverError};
 
@@ -62,11 +65,16 @@ struct TwinState {
     cloudwatch: cloudwatch::CloudWatch,
     sns: sns::Sns,
     faults: FaultBook,
+    pace: Pace,
 }
 
 impl AdminState for TwinState {
     fn faults(&mut self) -> &mut FaultBook {
         &mut self.faults
+    }
+
+    fn pace(&mut self) -> &mut Pace {
+        &mut self.pace
     }
 
     fn inventory(&mut self) -> serde_json::Value {
@@ -137,6 +145,7 @@ impl AwsTwin {
             cloudwatch: cloudwatch::CloudWatch::new(&scenario.region, time_factor, seed),
             sns: sns::Sns::new(&scenario.region, seed),
             faults: FaultBook::default(),
+            pace: Pace::default(),
         }));
         let app = Router::new()
             .route("/", post(ec2_call).get(ec2_call))
@@ -165,6 +174,11 @@ impl AwsTwin {
     /// `seed` makes a run replayable; a rate of 0 stops it.
     pub fn set_chaos(&self, rate: f64, seed: u64) {
         lock(&self.state).faults.set_chaos(rate, seed);
+    }
+
+    /// From now on, calls take the drawn times of `setting` and EC2 throttles as it sets.
+    pub fn set_pace(&self, setting: PaceSetting) {
+        lock(&self.state).pace.set(setting);
     }
 
     /// How many faults the chaos has injected so far.
@@ -241,6 +255,14 @@ async fn ec2_call(
     let id = request_id();
     if let Some(target) = headers.get("x-amz-target") {
         let target = target.to_str().unwrap_or_default().to_owned();
+        let action = target.rsplit('.').next().unwrap_or_default();
+        let _ = pacing::pace(
+            &state,
+            Service::Other,
+            action,
+            resolver::is_mutating(action),
+        )
+        .await;
         return resolver_call(&state, &id, &target, &body);
     }
     let params = if method == Method::GET {
@@ -258,6 +280,21 @@ async fn ec2_call(
             },
         );
     };
+    let service = match params.get("Version") {
+        Some(IAM_VERSION | sns::SNS_VERSION) => Service::Other,
+        _ => Service::Ec2,
+    };
+    if let Err(retry_after) = pacing::pace(&state, service, &action, is_mutating(&action)).await {
+        tracing::debug!(%action, ?retry_after, "throttled");
+        return ec2_error(
+            &id,
+            Ec2Error {
+                status: 503,
+                code: "RequestLimitExceeded".into(),
+                message: "Request limit exceeded.".into(),
+            },
+        );
+    }
     // IAM shares the Query protocol and tells itself apart by its API version.
     if params.get("Version") == Some(IAM_VERSION) {
         return query_call(
@@ -356,6 +393,7 @@ async fn cloudwatch_call(
         Ok(input) => input,
         Err(e) => return wire::error(&id, &e),
     };
+    let _ = pacing::pace(&state, Service::Other, &operation, is_mutating(&operation)).await;
     let mut state = lock(&state);
     let fault = state.faults.on_call(&operation, is_mutating);
     let answer_fault = |kind: &FaultKind| {

@@ -30,6 +30,7 @@
 mod arm;
 mod kind;
 mod monitor;
+mod pacing;
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -46,6 +47,7 @@ use dxvpn_cidr::Ipv4Net;
 use dxvpn_twin_kit::admin::{self, AdminState, lock};
 pub use dxvpn_twin_kit::faults::{Fault, FaultKind, Tamper};
 use dxvpn_twin_kit::faults::{FaultBook, dropped_response, stalled_response};
+use dxvpn_twin_kit::pace::{Pace, PaceSetting};
 use dxvpn_twin_kit::seed::{SEED_VARIABLE, twin_seed};
 use dxvpn_twin_kit::views::{AzureView, DnsRules};
 use dxvpn_twin_kit::{Server, TwinError};
@@ -58,11 +60,16 @@ struct TwinState {
     monitor: monitor::Monitor,
     alerts: monitor::MetricAlerts,
     faults: FaultBook,
+    pace: Pace,
 }
 
 impl AdminState for TwinState {
     fn faults(&mut self) -> &mut FaultBook {
         &mut self.faults
+    }
+
+    fn pace(&mut self) -> &mut Pace {
+        &mut self.pace
     }
 
     fn inventory(&mut self) -> Value {
@@ -132,6 +139,7 @@ impl AzureTwin {
             monitor: monitor::Monitor::default(),
             alerts: monitor::MetricAlerts::default(),
             faults: FaultBook::default(),
+            pace: Pace::default(),
         }));
         let app = admin::routes(state.clone())
             .merge(Router::new().fallback(arm_call).with_state(state.clone()));
@@ -155,6 +163,11 @@ impl AzureTwin {
     /// `seed` makes a run replayable; a rate of 0 stops it.
     pub fn set_chaos(&self, rate: f64, seed: u64) {
         lock(&self.state).faults.set_chaos(rate, seed);
+    }
+
+    /// From now on, calls take the drawn times of `setting` and ARM throttles as it sets.
+    pub fn set_pace(&self, setting: PaceSetting) {
+        lock(&self.state).pace.set(setting);
     }
 
     /// How many faults the chaos has injected so far.
@@ -456,6 +469,9 @@ async fn arm_call(
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
+    }
+    if let Err(throttled) = pacing::pace(&state, &method, uri.path()).await {
+        return throttled;
     }
     let mut state = lock(&state);
     if let Some(resource) = monitor::is_metrics_path(uri.path()) {

@@ -5,7 +5,9 @@
 //! - `POST /_dxvpn/faults`: queue a [`Fault`];
 //! - `POST /_dxvpn/chaos`: a [`ChaosSetting`], answered `{"injected": N}` (what the setting it
 //!   replaces injected); a rate outside 0 to 1 is refused with 400;
-//! - `POST /_dxvpn/tamper`: a [`Tamper`], 204 when applied, 404 when no tunnel matches.
+//! - `POST /_dxvpn/tamper`: a [`Tamper`], 204 when applied, 404 when no tunnel matches;
+//! - `POST /_dxvpn/pace`: a [`PaceSetting`] (latencies and throttling), 204, or 400 with the
+//!   rule it breaks.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -16,11 +18,14 @@ use axum::{Json, Router};
 use serde_json::Value;
 
 use crate::faults::{ChaosSetting, Fault, FaultBook, Tamper, apply_chaos};
+use crate::pace::{Pace, PaceSetting};
 
 /// What a twin's state offers the admin routes.
 pub trait AdminState: Send + 'static {
     /// The twin's faults and call counts.
     fn faults(&mut self) -> &mut FaultBook;
+    /// How fast the twin answers.
+    fn pace(&mut self) -> &mut Pace;
     /// Everything the twin holds now, without keys (the routes add `calls`).
     fn inventory(&mut self) -> Value;
     /// Applies a test hook; false when no live tunnel matches it.
@@ -35,11 +40,15 @@ pub fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The inventory with the calls answered so far.
+/// The inventory with the calls answered so far and those throttled (refused, not answered).
 pub fn inventory_of<T: AdminState>(state: &mut T) -> Value {
     let mut inventory = state.inventory();
     if let Value::Object(map) = &mut inventory {
         map.insert("calls".into(), serde_json::json!(state.faults().calls));
+        map.insert(
+            "throttled".into(),
+            serde_json::json!(state.pace().throttled),
+        );
     }
     inventory
 }
@@ -51,6 +60,7 @@ pub fn routes<T: AdminState>(state: Arc<Mutex<T>>) -> Router {
         .route("/_dxvpn/faults", post(add_fault::<T>))
         .route("/_dxvpn/chaos", post(chaos::<T>))
         .route("/_dxvpn/tamper", post(tamper::<T>))
+        .route("/_dxvpn/pace", post(pace::<T>))
         .with_state(state)
 }
 
@@ -82,6 +92,20 @@ async fn tamper<T: AdminState>(
     } else {
         StatusCode::NOT_FOUND
     }
+}
+
+async fn pace<T: AdminState>(
+    State(state): State<Arc<Mutex<T>>>,
+    Json(setting): Json<PaceSetting>,
+) -> (StatusCode, Json<Value>) {
+    if let Err(rule) = setting.check() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": rule })),
+        );
+    }
+    lock(&state).pace().set(setting);
+    (StatusCode::OK, Json(serde_json::json!({})))
 }
 
 /// What the admin client can fail with.
@@ -149,6 +173,11 @@ impl AdminClient {
             Err(AdminError::Refused { status: 404, .. }) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Sets how fast the twin answers (latencies, throttling).
+    pub async fn set_pace(&self, setting: PaceSetting) -> Result<(), AdminError> {
+        self.post("/_dxvpn/pace", &setting).await.map(drop)
     }
 
     /// Everything the twin holds (never a key) and the calls it answered.

@@ -1,5 +1,5 @@
 //! What both of dxvpn's cloud twins share: serving HTTP on loopback ([`Server`]), faults and
-//! chaos ([`faults`]), byte counters kept as per-period increments ([`counters`]), the `/_dxvpn` admin routes with their client ([`admin`]), the seed of
+//! chaos ([`faults`]), latencies and throttling ([`pace`]), byte counters kept as per-period increments ([`counters`]), the `/_dxvpn` admin routes with their client ([`admin`]), the seed of
 //! the choices a cloud does not document ([`seed`]), and the views each twin publishes of its
 //! state for the lab ([`views`]).
 //!
@@ -25,6 +25,7 @@ use std::time::Duration;
 pub mod admin;
 pub mod counters;
 pub mod faults;
+pub mod pace;
 pub mod seed;
 mod serve;
 pub mod views;

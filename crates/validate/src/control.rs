@@ -34,19 +34,13 @@ impl ControlFacts {
     /// Reads both clouds: status, the plan's diff and the filters on `addresses`, at once.
     pub async fn read(deployer: &Deployer, plan: &Plan, addresses: &[Ipv4Addr]) -> Self {
         let started = Instant::now();
-        // The traffic needs the status's tunnels; the diff needs neither.
+        // The traffic needs AWS's tunnels (it is read once they are known); the diff needs
+        // neither.
         let status_and_traffic = async {
-            let status = deployer.status(plan).await;
-            let traffic = match &status {
-                Ok(s) => {
-                    deployer
-                        .traffic(plan, s, crate::asymmetry::WINDOW)
-                        .await
-                        .tunnels
-                }
-                Err(_) => Vec::new(),
-            };
-            (status, traffic)
+            let (status, traffic) = deployer
+                .status_with_traffic(plan, crate::asymmetry::WINDOW)
+                .await;
+            (status, traffic.tunnels)
         };
         let ((status, traffic), diff, filters) = tokio::join!(
             status_and_traffic,
