@@ -16,13 +16,14 @@ use dxvpn_plan::model::{Resource, Spec};
 use dxvpn_plan::{Drift, FieldChange, MissingInput, Outputs, Plan};
 
 use crate::drift::Stray;
+use crate::snapshot::Snapshot;
 use crate::{Aws, AwsError, api};
 
 /// The plan's kind name of a tunnel alarm.
 pub(crate) const KIND: &str = "tunnel_alarm";
 
 /// Every alarm of this deployment in this VPC starts so.
-fn prefix(plan: &Plan) -> String {
+pub(crate) fn prefix(plan: &Plan) -> String {
     format!("dxvpn-{}-{}-", plan.name, plan.aws.vpc_id)
 }
 
@@ -143,6 +144,14 @@ impl Wanted {
 
 impl Aws {
     async fn find_alarm(&self, role: &str, name: &str) -> Result<Option<MetricAlarm>, AwsError> {
+        // The snapshot holds every alarm named with this deployment's prefix.
+        if let Some(snapshot) = self.snapshot().await {
+            return Ok(snapshot
+                .alarms
+                .iter()
+                .find(|a| a.alarm_name() == Some(name))
+                .cloned());
+        }
         let out = self
             .cloudwatch
             .describe_alarms()
@@ -259,9 +268,9 @@ impl Aws {
             .map_err(api(role, "DeleteAlarms"))
     }
 
-    /// This deployment's alarms (by name prefix, every page) whose tunnel the plan does not
-    /// alarm on.
-    pub(crate) async fn alarm_strays(&self, plan: &Plan) -> Result<Vec<Stray>, AwsError> {
+    /// This deployment's alarms (by name prefix, every page: the snapshot's) whose tunnel the
+    /// plan does not alarm on.
+    pub(crate) fn alarm_strays(plan: &Plan, snapshot: &Snapshot) -> Vec<Stray> {
         let planned: Vec<String> = plan
             .resources
             .iter()
@@ -272,35 +281,21 @@ impl Aws {
             .collect();
         let prefix = prefix(plan);
         let mut strays = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .cloudwatch
-                .describe_alarms()
-                .alarm_name_prefix(&prefix)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(api("aws.tunnel_alarm", "DescribeAlarms"))?;
-            for name in page.metric_alarms().iter().filter_map(|a| a.alarm_name()) {
-                if !planned.iter().any(|p| p == name) {
-                    let tunnel = name
-                        .strip_prefix(&prefix)
-                        .and_then(|n| n.strip_suffix("-tunnel-down"))
-                        .unwrap_or(name);
-                    let role = format!("aws.tunnel_alarm.{tunnel}");
-                    strays.push(Stray {
-                        reason: format!("{role} is no longer in the plan"),
-                        role,
-                        kind: KIND,
-                        id: name.to_owned(),
-                    });
-                }
-            }
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(strays);
+        for name in snapshot.alarms.iter().filter_map(|a| a.alarm_name()) {
+            if !planned.iter().any(|p| p == name) {
+                let tunnel = name
+                    .strip_prefix(&prefix)
+                    .and_then(|n| n.strip_suffix("-tunnel-down"))
+                    .unwrap_or(name);
+                let role = format!("aws.tunnel_alarm.{tunnel}");
+                strays.push(Stray {
+                    reason: format!("{role} is no longer in the plan"),
+                    role,
+                    kind: KIND,
+                    id: name.to_owned(),
+                });
             }
         }
+        strays
     }
 }

@@ -186,6 +186,7 @@ impl Aws {
         );
         let snapshot = snapshot?;
         let dns = Self::dns_strays(plan, &snapshot);
+        let alarms = Self::alarm_strays(plan, &snapshot);
         let (vgws, cgws, vpns) = (&snapshot.vgws, &snapshot.cgws, &snapshot.vpns);
         let vgw_list: Vec<(String, String)> = vgws
             .iter()
@@ -269,21 +270,20 @@ impl Aws {
                 });
             }
         }
-        let [hosts, profiles, alarms, topics] = others?;
+        let [hosts, profiles, topics] = others?;
         strays.extend([hosts, profiles, dns, alarms, topics].concat());
         Ok(strays)
     }
 
-    /// The strays of the kinds beside the VPN and DNS: forwarder hosts, instance profiles,
-    /// alarms and the alert topic, listed at once.
-    async fn other_strays(&self, plan: &Plan) -> Result<[Vec<Stray>; 4], AwsError> {
-        let (hosts, profiles, alarms, topics) = tokio::join!(
+    /// The strays of the kinds the snapshot does not hold: forwarder hosts, instance
+    /// profiles and the alert topic, listed at once.
+    async fn other_strays(&self, plan: &Plan) -> Result<[Vec<Stray>; 3], AwsError> {
+        let (hosts, profiles, topics) = tokio::join!(
             self.forwarder_host_strays(plan),
             self.instance_profile_strays(plan),
-            self.alarm_strays(plan),
             self.alert_topic_strays(plan),
         );
-        Ok([hosts?, profiles?, alarms?, topics?])
+        Ok([hosts?, profiles?, topics?])
     }
 }
 

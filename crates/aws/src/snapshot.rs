@@ -2,7 +2,8 @@
 //! DescribeCustomerGateways and one DescribeVpnConnections with the deployment's tag, its VPC
 //! and the live states, the VPC's route tables, one DescribeSecurityGroups with the tag and
 //! VPC, and Route 53
-//! Resolver's rules, endpoints (of the VPC) and rule associations (with the VPC), every page,
+//! Resolver's rules, endpoints (of the VPC) and rule associations (with the VPC), and the
+//! CloudWatch alarms named with the deployment's prefix, every page,
 //! all at once, instead of one of each per role. From [`Aws::prefetch`] on, the lookups by
 //! role and the strays wait for it and read it (reads that need no snapshot go ahead at
 //! once); [`Aws::forget_prefetched`] sends them back to the APIs (`diff` holds it for its own
@@ -14,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 
+use aws_sdk_cloudwatch::types::MetricAlarm;
 use aws_sdk_ec2::types::{
     CustomerGateway, RouteTable, SecurityGroup, Tag, VpnConnection, VpnGateway,
 };
@@ -43,6 +45,8 @@ pub(crate) struct Snapshot {
     pub(crate) associations: Vec<ResolverRuleAssociation>,
     /// That VPC.
     pub(crate) associations_vpc: String,
+    /// The CloudWatch alarms named with this deployment's prefix.
+    pub(crate) alarms: Vec<MetricAlarm>,
 }
 
 /// The snapshot being read, or read: `None` when it failed.
@@ -103,7 +107,7 @@ impl Aws {
         };
         // Route 53 Resolver lists at most `MaxResults` items a page (10 when it is not given):
         // every page is read.
-        let (vgws, cgws, vpns, route_tables, groups, rules, endpoints, associations) = tokio::join!(
+        let (vgws, cgws, vpns, route_tables, groups, rules, endpoints, associations, alarms) = tokio::join!(
             self.ec2
                 .describe_vpn_gateways()
                 .set_filters(Some(filters()))
@@ -150,6 +154,12 @@ impl Aws {
                 .items()
                 .send()
                 .collect::<Result<Vec<_>, _>>(),
+            self.cloudwatch
+                .describe_alarms()
+                .alarm_name_prefix(crate::alarms::prefix(plan))
+                .into_paginator()
+                .send()
+                .collect::<Result<Vec<_>, _>>(),
         );
         let snapshot = Snapshot {
             vgws: vgws
@@ -177,6 +187,11 @@ impl Aws {
                 "ListResolverRuleAssociations",
             ))?,
             associations_vpc: plan.aws.vpc_id.clone(),
+            alarms: alarms
+                .map_err(api("aws.tunnel_alarm", "DescribeAlarms"))?
+                .iter()
+                .flat_map(|page| page.metric_alarms().to_vec())
+                .collect(),
         };
         Ok(Arc::new(snapshot))
     }

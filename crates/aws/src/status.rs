@@ -92,17 +92,19 @@ impl Aws {
 
     /// For each route table of the plan, whether it propagates this deployment's VGW.
     pub async fn propagation_states(&self, plan: &Plan) -> Result<Vec<PropagationState>, AwsError> {
-        let vgw = self.find_vgw(plan, "aws.vpn_gateway").await?;
         if plan.aws.route_table_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let out = self
-            .ec2
-            .describe_route_tables()
-            .set_route_table_ids(Some(plan.aws.route_table_ids.clone()))
-            .send()
-            .await
-            .map_err(api("aws.route_propagation", "DescribeRouteTables"))?;
+        // The gateway and the tables at once: neither read needs the other.
+        let (vgw, out) = tokio::join!(
+            self.find_vgw(plan, "aws.vpn_gateway"),
+            self.ec2
+                .describe_route_tables()
+                .set_route_table_ids(Some(plan.aws.route_table_ids.clone()))
+                .send(),
+        );
+        let vgw = vgw?;
+        let out = out.map_err(api("aws.route_propagation", "DescribeRouteTables"))?;
         Ok(plan
             .aws
             .route_table_ids

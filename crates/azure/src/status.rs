@@ -33,17 +33,20 @@ pub struct BgpPeerState {
 impl Azure {
     /// Every planned connection's status, in tunnel order.
     pub async fn connection_states(&self, plan: &Plan) -> Result<Vec<ConnectionState>, AzureError> {
+        // One list of the resource group's connections answers for all of them.
+        let listed = self.list(Kind::Connection, "").await?;
         let mut states = Vec::new();
         for r in &plan.resources {
             let Spec::GatewayConnection { tunnel, .. } = &r.spec else {
                 continue;
             };
-            let (rg, name) = self.locate_top(Kind::Connection, r);
-            let found = self
-                .read(Kind::Connection, (&rg, "", &name), &r.role)
-                .await?;
+            let (_, name) = self.locate_top(Kind::Connection, r);
+            let found = listed.iter().find(|c| {
+                c.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&name))
+            });
             let status = found
-                .as_ref()
                 .and_then(|v| v.pointer("/properties/connectionStatus"))
                 .and_then(Value::as_str)
                 .unwrap_or(if found.is_some() {
@@ -67,19 +70,17 @@ impl Azure {
             return Ok(Vec::new());
         };
         let (rg, name) = self.locate_top(Kind::Gateway, gateway);
-        if self
-            .read(Kind::Gateway, (&rg, "", &name), &gateway.role)
-            .await?
-            .is_none()
-        {
-            return Ok(Vec::new());
-        }
-        let peers = self
+        // Asked at once: a gateway that does not exist answers 404, which is no peers.
+        let peers = match self
             .network
             .virtual_network_gateways_client()
             .get_bgp_peer_status(&rg, &name, &self.subscription)
             .await
-            .map_err(api(&gateway.role, "POST getBgpPeerStatus"))?;
+        {
+            Ok(peers) => peers,
+            Err(e) if crate::error::is_not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(api(&gateway.role, "POST getBgpPeerStatus")(e)),
+        };
         Ok(peers
             .value
             .iter()
