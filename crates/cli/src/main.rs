@@ -4,6 +4,7 @@ mod deploy;
 mod diff;
 mod dns;
 mod lab;
+mod lab_serve;
 mod metrics;
 mod redact;
 mod render;

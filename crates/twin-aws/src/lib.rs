@@ -286,14 +286,7 @@ async fn ec2_call(
     };
     if let Err(retry_after) = pacing::pace(&state, service, &action, is_mutating(&action)).await {
         tracing::debug!(%action, ?retry_after, "throttled");
-        return ec2_error(
-            &id,
-            Ec2Error {
-                status: 503,
-                code: "RequestLimitExceeded".into(),
-                message: "Request limit exceeded.".into(),
-            },
-        );
+        return request_limit_exceeded(&id, "Request limit exceeded.");
     }
     // IAM shares the Query protocol and tells itself apart by its API version.
     if params.get("Version") == Some(IAM_VERSION) {
@@ -616,6 +609,20 @@ fn ec2_error(id: &str, e: Ec2Error) -> Response {
         .into_response()
 }
 
+/// EC2's throttling answer: `RequestLimitExceeded` is one of the common client error codes,
+/// which come with a 400-series status ("Error codes for the Amazon EC2 API"); the SDKs know it
+/// as throttling by its code.
+fn request_limit_exceeded(id: &str, message: &str) -> Response {
+    ec2_error(
+        id,
+        Ec2Error {
+            status: 400,
+            code: "RequestLimitExceeded".into(),
+            message: message.into(),
+        },
+    )
+}
+
 fn fault_response(id: &str, kind: &FaultKind) -> Response {
     match kind {
         FaultKind::Error { code, message } | FaultKind::LroFailed { code, message } => ec2_error(
@@ -634,14 +641,7 @@ fn fault_response(id: &str, kind: &FaultKind) -> Response {
                 message: "An internal error has occurred (injected)".into(),
             },
         ),
-        FaultKind::Throttle => ec2_error(
-            id,
-            Ec2Error {
-                status: 503,
-                code: "RequestLimitExceeded".into(),
-                message: "Request limit exceeded (injected)".into(),
-            },
-        ),
+        FaultKind::Throttle => request_limit_exceeded(id, "Request limit exceeded (injected)"),
         FaultKind::Drop => dropped_response(),
         FaultKind::Stall => stalled_response(),
     }

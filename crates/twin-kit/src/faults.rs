@@ -33,7 +33,7 @@ pub enum FaultKind {
     },
     /// HTTP 500.
     ServerError,
-    /// Throttling: EC2's 503 `RequestLimitExceeded`, ARM's 429 with `Retry-After`.
+    /// Throttling: EC2's 400 `RequestLimitExceeded`, ARM's 429 with `Retry-After`.
     Throttle,
     /// The connection ends before the response is complete.
     Drop,
